@@ -1,0 +1,253 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xswitch/xswitch/fdb"
+)
+
+// maxPorts bounds the ports of one bridge: a port's slot fits in the low
+// 16 bits of its fdb.PortID.
+const maxPorts = 1 << 15
+
+// ErrPortExists is returned by AddPort for a name the bridge already has.
+var ErrPortExists = errors.New("port already attached")
+
+// ErrNoPort is returned for a port name the bridge does not have.
+var ErrNoPort = errors.New("no such port")
+
+// PortInfo describes a port for operators and exporters.
+type PortInfo struct {
+	Name   string // interface name, e.g. vif3.0 or peth0
+	Uplink bool   // the bridge's physical uplink
+	Kind   string // how frames reach it, e.g. "afpacket"
+}
+
+// BridgeConfig configures a bridge.
+type BridgeConfig struct {
+	Name string
+	FDB  fdb.Config
+	// OnFDBEvent, if set, sees every change of the bridge's table; it runs
+	// under the table's writer lock and must not block.
+	OnFDBEvent func(fdb.Event)
+}
+
+// Bridge is one L2 broadcast domain: a set of ports and their MAC table.
+type Bridge struct {
+	name string
+	fdb  *fdb.Table
+	log  *slog.Logger
+
+	mu    sync.Mutex              // serializes changes of the port set
+	ports atomic.Pointer[portSet] // read by workers without locking; replaced, never modified
+	gen   uint32                  // bumped for every attached port; under mu
+
+	stop    chan struct{}  // closed by Close to end the ager
+	agerEnd sync.WaitGroup // the ager goroutine
+}
+
+// portSet is an immutable snapshot of a bridge's ports. Workers load it once
+// per batch.
+type portSet struct {
+	bySlot []*port // index = slot; nil where no port is attached
+	list   []*port // the attached ports, for flooding
+}
+
+func (s *portSet) get(id fdb.PortID) *port {
+	slot := int(id & 0xffff)
+	if slot >= len(s.bySlot) {
+		return nil
+	}
+	p := s.bySlot[slot]
+	if p == nil || p.id != id {
+		return nil
+	}
+	return p
+}
+
+// port is a Port attached to a bridge.
+type port struct {
+	p    Port
+	info PortInfo
+	id   fdb.PortID // slot in the low 16 bits, a generation above: never reused
+	slot int
+
+	txMu     sync.Mutex // serializes Send on p and guards detached
+	detached bool       // p is closed: nothing may be sent; under txMu
+
+	c    Counters
+	done chan struct{} // closed when the worker has returned
+}
+
+// NewBridge creates a bridge with no ports and starts its ager.
+func NewBridge(cfg BridgeConfig, log *slog.Logger) *Bridge {
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Bridge{
+		name: cfg.Name,
+		fdb:  fdb.New(cfg.FDB, cfg.OnFDBEvent),
+		log:  log.With("bridge", cfg.Name),
+		stop: make(chan struct{}),
+	}
+	b.ports.Store(&portSet{})
+	b.agerEnd.Add(1)
+	go b.ager(cfg.FDB.AgingTime)
+	return b
+}
+
+// Name returns the bridge's name.
+func (b *Bridge) Name() string { return b.name }
+
+// FDB returns the bridge's MAC table.
+func (b *Bridge) FDB() *fdb.Table { return b.fdb }
+
+// ager expires idle MACs. It wakes a few times per aging period so an entry
+// lives at most a quarter period longer than configured.
+func (b *Bridge) ager(aging time.Duration) {
+	defer b.agerEnd.Done()
+	if aging <= 0 {
+		<-b.stop
+		return
+	}
+	tick := min(max(aging/4, 100*time.Millisecond), 4*time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.fdb.Age(fdb.Now())
+		}
+	}
+}
+
+// AddPort attaches p and starts forwarding its frames. The bridge owns p from
+// then on, and closes it when the port is removed (also when AddPort fails).
+func (b *Bridge) AddPort(p Port, info PortInfo) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.ports.Load()
+	slot := -1
+	for i, q := range old.bySlot {
+		if q == nil && slot < 0 {
+			slot = i
+		}
+		if q != nil && q.info.Name == info.Name {
+			p.Close()
+			return fmt.Errorf("bridge %s: add port %s: %w", b.name, info.Name, ErrPortExists)
+		}
+	}
+	if slot < 0 {
+		slot = len(old.bySlot)
+	}
+	if slot >= maxPorts {
+		p.Close()
+		return fmt.Errorf("bridge %s: add port %s: bridge has %d ports, the most it can hold", b.name, info.Name, maxPorts)
+	}
+	b.gen++
+	np := &port{
+		p:    p,
+		info: info,
+		id:   fdb.PortID(b.gen<<16 | uint32(slot)),
+		slot: slot,
+		done: make(chan struct{}),
+	}
+	set := &portSet{bySlot: make([]*port, max(len(old.bySlot), slot+1))}
+	copy(set.bySlot, old.bySlot)
+	set.bySlot[slot] = np
+	for _, q := range set.bySlot {
+		if q != nil {
+			set.list = append(set.list, q)
+		}
+	}
+	b.ports.Store(set)
+	go b.run(np)
+	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink)
+	return nil
+}
+
+// RemovePort stops forwarding to and from the named port, closes it and
+// flushes its MAC entries.
+func (b *Bridge) RemovePort(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.ports.Load()
+	var victim *port
+	set := &portSet{bySlot: make([]*port, len(old.bySlot))}
+	for i, q := range old.bySlot {
+		if q != nil && q.info.Name == name {
+			victim = q
+			continue
+		}
+		set.bySlot[i] = q
+		if q != nil {
+			set.list = append(set.list, q)
+		}
+	}
+	if victim == nil {
+		return fmt.Errorf("bridge %s: remove port %s: %w", b.name, name, ErrNoPort)
+	}
+	b.ports.Store(set)
+	victim.txMu.Lock()
+	victim.detached = true
+	err := victim.p.Close()
+	victim.txMu.Unlock()
+	<-victim.done
+	n := b.fdb.FlushPort(victim.id)
+	b.log.Info("port detached", "port", name, "fdb_flushed", n)
+	if err != nil {
+		return fmt.Errorf("bridge %s: remove port %s: %w", b.name, name, err)
+	}
+	return nil
+}
+
+// Close removes every port and stops the ager.
+func (b *Bridge) Close() error {
+	var errs []error
+	for _, q := range b.ports.Load().list {
+		if err := b.RemovePort(q.info.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	b.agerEnd.Wait()
+	return errors.Join(errs...)
+}
+
+// PortStatus is a port's description and counters at one moment.
+type PortStatus struct {
+	PortInfo
+	ID       fdb.PortID
+	Counters CounterValues
+	// Port is the attached port itself, for exporters that know its type.
+	Port Port
+}
+
+// Ports returns the attached ports in slot order.
+func (b *Bridge) Ports() []PortStatus {
+	set := b.ports.Load()
+	out := make([]PortStatus, 0, len(set.list))
+	for _, q := range set.list {
+		out = append(out, PortStatus{PortInfo: q.info, ID: q.id, Counters: q.c.Load(), Port: q.p})
+	}
+	return out
+}
+
+// PortName returns the name of the port with the given id, if it is attached.
+func (b *Bridge) PortName(id fdb.PortID) (string, bool) {
+	if q := b.ports.Load().get(id); q != nil {
+		return q.info.Name, true
+	}
+	return "", false
+}

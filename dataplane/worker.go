@@ -1,0 +1,217 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/xswitch/xswitch/fdb"
+)
+
+// Ethernet header layout.
+const (
+	ethHdrLen  = 14
+	etherVLAN  = 0x8100
+	etherQinQ  = 0x88a8
+	vlanHdrLen = 4
+)
+
+// worker forwards the frames of one ingress port. Its buffers are allocated
+// once and grow only when the bridge gains ports.
+type worker struct {
+	b  *Bridge
+	in *port
+
+	rx []Frame // the batch being forwarded; Data points into the port's buffers
+
+	out     [][]Frame // per egress slot, frames waiting to be sent; cap = batch size
+	pending []int     // slots of out that hold frames, in first-use order
+}
+
+// run is the forwarding loop of port in. It ends when the port is closed.
+func (b *Bridge) run(in *port) {
+	defer close(in.done)
+	bs := max(in.p.BatchSize(), 1)
+	w := &worker{b: b, in: in, rx: make([]Frame, bs)}
+	backoff := time.Duration(0)
+	for {
+		n, err := in.p.Receive(w.rx)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A port that keeps failing must not spin a core; the error is
+			// logged at most once per backoff step.
+			backoff = min(max(2*backoff, time.Millisecond), time.Second)
+			b.log.Warn("receive failed", "port", in.info.Name, "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		w.forward(w.rx[:n])
+	}
+}
+
+// vid returns the VLAN ID a frame belongs to (0 when untagged).
+func vid(f *Frame) uint16 {
+	if f.Tagged {
+		return f.VLAN & 0xfff
+	}
+	d := f.Data
+	if len(d) >= ethHdrLen+vlanHdrLen {
+		if et := binary.BigEndian.Uint16(d[12:14]); et == etherVLAN || et == etherQinQ {
+			return binary.BigEndian.Uint16(d[14:16]) & 0xfff
+		}
+	}
+	return 0
+}
+
+// forward learns the sources of a batch, looks up its destinations and sends
+// the frames to their egress ports, one Send per egress port and batch.
+func (w *worker) forward(frames []Frame) {
+	in := w.in
+	set := w.b.ports.Load()
+	if len(w.out) < len(set.bySlot) {
+		w.grow(len(set.bySlot))
+	}
+	table := w.b.fdb
+	now := fdb.Now()
+	var rxBytes, flooded, gso uint64
+	var drops [numDropReasons]uint64
+	for i := range frames {
+		f := &frames[i]
+		d := f.Data
+		rxBytes += uint64(len(d))
+		if f.VNet.GSOType != VNetHdrGSONone {
+			gso++
+		}
+		if len(d) < ethHdrLen {
+			drops[DropRunt]++
+			continue
+		}
+		if d[6]&1 != 0 {
+			drops[DropMulticastSrc]++
+			continue
+		}
+		v := vid(f)
+		table.Learn(fdb.MakeKey(v, d[6:12]), in.id, now)
+		if d[0]&1 == 0 {
+			if id, ok := table.Lookup(fdb.MakeKey(v, d[0:6])); ok {
+				if id == in.id {
+					drops[DropLocal]++
+					continue
+				}
+				if e := set.get(id); e != nil {
+					w.add(e, f)
+					continue
+				}
+			}
+		}
+		flooded++
+		for _, e := range set.list {
+			if e != in {
+				w.add(e, f)
+			}
+		}
+	}
+	w.flush(set)
+
+	c := &in.c
+	c.rxPackets.Add(uint64(len(frames)))
+	c.rxBytes.Add(rxBytes)
+	if flooded != 0 {
+		c.flooded.Add(flooded)
+	}
+	if gso != 0 {
+		c.rxGSO.Add(gso)
+	}
+	for r, n := range drops {
+		if n != 0 {
+			c.rxDrops[r].Add(n)
+		}
+	}
+}
+
+func (w *worker) grow(slots int) {
+	bs := len(w.rx)
+	for len(w.out) < slots {
+		w.out = append(w.out, make([]Frame, 0, bs))
+	}
+	if cap(w.pending) < slots {
+		w.pending = make([]int, 0, slots)
+	}
+}
+
+// add queues f for egress port e, sending the queue first when it is full.
+func (w *worker) add(e *port, f *Frame) {
+	q := w.out[e.slot]
+	if len(q) == cap(q) {
+		send(e, q)
+		q = q[:0]
+	}
+	if len(q) == 0 && !w.isPending(e.slot) {
+		w.pending = append(w.pending, e.slot)
+	}
+	w.out[e.slot] = append(q, *f)
+}
+
+func (w *worker) isPending(slot int) bool {
+	for _, s := range w.pending {
+		if s == slot {
+			return true
+		}
+	}
+	return false
+}
+
+// flush sends every queued frame.
+func (w *worker) flush(set *portSet) {
+	for _, slot := range w.pending {
+		q := w.out[slot]
+		if len(q) > 0 {
+			send(set.bySlot[slot], q)
+		}
+		clear(q) // drop references into the ingress port's buffers
+		w.out[slot] = q[:0]
+	}
+	w.pending = w.pending[:0]
+}
+
+// send hands frames to e's device, skipping (and counting) the frames it
+// refuses.
+func send(e *port, frames []Frame) {
+	e.txMu.Lock()
+	defer e.txMu.Unlock()
+	c := &e.c
+	if e.detached {
+		c.txDrops[DropPortRemoved].Add(uint64(len(frames)))
+		return
+	}
+	var sent, bytes, mtu, other uint64
+	for len(frames) > 0 {
+		n, err := e.p.Send(frames)
+		for i := range frames[:n] {
+			bytes += uint64(len(frames[i].Data))
+		}
+		sent += uint64(n)
+		if err == nil || n >= len(frames) {
+			break
+		}
+		if errors.Is(err, syscall.EMSGSIZE) {
+			mtu++
+		} else {
+			other++
+		}
+		frames = frames[n+1:]
+	}
+	c.txPackets.Add(sent)
+	c.txBytes.Add(bytes)
+	if mtu != 0 {
+		c.txDrops[DropMTU].Add(mtu)
+	}
+	if other != 0 {
+		c.txDrops[DropTxError].Add(other)
+	}
+}
