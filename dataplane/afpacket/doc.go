@@ -1,0 +1,30 @@
+// Package afpacket is a dataplane.Port on a Linux AF_PACKET socket: a
+// TPACKET_V3 ring for receiving, sendmmsg for sending, and the virtio-net
+// header on both, so checksum offload and GSO super-frames pass through.
+//
+// Receiving. The kernel copies frames into the blocks of a ring shared with
+// the switch and hands a block over when it is full or BlockTimeout after
+// its first frame. Receive waits in Go's netpoller (no thread per port),
+// then returns frames whose Data point into the ring: no copy. They stay
+// valid until the next Receive on the port, which gives their blocks back to
+// the kernel. Out-of-band VLAN tags are reported in Frame.Tagged/VLAN/TPID;
+// frames too long for a block are counted (Stats.RxTruncated), not returned.
+// The socket is in promiscuous mode (undone by the kernel when it closes)
+// and does not see frames transmitted on the interface, by the switch or by
+// anyone else.
+//
+// Sending. Send writes each frame with its virtio-net header, re-inserting an
+// out-of-band tag after the MACs. It never waits: it stops at the first frame
+// the kernel refuses, counts it (Stats.Tx*) and reports it, and the caller
+// decides about the rest.
+//
+// Closing. Close may be called from any goroutine; it wakes a blocked
+// Receive, which returns an error satisfying errors.Is(err, net.ErrClosed).
+// The ring stays mapped while the Receive goroutine may still hold frames
+// from it, and is unmapped by its next Receive (which returns net.ErrClosed
+// at once). So the goroutine that receives must call Receive after Close,
+// as a loop that stops on net.ErrClosed does; otherwise the ring stays
+// mapped until the process exits.
+//
+// Stats may be called from any goroutine, also after Close.
+package afpacket

@@ -1,0 +1,114 @@
+package afpacket
+
+import (
+	"encoding/binary"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/dataplane"
+)
+
+// Open opens a port on the network interface ifname, in the network
+// namespace of the calling thread. The socket sees every frame the interface
+// receives, in promiscuous mode, and none of the frames it transmits.
+// Zero fields of cfg take their value from VifConfig.
+func Open(ifname string, cfg Config) (*Port, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, &OpError{Port: ifname, Op: "config", Err: err}
+	}
+	// Protocol 0: the socket is not hooked to any device until bind, so
+	// nothing is queued before the ring exists.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &OpError{Port: ifname, Op: "socket", Err: err}
+	}
+	mem, op, err := setup(fd, ifname, cfg)
+	if err != nil {
+		if mem != nil {
+			unix.Munmap(mem)
+		}
+		unix.Close(fd)
+		return nil, &OpError{Port: ifname, Op: op, Err: err}
+	}
+	return newPort(ifname, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), mem)
+}
+
+// setup configures the fresh socket fd, in the order the kernel requires
+// (the virtio-net header and the version before the ring, bind last). It
+// returns the mapped ring, if it got that far, and on error the operation
+// that failed. Closing fd undoes everything but the mapping, including the
+// promiscuous mode.
+func setup(fd int, ifname string, cfg Config) (mem []byte, op string, err error) {
+	ifr, err := unix.NewIfreq(ifname)
+	if err != nil {
+		return nil, "interface name", err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return nil, "ioctl SIOCGIFINDEX", err
+	}
+	ifindex := int(ifr.Uint32())
+
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return nil, "setsockopt PACKET_VNET_HDR", err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return nil, "setsockopt PACKET_VERSION", err
+	}
+	req := unix.TpacketReq3{
+		Block_size: uint32(cfg.BlockSize),
+		Block_nr:   uint32(cfg.BlockCount),
+		// A V3 ring packs frames of any size into blocks; the kernel only
+		// checks that frames tile the blocks, so one "frame" per block.
+		Frame_size:     uint32(cfg.BlockSize),
+		Frame_nr:       uint32(cfg.BlockCount),
+		Retire_blk_tov: uint32(cfg.BlockTimeout.Milliseconds()),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, "setsockopt PACKET_RX_RING", err
+	}
+	mem, err = unix.Mmap(fd, 0, cfg.BlockSize*cfg.BlockCount, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, "mmap", err
+	}
+	// Send straight to the driver: a switch port forwards, the qdisc is the
+	// guest's business.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+		return mem, "setsockopt PACKET_QDISC_BYPASS", err
+	}
+	// The switch must not see what the interface transmits: its own
+	// forwarded frames, nor anyone else's.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+		return mem, "setsockopt PACKET_IGNORE_OUTGOING", err
+	}
+	// A membership, unlike setting IFF_PROMISC, is counted per socket and
+	// undone by the kernel when the socket closes.
+	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+		return mem, "setsockopt PACKET_ADD_MEMBERSHIP", err
+	}
+	// SO_SNDBUFFORCE passes net.core.wmem_max, which is far below a
+	// super-frame batch by default; without CAP_NET_ADMIN, take what
+	// SO_SNDBUF gives.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SndBuf); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf); err != nil {
+			return mem, "setsockopt SO_SNDBUF", err
+		}
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return mem, "bind", err
+	}
+	return mem, "", nil
+}
+
+// htons converts a 16-bit value to network byte order, as sockaddr_ll wants
+// its protocol.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+var _ dataplane.Port = (*Port)(nil)
