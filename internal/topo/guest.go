@@ -1,0 +1,234 @@
+package topo
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Guest is a namespace that plays a domU (or, made by AddUplink, another
+// machine on the LAN): its eth0 is the far end of a veth from the host.
+type Guest struct {
+	*Netns
+
+	host *Host
+	// vif is the veth's end in the host; "" for an end of AddWire.
+	vif    string
+	prefix netip.Prefix
+	// mac is eth0's address as the kernel reports it; set before the guest
+	// is handed out, read-only afterwards.
+	mac net.HardwareAddr
+
+	mu sync.Mutex
+	// injectFD is the packet socket Inject sends on, opened on first use;
+	// -1 until then and after Remove. Held under mu while in use.
+	injectFD int
+	// captures are the open captures, closed by Remove; nil after Remove.
+	captures map[*Capture]struct{}
+	removed  bool
+}
+
+// Vif is the name of the guest's veth end in the host (vif7.0, peth0).
+func (g *Guest) Vif() string { return g.vif }
+
+// MAC is eth0's hardware address.
+func (g *Guest) MAC() net.HardwareAddr { return g.mac }
+
+// Addr is eth0's address; the zero Addr if it has none.
+func (g *Guest) Addr() netip.Addr { return g.prefix.Addr() }
+
+// Prefix is eth0's address with its prefix length.
+func (g *Guest) Prefix() netip.Prefix { return g.prefix }
+
+// LinkStats reads the counters of the guest's eth0.
+func (g *Guest) LinkStats() (LinkStats, error) { return g.linkStats("eth0") }
+
+// configure sets eth0's address and brings it up, then records its MAC.
+func (g *Guest) configure(mac net.HardwareAddr) error {
+	if g.prefix.IsValid() && g.prefix.Addr().Is6() && !g.prefix.Addr().Is4In6() {
+		if err := g.Do(func() error {
+			return writeSysctl("net/ipv6/conf/eth0/disable_ipv6", "0")
+		}); err != nil {
+			return fmt.Errorf("topo: enable IPv6 on eth0 in netns %s: %w", g.name, err)
+		}
+	}
+	return g.withNetlink("configure eth0", func(nl *netlink.Handle) error {
+		l, err := nl.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if g.prefix.IsValid() {
+			addr := &netlink.Addr{IPNet: &net.IPNet{
+				IP:   g.prefix.Addr().AsSlice(),
+				Mask: net.CIDRMask(g.prefix.Bits(), g.prefix.Addr().BitLen()),
+			}}
+			if g.prefix.Addr().Is6() {
+				// Usable at once: duplicate address detection would hold
+				// it tentative for a second and send frames of its own.
+				addr.Flags = unix.IFA_F_NODAD
+			}
+			if err := nl.AddrAdd(l, addr); err != nil {
+				return fmt.Errorf("add address %s: %w", g.prefix, err)
+			}
+		}
+		if err := nl.LinkSetUp(l); err != nil {
+			return err
+		}
+		l, err = nl.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		g.mac = l.Attrs().HardwareAddr
+		if mac != nil && g.mac.String() != mac.String() {
+			return fmt.Errorf("eth0 has MAC %s, want %s", g.mac, mac)
+		}
+		return nil
+	})
+}
+
+// Remove stops the guest: it closes the guest's captures and socket,
+// deletes its veth (the vif is gone from the host when Remove returns, as
+// when a domU stops) and its namespace. Sockets made by Listen or Dial keep
+// the namespace alive, without links, until they are closed. Removing twice
+// is not an error.
+func (g *Guest) Remove() error {
+	g.host.forget(g)
+	return g.remove()
+}
+
+func (g *Guest) remove() error {
+	g.mu.Lock()
+	if g.removed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.removed = true
+	captures := g.captures
+	g.captures = nil
+	if g.injectFD >= 0 {
+		unix.Close(g.injectFD)
+		g.injectFD = -1
+	}
+	g.mu.Unlock()
+
+	var errs []error
+	for c := range captures {
+		errs = append(errs, c.Close())
+	}
+	// The kernel destroys a dead namespace's devices asynchronously, so the
+	// veth is deleted by hand for the vif to be gone when Remove returns.
+	if g.vif != "" {
+		if err := g.host.removeLink(g.vif); !errors.Is(err, ErrRemoved) {
+			errs = append(errs, err)
+		}
+	} else {
+		errs = append(errs, g.removeLink("eth0"))
+	}
+	errs = append(errs, g.Netns.close())
+	return errors.Join(errs...)
+}
+
+// Inject sends frames, complete from the destination MAC on and without
+// FCS, out of eth0 as the guest's kernel would send them.
+func (g *Guest) Inject(frames ...[]byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed {
+		return fmt.Errorf("topo: inject on eth0 in netns %s: %w", g.name, ErrRemoved)
+	}
+	if g.injectFD < 0 {
+		fd, err := g.openPacket("eth0", false)
+		if err != nil {
+			return err
+		}
+		g.injectFD = fd
+	}
+	for i, f := range frames {
+		if _, err := unix.Write(g.injectFD, f); err != nil {
+			return fmt.Errorf("topo: inject frame %d of %d (%d bytes) on eth0 in netns %s: %w", i+1, len(frames), len(f), g.name, err)
+		}
+	}
+	return nil
+}
+
+// Capture starts recording the frames that arrive on eth0 (see Capture).
+func (g *Guest) Capture() (*Capture, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed {
+		return nil, fmt.Errorf("topo: capture on eth0 in netns %s: %w", g.name, ErrRemoved)
+	}
+	fd, err := g.openPacket("eth0", true)
+	if err != nil {
+		return nil, err
+	}
+	c := newCapture(fd, g.name+"/eth0")
+	c.onClose = func() {
+		g.mu.Lock()
+		delete(g.captures, c)
+		g.mu.Unlock()
+	}
+	g.captures[c] = struct{}{}
+	return c, nil
+}
+
+// openPacket opens an AF_PACKET socket bound to ifname. A receiving socket
+// is non-blocking, sees every protocol but not the frames sent from the
+// host, and reports stripped VLAN tags in PACKET_AUXDATA. A sending one is
+// blocking and, bound to protocol 0, receives nothing.
+func (n *Netns) openPacket(ifname string, recv bool) (int, error) {
+	var ifindex int
+	if err := n.withNetlink("look up "+ifname, func(nl *netlink.Handle) error {
+		l, err := nl.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		ifindex = l.Attrs().Index
+		return nil
+	}); err != nil {
+		return -1, err
+	}
+	fd := -1
+	err := n.Do(func() error {
+		typ := unix.SOCK_RAW | unix.SOCK_CLOEXEC
+		if recv {
+			typ |= unix.SOCK_NONBLOCK
+		}
+		// Protocol 0 until bind, so no frame of another link slips in.
+		s, err := unix.Socket(unix.AF_PACKET, typ, 0)
+		if err != nil {
+			return fmt.Errorf("socket: %w", err)
+		}
+		fd = s
+		var proto uint16
+		if recv {
+			proto = htons(unix.ETH_P_ALL)
+			if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+				return fmt.Errorf("PACKET_AUXDATA: %w", err)
+			}
+			// Older kernels lack it; the reader also skips PACKET_OUTGOING.
+			_ = unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+			if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+				return fmt.Errorf("SO_RCVBUFFORCE: %w", err)
+			}
+		}
+		if err := unix.Bind(s, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifindex}); err != nil {
+			return fmt.Errorf("bind: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("topo: packet socket on %s in netns %s: %w", ifname, n.name, err)
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
