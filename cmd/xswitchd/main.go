@@ -1,0 +1,150 @@
+// Command xswitchd is the xswitch daemon: a userspace L2 switch that replaces
+// the Linux bridge in a Xen dom0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xswitch/xswitch/internal/config"
+	"github.com/xswitch/xswitch/internal/control"
+	"github.com/xswitch/xswitch/internal/daemon"
+	"github.com/xswitch/xswitch/internal/metrics"
+)
+
+const usage = `Usage: xswitchd [flags]
+
+xswitchd switches frames between the interfaces of a Xen dom0: physical
+uplinks (pethN) and guest interfaces (vifD.N), in place of the Linux bridge.
+
+Without -config it runs in auto mode: every pethN makes bridge xenbrN with
+pethN as its uplink, and vifD.N and vifD.N-emu join xenbrN (a bridge with
+guests and no uplink is made when its first vif appears). Interfaces are
+attached when they appear and detached when they disappear.
+
+Flags:
+`
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("xswitchd", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	cfgFile := fs.String("config", "", "YAML configuration `file`; none means auto mode")
+	metricsAddr := fs.String("metrics", "", "listen `address` of /metrics (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
+	controlPath := fs.String("control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "xswitchd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "xswitchd: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := config.Auto()
+	if *cfgFile != "" {
+		var err error
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: %v\n", err)
+			return 1
+		}
+	}
+	if *metricsAddr != "" {
+		cfg.Metrics = *metricsAddr
+	}
+	if *controlPath != "" {
+		cfg.Control = *controlPath
+	}
+	if cfg.Metrics == "off" {
+		cfg.Metrics = ""
+	}
+	if cfg.Control == "off" {
+		cfg.Control = ""
+	}
+	if *check {
+		fmt.Println("configuration ok")
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	d := daemon.New(cfg, log)
+	var servers []*http.Server
+	serve := func(what string, l net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(what+" server failed", "err", err)
+			}
+		}()
+	}
+	if cfg.Metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(metrics.NewCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		l, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			log.Error("cannot serve metrics", "addr", cfg.Metrics, "err", err)
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		serve("metrics", l, mux)
+		log.Info("serving metrics", "addr", l.Addr().String())
+	}
+	if cfg.Control != "" {
+		l, err := control.Listen(cfg.Control)
+		if err != nil {
+			log.Error("cannot open the control socket", "err", err)
+			return 1
+		}
+		defer os.Remove(cfg.Control)
+		serve("control", l, control.Handler(d))
+		log.Info("serving control API", "socket", cfg.Control)
+	}
+	mode := "auto"
+	if !cfg.Auto {
+		mode = cfg.Source
+	}
+	log.Info("xswitchd started", "config", mode)
+	err := d.Run(ctx)
+	for _, srv := range servers {
+		srv.Close()
+	}
+	if err != nil {
+		log.Error("xswitchd stopped", "err", err)
+		return 1
+	}
+	log.Info("xswitchd stopped, every port released")
+	return 0
+}

@@ -1,0 +1,308 @@
+// Package config reads xswitchd's YAML configuration and applies the Xen
+// naming rules of auto mode.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/fdb"
+)
+
+// Defaults of the daemon's endpoints.
+const (
+	DefaultMetrics = "127.0.0.1:9417"
+	DefaultControl = "/run/xswitch/xswitchd.sock"
+)
+
+// Config is the whole configuration of xswitchd.
+type Config struct {
+	Source  string   // the file it came from; "" in auto mode
+	Metrics string   // listen address of /metrics; "" disables it
+	Control string   // path of the control socket; "" disables it
+	Bridges []Bridge // in file order; empty in auto mode, where bridges appear with their interfaces
+	Auto    bool     // no file: bridges follow the Xen naming rules
+}
+
+// Bridge is one configured bridge.
+type Bridge struct {
+	Name   string
+	Uplink string   // interface name of the physical uplink; "" for none
+	Ports  []string // interface names or path.Match globs, e.g. "vif*.0"
+	FDB    fdb.Config
+	Rings  Rings
+	Line   int // where the bridge starts in Source
+}
+
+// Rings are the AF_PACKET ring sizes of a bridge's ports.
+type Rings struct {
+	Vif    afpacket.Config // guest ports: small, a dom0 has hundreds
+	Uplink afpacket.Config // the uplink: larger
+}
+
+// file mirrors the YAML document.
+type file struct {
+	Metrics *string      `yaml:"metrics"`
+	Control *string      `yaml:"control"`
+	Bridges []fileBridge `yaml:"bridges"`
+}
+
+type fileBridge struct {
+	Name      string   `yaml:"name"`
+	Uplink    string   `yaml:"uplink"`
+	Ports     []string `yaml:"ports"`
+	AgingTime *string  `yaml:"aging-time"`
+	FDB       struct {
+		MaxEntries int `yaml:"max-entries"`
+		MaxPerPort int `yaml:"max-per-port"`
+	} `yaml:"fdb"`
+	Rings struct {
+		Vif    fileRing `yaml:"vif"`
+		Uplink fileRing `yaml:"uplink"`
+	} `yaml:"rings"`
+}
+
+type fileRing struct {
+	BlockSize string `yaml:"block-size"`
+	Blocks    int    `yaml:"blocks"`
+	BatchSize int    `yaml:"batch-size"`
+}
+
+// Load reads and validates a configuration file.
+func Load(name string) (*Config, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(name, data)
+}
+
+// Auto returns the configuration used when there is no file.
+func Auto() *Config {
+	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true}
+}
+
+// lineErr is an error at a place in the file.
+type lineErr struct {
+	file string
+	line int
+	msg  string
+}
+
+func (e *lineErr) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
+
+var (
+	yamlLine   = regexp.MustCompile(`line (\d+): (.*)`)
+	yamlGoType = regexp.MustCompile(` in type \S+`)
+)
+
+// Parse validates a configuration. Errors carry the file name, the line and
+// the reason.
+func Parse(name string, data []byte) (*Config, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			var errs []error
+			for _, e := range te.Errors {
+				errs = append(errs, yamlErr(name, e))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, yamlErr(name, err.Error())
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlErr(name, err.Error())
+	}
+	lines := bridgeNodes(&doc)
+
+	c := &Config{Source: name, Metrics: DefaultMetrics, Control: DefaultControl}
+	if f.Metrics != nil {
+		c.Metrics = *f.Metrics
+	}
+	if f.Control != nil {
+		c.Control = *f.Control
+	}
+	if len(f.Bridges) == 0 {
+		return nil, &lineErr{name, 1, "no bridges: list them under 'bridges:', or run without a file for auto mode"}
+	}
+	names := map[string]int{}
+	ifaces := map[string]string{}
+	for i, fb := range f.Bridges {
+		node := lines[i]
+		at := func(key string) int { return keyLine(node, key) }
+		b := Bridge{Name: fb.Name, Uplink: fb.Uplink, Ports: fb.Ports, FDB: fdb.DefaultConfig(), Line: node.Line}
+		if b.Name == "" {
+			return nil, &lineErr{name, node.Line, "bridge has no name"}
+		}
+		if err := checkIfname(b.Name); err != nil {
+			return nil, &lineErr{name, at("name"), fmt.Sprintf("bridge %q: name: %v", b.Name, err)}
+		}
+		if prev, dup := names[b.Name]; dup {
+			return nil, &lineErr{name, node.Line, fmt.Sprintf("bridge %q defined twice (first at line %d)", b.Name, prev)}
+		}
+		names[b.Name] = node.Line
+		if b.Uplink != "" {
+			if err := checkIfname(b.Uplink); err != nil {
+				return nil, &lineErr{name, at("uplink"), fmt.Sprintf("bridge %q: uplink: %v", b.Name, err)}
+			}
+			if other, dup := ifaces[b.Uplink]; dup {
+				return nil, &lineErr{name, at("uplink"), fmt.Sprintf("bridge %q: uplink %s is already a port of bridge %q", b.Name, b.Uplink, other)}
+			}
+			ifaces[b.Uplink] = b.Name
+		}
+		for j, p := range b.Ports {
+			if _, err := path.Match(p, ""); err != nil || p == "" || len(p) > 15 && !strings.ContainsAny(p, "*?[") {
+				return nil, &lineErr{name, seqItemLine(node, "ports", j), fmt.Sprintf("bridge %q: port %q is not an interface name or glob", b.Name, p)}
+			}
+			if !strings.ContainsAny(p, "*?[") {
+				if other, dup := ifaces[p]; dup {
+					return nil, &lineErr{name, seqItemLine(node, "ports", j), fmt.Sprintf("bridge %q: port %s is already a port of bridge %q", b.Name, p, other)}
+				}
+				ifaces[p] = b.Name
+			}
+		}
+		if fb.AgingTime != nil {
+			d, err := parseDuration(*fb.AgingTime)
+			if err != nil {
+				return nil, &lineErr{name, at("aging-time"), fmt.Sprintf("bridge %q: aging-time: %v", b.Name, err)}
+			}
+			b.FDB.AgingTime = d
+		}
+		if fb.FDB.MaxEntries < 0 || fb.FDB.MaxPerPort < 0 {
+			return nil, &lineErr{name, at("fdb"), fmt.Sprintf("bridge %q: fdb limits must be positive", b.Name)}
+		}
+		if fb.FDB.MaxEntries > 0 {
+			b.FDB.MaxEntries = fb.FDB.MaxEntries
+		}
+		if fb.FDB.MaxPerPort > 0 {
+			b.FDB.MaxPerPort = fb.FDB.MaxPerPort
+		}
+		var err error
+		if b.Rings.Vif, err = ring(fb.Rings.Vif, afpacket.VifConfig()); err != nil {
+			return nil, &lineErr{name, at("rings"), fmt.Sprintf("bridge %q: rings.vif: %v", b.Name, err)}
+		}
+		if b.Rings.Uplink, err = ring(fb.Rings.Uplink, afpacket.UplinkConfig()); err != nil {
+			return nil, &lineErr{name, at("rings"), fmt.Sprintf("bridge %q: rings.uplink: %v", b.Name, err)}
+		}
+		c.Bridges = append(c.Bridges, b)
+	}
+	return c, nil
+}
+
+func yamlErr(name, msg string) error {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &lineErr{name, n, yamlGoType.ReplaceAllString(m[2], "")}
+	}
+	return fmt.Errorf("%s: %s", name, msg)
+}
+
+// parseDuration accepts Go durations ("300s", "5m") and a bare 0.
+func parseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 300s or 5m (0 disables aging)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// parseSize accepts a byte count with an optional KiB or MiB suffix.
+func parseSize(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "KiB"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "KiB")
+	case strings.HasSuffix(s, "MiB"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "MiB")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size such as 131072, 128KiB or 1MiB", s)
+	}
+	return n * mult, nil
+}
+
+func ring(r fileRing, def afpacket.Config) (afpacket.Config, error) {
+	c := def
+	if r.BlockSize != "" {
+		n, err := parseSize(r.BlockSize)
+		if err != nil {
+			return c, fmt.Errorf("block-size: %v", err)
+		}
+		c.BlockSize = n
+	}
+	if r.Blocks != 0 {
+		c.BlockCount = r.Blocks
+	}
+	if r.BatchSize != 0 {
+		c.BatchSize = r.BatchSize
+	}
+	return c, c.Validate()
+}
+
+func checkIfname(s string) error {
+	if len(s) == 0 || len(s) > 15 || strings.ContainsAny(s, "/ \t:") {
+		return fmt.Errorf("%q is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)", s)
+	}
+	return nil
+}
+
+// bridgeNodes returns the mapping node of each item of the top-level
+// "bridges" sequence.
+func bridgeNodes(doc *yaml.Node) []*yaml.Node {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	if seq := value(doc.Content[0], "bridges"); seq != nil {
+		return seq.Content
+	}
+	return nil
+}
+
+func value(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func keyLine(m *yaml.Node, key string) int {
+	if v := value(m, key); v != nil {
+		return v.Line
+	}
+	return m.Line
+}
+
+func seqItemLine(m *yaml.Node, key string, i int) int {
+	if v := value(m, key); v != nil && i < len(v.Content) {
+		return v.Content[i].Line
+	}
+	return keyLine(m, key)
+}

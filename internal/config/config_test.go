@@ -1,0 +1,129 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+metrics: 127.0.0.1:9999
+bridges:
+  - name: xenbr0
+    uplink: peth0
+    ports: ["vif*.0", "vif*.0-emu"]
+    aging-time: 10s
+    fdb: {max-entries: 100, max-per-port: 10}
+    rings:
+      vif: {block-size: 256KiB, blocks: 4}
+  - name: drbd
+    uplink: peth1
+    aging-time: 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics != "127.0.0.1:9999" || c.Control != DefaultControl || len(c.Bridges) != 2 {
+		t.Fatalf("got %+v", c)
+	}
+	b := c.Bridges[0]
+	if b.FDB.AgingTime != 10*time.Second || b.FDB.MaxEntries != 100 || b.FDB.MaxPerPort != 10 || b.Line != 4 {
+		t.Errorf("bridge 0: %+v", b)
+	}
+	if b.Rings.Vif.BlockSize != 256<<10 || b.Rings.Vif.BlockCount != 4 || b.Rings.Uplink.BlockCount != 32 {
+		t.Errorf("rings: %+v", b.Rings)
+	}
+	if c.Bridges[1].FDB.AgingTime != 0 {
+		t.Errorf("aging-time 0 parsed as %v", c.Bridges[1].FDB.AgingTime)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "bridges:\n  - name: a\n    colour: red\n", "x.yaml:3: field colour not found"},
+		{"bad duration", "bridges:\n  - name: a\n    aging-time: 5x\n", `x.yaml:3: bridge "a": aging-time: "5x" is not a duration`},
+		{"no name", "bridges:\n  - uplink: peth0\n", "x.yaml:2: bridge has no name"},
+		{"duplicate bridge", "bridges:\n  - name: a\n  - name: a\n", `x.yaml:3: bridge "a" defined twice (first at line 2)`},
+		{"port in two bridges", "bridges:\n  - name: a\n    ports: [vif1.0]\n  - name: b\n    ports:\n      - vif2.0\n      - vif1.0\n", `x.yaml:7: bridge "b": port vif1.0 is already a port of bridge "a"`},
+		{"bad glob", "bridges:\n  - name: a\n    ports: [\"vif[\"]\n", `x.yaml:3: bridge "a": port "vif[" is not an interface name or glob`},
+		{"long name", "bridges:\n  - name: a-very-long-bridge-name\n", `x.yaml:2: bridge "a-very-long-bridge-name": name:`},
+		{"small block", "bridges:\n  - name: a\n    rings:\n      vif: {block-size: 4096}\n", `x.yaml:4: bridge "a": rings.vif: BlockSize 4096`},
+		{"no bridges", "metrics: \"\"\n", "x.yaml:1: no bridges"},
+		{"not yaml", "bridges: [\n", "x.yaml:"},
+		{"wrong type", "bridges:\n  - name: a\n    fdb: {max-entries: lots}\n", "x.yaml:3: cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatch(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+bridges:
+  - name: guests
+    ports: ["vif*"]
+  - name: special
+    uplink: peth0
+    ports: [vif9.0]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := Auto()
+	tests := []struct {
+		c          *Config
+		ifname     string
+		bridge     string
+		uplink, ok bool
+	}{
+		{c, "vif1.0", "guests", false, true},
+		{c, "vif9.0", "special", false, true}, // exact name beats an earlier glob
+		{c, "peth0", "special", true, true},
+		{c, "eth0", "", false, false},
+		{auto, "peth2", "xenbr2", true, true},
+		{auto, "vif7.2", "xenbr2", false, true},
+		{auto, "vif7.2-emu", "xenbr2", false, true},
+		{auto, "vif12.0", "xenbr0", false, true},
+		{auto, "vif1", "", false, false},
+		{auto, "veth0", "", false, false},
+		{auto, "eth0", "", false, false},
+		{auto, "peth", "", false, false},
+	}
+	for _, tt := range tests {
+		b, uplink, ok := tt.c.Match(tt.ifname)
+		if ok != tt.ok || b.Name != tt.bridge || uplink != tt.uplink {
+			t.Errorf("Match(%q) = %q, uplink %v, %v; want %q, %v, %v", tt.ifname, b.Name, uplink, ok, tt.bridge, tt.uplink, tt.ok)
+		}
+	}
+	// The uplink found first is kept when its vifs come later, and the other way round.
+	if b, _, _ := auto.Match("vif3.2"); b.Uplink != "peth2" {
+		t.Errorf("xenbr2 lost its uplink: %+v", b)
+	}
+}
+
+func TestParseVif(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want Vif
+		ok   bool
+	}{
+		{"vif7.1", Vif{7, 1, false}, true},
+		{"vif12.0-emu", Vif{12, 0, true}, true},
+		{"vif7", Vif{}, false},
+		{"vif7.1x", Vif{}, false},
+		{"peth0", Vif{}, false},
+	} {
+		got, ok := ParseVif(tt.name)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseVif(%q) = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

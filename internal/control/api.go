@@ -1,0 +1,48 @@
+// Package control is xswitchd's control API: JSON over HTTP on a unix socket,
+// for xswitchctl and for scripts.
+package control
+
+// Port is a port and its counters, as GET /v1/ports returns them.
+type Port struct {
+	Bridge    string            `json:"bridge"`
+	Name      string            `json:"port"`
+	Kind      string            `json:"kind"`
+	Uplink    bool              `json:"uplink"`
+	DomID     *int              `json:"domid,omitempty"`
+	DevID     *int              `json:"devid,omitempty"`
+	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	RxGSO     uint64            `json:"rx_gso_packets"`
+	TxPackets uint64            `json:"tx_packets"`
+	TxBytes   uint64            `json:"tx_bytes"`
+	Flooded   uint64            `json:"flooded"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+// FDBEntry is a learned or static MAC, as GET /v1/fdb returns it.
+type FDBEntry struct {
+	Bridge     string  `json:"bridge"`
+	VLAN       uint16  `json:"vlan"`
+	MAC        string  `json:"mac"`
+	Port       string  `json:"port"`
+	Static     bool    `json:"static"`
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// Bridge is a bridge and its table's counters, as GET /v1/bridges returns it.
+type Bridge struct {
+	Name       string `json:"bridge"`
+	Ports      int    `json:"ports"`
+	FDBEntries int    `json:"fdb_entries"`
+	Learned    uint64 `json:"fdb_learned"`
+	Moved      uint64 `json:"fdb_moved"`
+	Aged       uint64 `json:"fdb_aged"`
+	Evicted    uint64 `json:"fdb_evicted"`
+	Refused    uint64 `json:"fdb_refused"`
+	Flushed    uint64 `json:"fdb_flushed"`
+}
+
+// Flushed is the answer of POST /v1/fdb/flush.
+type Flushed struct {
+	Removed int `json:"removed"`
+}

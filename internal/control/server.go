@@ -1,0 +1,151 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/config"
+)
+
+// Source gives the server the bridges to show.
+type Source interface {
+	Bridges() []*dataplane.Bridge
+}
+
+// Handler serves the control API over src.
+func Handler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/bridges", func(w http.ResponseWriter, r *http.Request) {
+		out := []Bridge{}
+		for _, b := range src.Bridges() {
+			st := b.FDB().Stats()
+			out = append(out, Bridge{Name: b.Name(), Ports: len(b.Ports()), FDBEntries: st.Entries,
+				Learned: st.Learned, Moved: st.Moved, Aged: st.Aged, Evicted: st.Evicted, Refused: st.Refused, Flushed: st.Flushed})
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+		out := []Port{}
+		for _, b := range bridges(src, r) {
+			for _, p := range b.Ports() {
+				out = append(out, portJSON(b.Name(), p))
+			}
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
+		out := []FDBEntry{}
+		now := fdb.Now()
+		for _, b := range bridges(src, r) {
+			b.FDB().Range(func(e fdb.Entry) bool {
+				port, _ := b.PortName(e.Port)
+				out = append(out, FDBEntry{Bridge: b.Name(), VLAN: e.Key.VID(), MAC: e.Key.MAC().String(), Port: port,
+					Static: e.Static, AgeSeconds: time.Duration(now - e.LastSeen).Seconds()})
+				return true
+			})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			if a.Bridge != b.Bridge {
+				return a.Bridge < b.Bridge
+			}
+			if a.VLAN != b.VLAN {
+				return a.VLAN < b.VLAN
+			}
+			return a.MAC < b.MAC
+		})
+		reply(w, out)
+	})
+	mux.HandleFunc("POST /v1/fdb/flush", func(w http.ResponseWriter, r *http.Request) {
+		port := r.URL.Query().Get("port")
+		removed := 0
+		found := port == ""
+		for _, b := range bridges(src, r) {
+			if port == "" {
+				removed += b.FDB().Flush()
+				continue
+			}
+			for _, p := range b.Ports() {
+				if p.Name == port {
+					found = true
+					removed += b.FDB().FlushPort(p.ID)
+				}
+			}
+		}
+		if !found {
+			http.Error(w, fmt.Sprintf("no port %q", port), http.StatusNotFound)
+			return
+		}
+		reply(w, Flushed{Removed: removed})
+	})
+	return mux
+}
+
+// bridges returns the bridges a request names with ?bridge=, or all.
+func bridges(src Source, r *http.Request) []*dataplane.Bridge {
+	all := src.Bridges()
+	name := r.URL.Query().Get("bridge")
+	if name == "" {
+		return all
+	}
+	for _, b := range all {
+		if b.Name() == name {
+			return []*dataplane.Bridge{b}
+		}
+	}
+	return nil
+}
+
+func portJSON(bridge string, p dataplane.PortStatus) Port {
+	c := p.Counters
+	out := Port{Bridge: bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink,
+		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
+		Drops: map[string]uint64{}}
+	if v, ok := config.ParseVif(p.Name); ok {
+		out.DomID, out.DevID = &v.DomID, &v.DevID
+	}
+	for _, r := range dataplane.DropReasons() {
+		out.Drops[r.String()] = c.Drops[r]
+	}
+	return out
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Listen opens the control socket at path, replacing a stale socket file left
+// by a daemon that died, but refusing to steal the socket of a live one.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another xswitchd is listening there", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return l, nil
+}

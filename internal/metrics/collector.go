@@ -1,0 +1,112 @@
+// Package metrics exports the dataplane's counters to Prometheus. The
+// collector reads the counters when scraped; nothing is counted per packet
+// through the Prometheus client.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/internal/config"
+)
+
+// Source gives the collector the bridges to report.
+type Source interface {
+	Bridges() []*dataplane.Bridge
+}
+
+var portLabels = []string{"bridge", "port", "domid", "devid"}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("xswitch_"+name, help, labels, nil)
+}
+
+var (
+	rxPackets = desc("port_receive_packets_total", "Frames received from the port (valid or not).", portLabels...)
+	rxBytes   = desc("port_receive_bytes_total", "Bytes of the frames received from the port.", portLabels...)
+	txPackets = desc("port_transmit_packets_total", "Frames sent out of the port.", portLabels...)
+	txBytes   = desc("port_transmit_bytes_total", "Bytes of the frames sent out of the port.", portLabels...)
+	rxGSO     = desc("port_receive_gso_packets_total", "Super-frames received from the port: frames with segmentation offload pending, up to 64 KiB, passed on unsegmented.", portLabels...)
+	flooded   = desc("port_flooded_packets_total", "Frames received from the port and flooded to every other port (broadcast, multicast, unknown unicast).", portLabels...)
+	drops     = desc("port_drops_total", "Frames dropped, by reason. Ingress reasons (runt, multicast_source, local_destination) count on the receiving port, egress reasons (mtu, tx_error, port_removed) on the port the frame was bound for; ring_full counts frames the kernel could not put in the port's receive ring, truncated frames too long for a ring block.", append(portLabels, "reason")...)
+	uplink    = desc("port_info", "Always 1; the port's kind and whether it is the bridge's uplink.", append(portLabels, "kind", "uplink")...)
+
+	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
+	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
+	fdbMoved    = desc("fdb_moved_total", "MAC addresses seen behind another port than the one they were learned on.", "bridge")
+	fdbAged     = desc("fdb_aged_total", "MAC addresses expired after the aging time.", "bridge")
+	fdbEvicted  = desc("fdb_evicted_total", "MAC addresses evicted to make room when the table was full.", "bridge")
+	fdbRefused  = desc("fdb_refused_total", "MAC addresses not learned because a limit was reached.", "bridge")
+	fdbFlushed  = desc("fdb_flushed_total", "MAC addresses removed by a flush (a port removed, or an operator's request).", "bridge")
+	bridgePorts = desc("bridge_ports", "Ports attached to the bridge.", "bridge")
+)
+
+// Collector is a prometheus.Collector over the dataplane's counters.
+type Collector struct {
+	src Source
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector over src.
+func NewCollector(src Source) *Collector { return &Collector{src: src} }
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{rxPackets, rxBytes, rxGSO, txPackets, txBytes, flooded, drops, uplink,
+		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, b := range c.src.Bridges() {
+		name := b.Name()
+		ports := b.Ports()
+		for _, p := range ports {
+			labels := PortLabels(name, p.Name)
+			v := p.Counters
+			counter(rxPackets, v.RxPackets, labels...)
+			counter(rxBytes, v.RxBytes, labels...)
+			counter(txPackets, v.TxPackets, labels...)
+			counter(txBytes, v.TxBytes, labels...)
+			counter(rxGSO, v.RxGSO, labels...)
+			counter(flooded, v.Flooded, labels...)
+			for _, r := range dataplane.DropReasons() {
+				counter(drops, v.Drops[r], append(labels, r.String())...)
+			}
+			if ap, ok := p.Port.(*afpacket.Port); ok {
+				st := ap.Stats()
+				counter(drops, st.RxDropped, append(labels, "ring_full")...)
+				counter(drops, st.RxTruncated, append(labels, "truncated")...)
+			}
+			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink))...)
+		}
+		st := b.FDB().Stats()
+		ch <- prometheus.MustNewConstMetric(fdbEntries, prometheus.GaugeValue, float64(st.Entries), name)
+		counter(fdbLearned, st.Learned, name)
+		counter(fdbMoved, st.Moved, name)
+		counter(fdbAged, st.Aged, name)
+		counter(fdbEvicted, st.Evicted, name)
+		counter(fdbRefused, st.Refused, name)
+		counter(fdbFlushed, st.Flushed, name)
+		ch <- prometheus.MustNewConstMetric(bridgePorts, prometheus.GaugeValue, float64(len(ports)), name)
+	}
+}
+
+// PortLabels returns the label values of a port: bridge, port, and the
+// domain and device ids a Xen vif name carries (empty for other ports).
+func PortLabels(bridge, port string) []string {
+	domid, devid := "", ""
+	if v, ok := config.ParseVif(port); ok {
+		domid, devid = strconv.Itoa(v.DomID), strconv.Itoa(v.DevID)
+	}
+	return []string{bridge, port, domid, devid}
+}
