@@ -35,7 +35,11 @@ func Handler(src Source) http.Handler {
 	})
 	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
 		out := []Port{}
-		for _, b := range bridges(src, r) {
+		list, ok := bridges(src, w, r)
+		if !ok {
+			return
+		}
+		for _, b := range list {
 			for _, p := range b.Ports() {
 				out = append(out, portJSON(b.Name(), p))
 			}
@@ -45,7 +49,11 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
 		out := []FDBEntry{}
 		now := fdb.Now()
-		for _, b := range bridges(src, r) {
+		list, ok := bridges(src, w, r)
+		if !ok {
+			return
+		}
+		for _, b := range list {
 			b.FDB().Range(func(e fdb.Entry) bool {
 				port, _ := b.PortName(e.Port)
 				out = append(out, FDBEntry{Bridge: b.Name(), VLAN: e.Key.VID(), MAC: e.Key.MAC().String(), Port: port,
@@ -69,7 +77,11 @@ func Handler(src Source) http.Handler {
 		port := r.URL.Query().Get("port")
 		removed := 0
 		found := port == ""
-		for _, b := range bridges(src, r) {
+		list, ok := bridges(src, w, r)
+		if !ok {
+			return
+		}
+		for _, b := range list {
 			if port == "" {
 				removed += b.FDB().Flush()
 				continue
@@ -90,19 +102,21 @@ func Handler(src Source) http.Handler {
 	return mux
 }
 
-// bridges returns the bridges a request names with ?bridge=, or all.
-func bridges(src Source, r *http.Request) []*dataplane.Bridge {
+// bridges returns the bridges a request names with ?bridge=, or all. An
+// unknown name is answered with 404 and ok false.
+func bridges(src Source, w http.ResponseWriter, r *http.Request) (_ []*dataplane.Bridge, ok bool) {
 	all := src.Bridges()
 	name := r.URL.Query().Get("bridge")
 	if name == "" {
-		return all
+		return all, true
 	}
 	for _, b := range all {
 		if b.Name() == name {
-			return []*dataplane.Bridge{b}
+			return []*dataplane.Bridge{b}, true
 		}
 	}
-	return nil
+	http.Error(w, fmt.Sprintf("no bridge %q", name), http.StatusNotFound)
+	return nil, false
 }
 
 func portJSON(bridge string, p dataplane.PortStatus) Port {
