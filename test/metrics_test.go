@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape fetches and parses the daemon's /metrics.
+func (d *dom0) scrape() map[string]*dto.MetricFamily {
+	d.t.Helper()
+	resp, err := d.host.HTTPClient().Get("http://127.0.0.1:9417/metrics")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("/metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		d.t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return mf
+}
+
+// value returns the value of the series of family name whose labels include
+// want, and fails when there is not exactly one.
+func value(t *testing.T, mf map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	f, ok := mf[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	var found []float64
+	for _, m := range f.Metric {
+		match := 0
+		for _, l := range m.Label {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				match++
+			}
+		}
+		if match != len(want) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			found = append(found, m.Counter.GetValue())
+		case m.Gauge != nil:
+			found = append(found, m.Gauge.GetValue())
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", name, want, len(found))
+	}
+	return found[0]
+}
+
+func TestMetricsCountWhatWasSent(t *testing.T) {
+	d := newDom0(t)
+	a := d.guest("vif4.0", 1, "10.13.0.1/24")
+	b := d.guest("vif5.0", 2, "10.13.0.2/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif4.0=xenbr0", "vif5.0=xenbr0")
+	atA, atB := capture(t, a), capture(t, b)
+
+	// b speaks first so both MACs are known and nothing is flooded.
+	inject(t, b, marker(a.MAC(), b.MAC(), "hello"))
+	exactly(t, atA, "a", tagged("hello"), 1)
+	before := d.scrape()
+	const n = 1000
+	for i := range n {
+		inject(t, a, marker(b.MAC(), a.MAC(), fmt.Sprint("m-", i)))
+	}
+	exactly(t, atB, "b", taggedPrefix("m-"), n)
+	after := d.scrape()
+
+	pa := map[string]string{"bridge": "xenbr0", "port": "vif4.0", "domid": "4", "devid": "0"}
+	pb := map[string]string{"bridge": "xenbr0", "port": "vif5.0", "domid": "5", "devid": "0"}
+	delta := func(name string, labels map[string]string) float64 {
+		return value(t, after, name, labels) - value(t, before, name, labels)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"xswitch_port_receive_packets_total", pa, n},
+		{"xswitch_port_receive_bytes_total", pa, n * 60},
+		{"xswitch_port_transmit_packets_total", pb, n},
+		{"xswitch_port_transmit_bytes_total", pb, n * 60},
+		{"xswitch_port_flooded_packets_total", pa, 0},
+		{"xswitch_port_transmit_packets_total", pa, 0},
+	} {
+		if got := delta(c.name, c.labels); got != c.want {
+			t.Errorf("%s{port=%q}: grew by %v, want %v", c.name, c.labels["port"], got, c.want)
+		}
+	}
+	if got := value(t, after, "xswitch_fdb_entries", map[string]string{"bridge": "xenbr0"}); got != 2 {
+		t.Errorf("xswitch_fdb_entries = %v, want 2", got)
+	}
+	if got := value(t, after, "xswitch_fdb_learned_total", map[string]string{"bridge": "xenbr0"}); got != 2 {
+		t.Errorf("xswitch_fdb_learned_total = %v, want 2", got)
+	}
+	if got := value(t, after, "xswitch_bridge_ports", map[string]string{"bridge": "xenbr0"}); got != 2 {
+		t.Errorf("xswitch_bridge_ports = %v, want 2", got)
+	}
+}
