@@ -1,0 +1,219 @@
+// Command bench measures how many 64-byte frames per second reach a guest
+// from another guest, through each forwarding mode, in one run: a direct
+// veth wire (the upper bound), the Linux bridge (what xswitch replaces) and
+// xswitchd. It reports the median of several runs and the ratio of each mode
+// to the kernel bridge. Needs root.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/internal/control"
+	"github.com/xswitch/xswitch/internal/topo"
+)
+
+func main() {
+	xswitchd := flag.String("xswitchd", "bin/xswitchd", "`path` of the xswitchd binary to measure")
+	duration := flag.Duration("duration", 3*time.Second, "how long each run sends")
+	runs := flag.Int("runs", 3, "runs per mode; the median is reported")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *xswitchd, *duration, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// mode sets up one way of joining two guests and returns them.
+type mode struct {
+	name  string
+	// setup joins two guests of h; stop, if not nil, undoes what h.Close
+	// does not (a process it started).
+	setup func(h *topo.Host) (a, b *topo.Guest, stop func(), err error)
+}
+
+type result struct {
+	mode      string
+	generated []float64 // frames/s the generator sent, per run
+	delivered []float64 // frames/s that reached the receiving guest, per run
+}
+
+func run(ctx context.Context, xswitchd string, d time.Duration, runs int) error {
+	xswitchd, err := filepath.Abs(xswitchd)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(xswitchd); err != nil {
+		return fmt.Errorf("xswitchd binary: %w (run make build)", err)
+	}
+	pa, pb := netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("10.77.0.2/24")
+	guests := func(h *topo.Host) (*topo.Guest, *topo.Guest, error) {
+		a, err := h.AddGuest("vif1.0", topo.MAC(1), pa)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := h.AddGuest("vif2.0", topo.MAC(2), pb)
+		return a, b, err
+	}
+	modes := []mode{
+		{"direct veth wire", func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
+			a, b, err := h.AddWire(topo.MAC(1), pa, topo.MAC(2), pb)
+			return a, b, nil, err
+		}},
+		{"kernel bridge", func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
+			a, b, err := guests(h)
+			if err == nil {
+				err = h.AddBridge("br0", a.Vif(), b.Vif())
+			}
+			return a, b, nil, err
+		}},
+		{"xswitch afpacket", func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
+			a, b, err := guests(h)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			stop, err := startSwitch(ctx, h, xswitchd)
+			return a, b, stop, err
+		}},
+	}
+	var results []result
+	for _, m := range modes {
+		r := result{mode: m.name}
+		for i := range runs {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			gen, got, err := measure(ctx, m, d)
+			if err != nil {
+				return fmt.Errorf("%s, run %d: %w", m.name, i+1, err)
+			}
+			fmt.Fprintf(os.Stderr, "%-18s run %d/%d: sent %.0f frames/s, delivered %.0f frames/s\n", m.name, i+1, runs, gen, got)
+			r.generated = append(r.generated, gen)
+			r.delivered = append(r.delivered, got)
+		}
+		results = append(results, r)
+	}
+	report(results)
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func report(results []result) {
+	var bridge float64
+	for _, r := range results {
+		if r.mode == "kernel bridge" {
+			bridge = median(r.delivered)
+		}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "mode\tgenerated frames/s\tdelivered frames/s\tvs kernel bridge\t")
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.2fx\t\n", r.mode, median(r.generated), median(r.delivered), median(r.delivered)/bridge)
+	}
+	w.Flush()
+}
+
+// startSwitch runs xswitchd in auto mode in h until stop is called.
+func startSwitch(ctx context.Context, h *topo.Host, bin string) (stop func(), err error) {
+	sock := filepath.Join(os.TempDir(), h.Name()+".sock")
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+h.NSPath(), bin, "-control", sock, "-metrics", "off", "-log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		os.Remove(sock)
+	}
+	c := control.NewClient(sock)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ports []control.Port
+		if err := c.Get(ctx, "/v1/ports", nil, &ports); err == nil && len(ports) == 2 {
+			return stop, nil
+		}
+	}
+	stop()
+	return nil, errors.New("xswitchd did not attach both vifs within 5s")
+}
+
+// measure builds the mode's topology, sends 64-byte UDP frames from guest a
+// to guest b for d, and returns the rates sent and received.
+func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, err error) {
+	h, err := topo.NewHost("bench")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer h.Close()
+	a, b, stop, err := m.setup(h)
+	if stop != nil {
+		defer stop()
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	// b speaks first, so a switch knows where it is and does not flood.
+	if err := b.Inject(topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))); err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	// The destination address is not b's: b's kernel counts and drops the
+	// frames without answering, so only one direction is measured.
+	frame := topo.UDPFrame(a.MAC(), b.MAC(), a.Addr(), netip.MustParseAddr("10.77.0.99"), 9, 9, make([]byte, 18))
+	var gen64 *afpacket.Port
+	if err := a.Do(func() error {
+		var err error
+		gen64, err = afpacket.Open("eth0", afpacket.Config{BatchSize: 64})
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("generator: %w", err)
+	}
+	defer gen64.Close()
+	batch := make([]dataplane.Frame, 64)
+	for i := range batch {
+		batch[i] = dataplane.Frame{Data: frame}
+	}
+
+	before, err := b.LinkStats()
+	if err != nil {
+		return 0, 0, err
+	}
+	var sent uint64
+	start := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		n, _ := gen64.Send(batch)
+		sent += uint64(n)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(200 * time.Millisecond) // let queues drain
+	after, err := b.LinkStats()
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(sent) / elapsed.Seconds(), float64(after.Sub(before).RxPackets) / elapsed.Seconds(), nil
+}
