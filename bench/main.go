@@ -45,7 +45,7 @@ func main() {
 
 // mode sets up one way of joining two guests and returns them.
 type mode struct {
-	name  string
+	name string
 	// setup joins two guests of h; stop, if not nil, undoes what h.Close
 	// does not (a process it started).
 	setup func(h *topo.Host) (a, b *topo.Guest, stop func(), err error)
