@@ -145,12 +145,23 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string) (stop func(), er
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	c := control.NewClient(sock)
 	stop = func() {
+		// Say where frames were lost, if anywhere.
+		var ports []control.Port
+		if err := c.Get(ctx, "/v1/ports", nil, &ports); err == nil {
+			for _, p := range ports {
+				for reason, n := range p.Drops {
+					if n > 0 {
+						fmt.Fprintf(os.Stderr, "  xswitchd %s: %d frames dropped (%s)\n", p.Name, n, reason)
+					}
+				}
+			}
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		os.Remove(sock)
 	}
-	c := control.NewClient(sock)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var ports []control.Port
 		if err := c.Get(ctx, "/v1/ports", nil, &ports); err == nil && len(ports) == 2 {

@@ -64,3 +64,12 @@ type Port interface {
 	Send(frames []Frame) (n int, err error)
 	Close() error
 }
+
+// KernelDropper is implemented by ports whose kernel side drops frames before
+// the dataplane sees them, so exporters can show those drops beside the
+// dataplane's own.
+type KernelDropper interface {
+	// KernelDrops returns the frames dropped because the receive ring was
+	// full, and those too long for it.
+	KernelDrops() (ringFull, truncated uint64)
+}

@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/control"
 )
@@ -82,8 +81,8 @@ func main() {
 						dom = "uplink"
 					}
 					var drops uint64
-					for _, r := range dataplane.DropReasons() {
-						drops += p.Drops[r.String()]
+					for _, n := range p.Drops {
+						drops += n
 					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, p.Kind, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
 				}

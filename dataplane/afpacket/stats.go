@@ -77,3 +77,9 @@ func (c *counters) countTxError(errno syscall.Errno) {
 		c.txOther.Add(1)
 	}
 }
+
+// KernelDrops implements dataplane.KernelDropper.
+func (p *Port) KernelDrops() (ringFull, truncated uint64) {
+	st := p.Stats()
+	return st.RxDropped, st.RxTruncated
+}

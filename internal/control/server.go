@@ -130,6 +130,9 @@ func portJSON(bridge string, p dataplane.PortStatus) Port {
 	for _, r := range dataplane.DropReasons() {
 		out.Drops[r.String()] = c.Drops[r]
 	}
+	if kd, ok := p.Port.(dataplane.KernelDropper); ok {
+		out.Drops["ring_full"], out.Drops["truncated"] = kd.KernelDrops()
+	}
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/internal/config"
 )
 
@@ -82,10 +81,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			for _, r := range dataplane.DropReasons() {
 				counter(drops, v.Drops[r], append(labels, r.String())...)
 			}
-			if ap, ok := p.Port.(*afpacket.Port); ok {
-				st := ap.Stats()
-				counter(drops, st.RxDropped, append(labels, "ring_full")...)
-				counter(drops, st.RxTruncated, append(labels, "truncated")...)
+			if kd, ok := p.Port.(dataplane.KernelDropper); ok {
+				full, trunc := kd.KernelDrops()
+				counter(drops, full, append(labels, "ring_full")...)
+				counter(drops, trunc, append(labels, "truncated")...)
 			}
 			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink))...)
 		}
