@@ -2,20 +2,28 @@ package dataplane
 
 import (
 	"fmt"
+	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/xswitch/xswitch/fdb"
 )
 
-// nullPort discards what it is sent and never receives; it isolates the
-// forwarding logic from any device.
-type nullPort struct{ name string }
+// nullPort discards what it is sent and receives nothing until closed; it
+// isolates the forwarding logic from any device.
+type nullPort struct {
+	name   string
+	closed chan struct{}
+}
 
-func (p *nullPort) Name() string                   { return p.name }
-func (p *nullPort) BatchSize() int                 { return 64 }
-func (p *nullPort) Receive(f []Frame) (int, error) { select {} }
-func (p *nullPort) Send(f []Frame) (int, error)    { return len(f), nil }
-func (p *nullPort) Close() error                   { return nil }
+func (p *nullPort) Name() string   { return p.name }
+func (p *nullPort) BatchSize() int { return 64 }
+func (p *nullPort) Receive(f []Frame) (int, error) {
+	<-p.closed
+	return 0, net.ErrClosed
+}
+func (p *nullPort) Send(f []Frame) (int, error) { return len(f), nil }
+func (p *nullPort) Close() error                { close(p.closed); return nil }
 
 // BenchmarkForward measures the forwarding loop alone: a batch of 64-byte
 // frames from one port to learned hosts behind other ports. It reports
@@ -23,10 +31,10 @@ func (p *nullPort) Close() error                   { return nil }
 func BenchmarkForward(b *testing.B) {
 	for _, ports := range []int{2, 16, 256} {
 		b.Run(fmt.Sprintf("ports=%d", ports), func(b *testing.B) {
-			br := NewBridge(BridgeConfig{Name: "bench", FDB: fdb.DefaultConfig()}, nil)
+			br := NewBridge(BridgeConfig{Name: "bench", FDB: fdb.DefaultConfig()}, slog.New(slog.DiscardHandler))
 			defer br.Close()
 			for i := range ports {
-				if err := br.AddPort(&nullPort{fmt.Sprint("p", i)}, PortInfo{Name: fmt.Sprint("p", i)}); err != nil {
+				if err := br.AddPort(&nullPort{fmt.Sprint("p", i), make(chan struct{})}, PortInfo{Name: fmt.Sprint("p", i)}); err != nil {
 					b.Fatal(err)
 				}
 			}
