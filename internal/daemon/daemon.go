@@ -154,6 +154,16 @@ func (d *Daemon) handle(u netlink.LinkUpdate) {
 	idx, name := attrs.Index, attrs.Name
 	if u.Header.Type == unix.RTM_DELLINK {
 		d.detach(idx, "interface removed")
+		// A link that failed to attach because its name was still taken by
+		// the removed one (deleted and recreated quickly) can attach now.
+		d.mu.Lock()
+		retry := len(d.failed) > 0
+		d.mu.Unlock()
+		if retry {
+			if err := d.Resync(); err != nil {
+				d.log.Warn("link resync failed", "err", err)
+			}
+		}
 		return
 	}
 	d.linkPresent(idx, name)
