@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // TestHotplug adds and removes vifs while two other guests exchange frames:
@@ -157,5 +162,45 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	if got := pa.RxPackets - ba.RxPackets; got < nMcast+1+nRandom {
 		t.Errorf("vif1.0 received %d frames, want at least the %d injected", got, nMcast+1+nRandom)
+	}
+}
+
+// TestStopReleasesPorts checks that SIGTERM hands every interface back as it
+// was: promiscuous mode off again, and the control socket gone.
+func TestStopReleasesPorts(t *testing.T) {
+	d := newDom0(t)
+	d.guest("vif1.0", 1, "10.14.0.1/24")
+	d.guest("vif2.0", 2, "10.14.0.2/24")
+	promisc := func() (n int) {
+		t.Helper()
+		err := d.host.Do(func() error {
+			for _, name := range []string{"vif1.0", "vif2.0"} {
+				l, err := netlink.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				n += l.Attrs().Promisc
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := promisc(); n != 0 {
+		t.Fatalf("%d vifs promiscuous before the switch started", n)
+	}
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	if n := promisc(); n != 2 {
+		t.Errorf("%d of 2 vifs promiscuous while attached", n)
+	}
+	d.stop()
+	if n := promisc(); n != 0 {
+		t.Errorf("%d vifs still promiscuous after SIGTERM", n)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "ctl.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket left behind: %v", err)
 	}
 }
