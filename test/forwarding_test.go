@@ -205,3 +205,37 @@ func TestTCPWithOffloads(t *testing.T) {
 	}
 	t.Logf("vif1.0: %d frames, %d super-frames, %d bytes on average", p.RxPackets, p.RxGSO, p.RxBytes/max(p.RxPackets, 1))
 }
+
+// TestStaticMAC pins a MAC to a port in the configuration: frames to it go
+// there before it ever speaks, and it does not move when it shows up
+// behind another port.
+func TestStaticMAC(t *testing.T) {
+	d := newDom0(t)
+	a := d.guest("vif1.0", 1, "10.15.0.1/24")
+	b := d.guest("vif2.0", 2, "10.15.0.2/24")
+	c := d.guest("vif3.0", 3, "10.15.0.3/24")
+	d.start(`
+bridges:
+  - name: br-st
+    ports: ["vif*"]
+    static:
+      - {mac: "02:bb:00:00:00:01", port: vif2.0}
+`)
+	d.waitPorts(2*time.Second, "vif1.0=br-st", "vif2.0=br-st", "vif3.0=br-st")
+	atA, atB, atC := capture(t, a), capture(t, b), capture(t, c)
+	x := net.HardwareAddr{0x02, 0xbb, 0, 0, 0, 1}
+
+	inject(t, a, marker(x, a.MAC(), "to-x-1"))
+	exactly(t, atB, "b", tagged("to-x-1"), 1)
+	exactly(t, atC, "c", tagged("to-x-1"), 0)
+
+	// X appears behind c: forwarded, but the entry stays on vif2.0.
+	inject(t, c, marker(a.MAC(), x, "x-from-c"))
+	exactly(t, atA, "a", tagged("x-from-c"), 1)
+	inject(t, a, marker(x, a.MAC(), "to-x-2"))
+	exactly(t, atB, "b", tagged("to-x-2"), 1)
+	exactly(t, atC, "c", tagged("to-x-2"), 0)
+	if got := d.fdb()["br-st "+x.String()]; got != "vif2.0" {
+		t.Errorf("static MAC on %q, want vif2.0", got)
+	}
+}

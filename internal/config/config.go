@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"regexp"
@@ -41,8 +42,16 @@ type Bridge struct {
 	Uplink string   // interface name of the physical uplink; "" for none
 	Ports  []string // interface names or path.Match globs, e.g. "vif*.0"
 	FDB    fdb.Config
+	Static []Static // MACs pinned to a port: never learned elsewhere, never aged
 	Rings  Rings
 	Line   int // where the bridge starts in Source
+}
+
+// Static is a MAC address pinned to a port, installed when the port attaches.
+type Static struct {
+	MAC  net.HardwareAddr
+	VLAN uint16
+	Port string // an interface name, not a glob
 }
 
 // Rings are the AF_PACKET ring sizes of a bridge's ports.
@@ -67,6 +76,11 @@ type fileBridge struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
 	} `yaml:"fdb"`
+	Static []struct {
+		MAC  string `yaml:"mac"`
+		VLAN int    `yaml:"vlan"`
+		Port string `yaml:"port"`
+	} `yaml:"static"`
 	Rings struct {
 		Vif    fileRing `yaml:"vif"`
 		Uplink fileRing `yaml:"uplink"`
@@ -191,6 +205,20 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		if fb.FDB.MaxPerPort > 0 {
 			b.FDB.MaxPerPort = fb.FDB.MaxPerPort
+		}
+		for j, st := range fb.Static {
+			line := seqItemLine(node, "static", j)
+			mac, err := net.ParseMAC(st.MAC)
+			if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
+				return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: static: %q is not a unicast Ethernet address", b.Name, st.MAC)}
+			}
+			if st.VLAN < 0 || st.VLAN > 4095 {
+				return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: static %s: vlan %d is not between 0 and 4095", b.Name, mac, st.VLAN)}
+			}
+			if err := checkIfname(st.Port); err != nil || strings.ContainsAny(st.Port, "*?[") {
+				return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: static %s: port %q is not an interface name", b.Name, mac, st.Port)}
+			}
+			b.Static = append(b.Static, Static{MAC: mac, VLAN: uint16(st.VLAN), Port: st.Port})
 		}
 		var err error
 		if b.Rings.Vif, err = ring(fb.Rings.Vif, afpacket.VifConfig()); err != nil {

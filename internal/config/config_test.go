@@ -15,6 +15,9 @@ bridges:
     ports: ["vif*.0", "vif*.0-emu"]
     aging-time: 10s
     fdb: {max-entries: 100, max-per-port: 10}
+    static:
+      - {mac: "02:16:3e:00:00:01", port: vif1.0}
+      - {mac: "02:16:3e:00:00:02", port: peth0, vlan: 10}
     rings:
       vif: {block-size: 256KiB, blocks: 4}
   - name: drbd
@@ -30,6 +33,9 @@ bridges:
 	b := c.Bridges[0]
 	if b.FDB.AgingTime != 10*time.Second || b.FDB.MaxEntries != 100 || b.FDB.MaxPerPort != 10 || b.Line != 4 {
 		t.Errorf("bridge 0: %+v", b)
+	}
+	if len(b.Static) != 2 || b.Static[1].MAC.String() != "02:16:3e:00:00:02" || b.Static[1].VLAN != 10 || b.Static[1].Port != "peth0" {
+		t.Errorf("static: %+v", b.Static)
 	}
 	if b.Rings.Vif.BlockSize != 256<<10 || b.Rings.Vif.BlockCount != 4 || b.Rings.Uplink.BlockCount != 32 {
 		t.Errorf("rings: %+v", b.Rings)
@@ -51,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad glob", "bridges:\n  - name: a\n    ports: [\"vif[\"]\n", `x.yaml:3: bridge "a": port "vif[" is not an interface name or glob`},
 		{"long name", "bridges:\n  - name: a-very-long-bridge-name\n", `x.yaml:2: bridge "a-very-long-bridge-name": name:`},
 		{"small block", "bridges:\n  - name: a\n    rings:\n      vif: {block-size: 4096}\n", `x.yaml:4: bridge "a": rings.vif: BlockSize 4096`},
+		{"static multicast", "bridges:\n  - name: a\n    static:\n      - {mac: \"01:00:5e:00:00:01\", port: vif1.0}\n", `x.yaml:4: bridge "a": static: "01:00:5e:00:00:01" is not a unicast`},
+		{"static glob", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: \"vif*\"}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: port "vif*" is not an interface name`},
+		{"static vlan", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: vif1.0, vlan: 5000}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: vlan 5000`},
 		{"no bridges", "metrics: \"\"\n", "x.yaml:1: no bridges"},
 		{"not yaml", "bridges: [\n", "x.yaml:"},
 		{"wrong type", "bridges:\n  - name: a\n    fdb: {max-entries: lots}\n", "x.yaml:3: cannot unmarshal"},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 )
 
@@ -240,6 +241,26 @@ func (d *Daemon) attach(idx int, name string) {
 	}
 	delete(d.failed, idx)
 	d.attached[idx] = attachment{name: name, bridge: b.Name}
+	d.pinStatic(br, b, name)
+}
+
+// pinStatic installs the static MACs of a port that just attached; they go
+// with the port's other entries when it is removed.
+func (d *Daemon) pinStatic(br *dataplane.Bridge, b config.Bridge, port string) {
+	var id fdb.PortID
+	for _, p := range br.Ports() {
+		if p.Name == port {
+			id = p.ID
+		}
+	}
+	for _, st := range b.Static {
+		if st.Port != port || id == 0 {
+			continue
+		}
+		if err := br.FDB().AddStatic(fdb.MakeKey(st.VLAN, st.MAC), id); err != nil {
+			d.log.Error("cannot pin static MAC", "port", port, "bridge", b.Name, "mac", st.MAC.String(), "vlan", st.VLAN, "err", err)
+		}
+	}
 }
 
 // detach removes an attached interface from its bridge, which flushes its MAC
