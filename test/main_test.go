@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Fprintln(os.Stderr, "e2e: skipped in -short mode")
+		return 0
+	}
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, "e2e: CI is set but the tests are not running as root: they need root for network namespaces")
