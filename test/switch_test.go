@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,23 +159,12 @@ func (d *dom0) waitPorts(timeout time.Duration, want ...string) {
 		for _, p := range v {
 			got = append(got, p.Name+"="+p.Bridge)
 		}
-		if fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		slices.Sort(got)
+		if !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 			return fmt.Errorf("attached: %v", got)
 		}
 		return nil
 	})
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 // fdb returns the learned entries as "bridge vlan mac port".
