@@ -26,6 +26,10 @@ type PortInfo struct {
 	Name   string // interface name, e.g. vif3.0 or peth0
 	Uplink bool   // the bridge's physical uplink
 	Kind   string // how frames reach it, e.g. "afpacket"
+	// FastPath is the port's eBPF fast-path mode ("xdp", "tc" or "off");
+	// frames the fast path forwards never reach the dataplane.
+	FastPath string
+	Ifindex  int // the interface's index, 0 when not known
 }
 
 // BridgeConfig configures a bridge.
@@ -169,7 +173,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) error {
 	}
 	b.ports.Store(set)
 	go b.run(np)
-	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink)
+	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink, "fastpath", info.FastPath)
 	return nil
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/xswitch/xswitch/internal/topo"
 )
 
-func TestPingWithinBridgeNotAcross(t *testing.T) {
-	d := newDom0(t)
+func TestPingWithinBridgeNotAcross(t *testing.T) { forEachMode(t, testPingWithinBridgeNotAcross) }
+
+func testPingWithinBridgeNotAcross(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.7.0.1/24")
 	b := d.guest("vif2.0", 2, "10.7.0.2/24")
 	up, err := d.host.AddUplink("peth0", topo.MAC(254), netip.MustParsePrefix("10.7.0.254/24"))
@@ -53,8 +55,10 @@ func TestPingWithinBridgeNotAcross(t *testing.T) {
 	}
 }
 
-func TestLearningAndFlooding(t *testing.T) {
-	d := newDom0(t)
+func TestLearningAndFlooding(t *testing.T) { forEachMode(t, testLearningAndFlooding) }
+
+func testLearningAndFlooding(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.8.0.1/24")
 	b := d.guest("vif2.0", 2, "10.8.0.2/24")
 	c := d.guest("vif3.0", 3, "10.8.0.3/24")
@@ -94,8 +98,10 @@ func TestLearningAndFlooding(t *testing.T) {
 	exactly(t, atC, "c", tagged("unknown"), 1)
 }
 
-func TestAgingAndMove(t *testing.T) {
-	d := newDom0(t)
+func TestAgingAndMove(t *testing.T) { forEachMode(t, testAgingAndMove) }
+
+func testAgingAndMove(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.9.0.1/24")
 	b := d.guest("vif2.0", 2, "10.9.0.2/24")
 	c := d.guest("vif3.0", 3, "10.9.0.3/24")
@@ -141,8 +147,10 @@ bridges:
 // TestTCPWithOffloads moves 64 MiB between guests that keep their default
 // offloads (TSO, GSO, checksum offload) and checks the content, and that the
 // switch carried super-frames unsegmented.
-func TestTCPWithOffloads(t *testing.T) {
-	d := newDom0(t)
+func TestTCPWithOffloads(t *testing.T) { forEachMode(t, testTCPWithOffloads) }
+
+func testTCPWithOffloads(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.10.0.1/24")
 	b := d.guest("vif2.0", 2, "10.10.0.2/24")
 	d.start("")
@@ -197,20 +205,42 @@ func TestTCPWithOffloads(t *testing.T) {
 	}
 
 	p := d.ports()["vif1.0"]
-	if p.RxGSO == 0 {
-		t.Errorf("no super-frame crossed the switch from vif1.0 (rx %d frames, %d bytes)", p.RxPackets, p.RxBytes)
+	if mode == "off" {
+		if p.RxGSO == 0 {
+			t.Errorf("no super-frame crossed the switch from vif1.0 (rx %d frames, %d bytes)", p.RxPackets, p.RxBytes)
+		}
+		if avg := p.RxBytes / max(p.RxPackets, 1); avg <= 1514 {
+			t.Errorf("average frame from vif1.0 is %d bytes: super-frames were segmented before the switch", avg)
+		}
+		t.Logf("vif1.0: %d frames, %d super-frames, %d bytes on average", p.RxPackets, p.RxGSO, p.RxBytes/max(p.RxPackets, 1))
+		return
 	}
-	if avg := p.RxBytes / max(p.RxPackets, 1); avg <= 1514 {
-		t.Errorf("average frame from vif1.0 is %d bytes: super-frames were segmented before the switch", avg)
+	if p.FastPathPackets == 0 {
+		t.Errorf("no frame from vif1.0 took the fast path (userspace saw %d)", p.RxPackets)
 	}
-	t.Logf("vif1.0: %d frames, %d super-frames, %d bytes on average", p.RxPackets, p.RxGSO, p.RxBytes/max(p.RxPackets, 1))
+	avg := p.FastPathBytes / max(p.FastPathPackets, 1)
+	switch mode {
+	case "tc":
+		// TC redirects the skbs whole: the stream keeps its super-frames.
+		if avg <= 1514 {
+			t.Errorf("average fast-path frame from vif1.0 is %d bytes: the stream was segmented", avg)
+		}
+	case "xdp":
+		// Native XDP on a veth makes the kernel turn TSO off on the
+		// guest's end (which is why auto mode gives veths TC), so the
+		// frames may be segmented here; the content check above shows that
+		// XDP left the segments whose checksums were still pending to TC.
+	}
+	t.Logf("vif1.0: %d fast-path frames of %d bytes on average; %d frames through userspace", p.FastPathPackets, p.FastPathBytes/max(p.FastPathPackets, 1), p.RxPackets)
 }
 
 // TestStaticMAC pins a MAC to a port in the configuration: frames to it go
 // there before it ever speaks, and it does not move when it shows up
 // behind another port.
-func TestStaticMAC(t *testing.T) {
-	d := newDom0(t)
+func TestStaticMAC(t *testing.T) { forEachMode(t, testStaticMAC) }
+
+func testStaticMAC(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.15.0.1/24")
 	b := d.guest("vif2.0", 2, "10.15.0.2/24")
 	c := d.guest("vif3.0", 3, "10.15.0.3/24")

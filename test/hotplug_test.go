@@ -16,8 +16,10 @@ import (
 // TestHotplug adds and removes vifs while two other guests exchange frames:
 // the flow loses nothing, new vifs join the bridge their name says within a
 // second, and a removed vif's MACs are forgotten at once.
-func TestHotplug(t *testing.T) {
-	d := newDom0(t)
+func TestHotplug(t *testing.T) { forEachMode(t, testHotplug) }
+
+func testHotplug(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.11.0.1/24")
 	b := d.guest("vif2.0", 2, "10.11.0.2/24")
 	d.start("")
@@ -98,8 +100,10 @@ func TestHotplug(t *testing.T) {
 // multicast source are dropped and counted; a frame too big for its egress
 // port is dropped and counted there; random bytes are forwarded or dropped
 // by the same rules; forwarding goes on.
-func TestMalformedFrames(t *testing.T) {
-	d := newDom0(t)
+func TestMalformedFrames(t *testing.T) { forEachMode(t, testMalformedFrames) }
+
+func testMalformedFrames(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif1.0", 1, "10.12.0.1/24")
 	b := d.guest("vif2.0", 2, "10.12.0.2/24")
 	// a's link takes jumbo frames, b's does not.
@@ -167,8 +171,10 @@ func TestMalformedFrames(t *testing.T) {
 
 // TestStopReleasesPorts checks that SIGTERM hands every interface back as it
 // was: promiscuous mode off again, and the control socket gone.
-func TestStopReleasesPorts(t *testing.T) {
-	d := newDom0(t)
+func TestStopReleasesPorts(t *testing.T) { forEachMode(t, testStopReleasesPorts) }
+
+func testStopReleasesPorts(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	d.guest("vif1.0", 1, "10.14.0.1/24")
 	d.guest("vif2.0", 2, "10.14.0.2/24")
 	promisc := func() (n int) {
@@ -196,11 +202,29 @@ func TestStopReleasesPorts(t *testing.T) {
 	if n := promisc(); n != 2 {
 		t.Errorf("%d of 2 vifs promiscuous while attached", n)
 	}
+	attached := d.fastPathPrograms("vif1.0", "vif2.0")
+	if want := map[string]int{"off": 0, "tc": 2, "xdp": 4}[mode]; attached != want {
+		t.Errorf("%d fast-path programs attached to the vifs, want %d", attached, want)
+	}
 	d.stop()
 	if n := promisc(); n != 0 {
 		t.Errorf("%d vifs still promiscuous after SIGTERM", n)
 	}
 	if _, err := os.Stat(filepath.Join(d.dir, "ctl.sock")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket left behind: %v", err)
+	}
+	// The fast path outlives the daemon, for the next one to adopt; the
+	// clean stop removes it.
+	if got := d.fastPathPrograms("vif1.0", "vif2.0"); got != attached {
+		t.Errorf("%d fast-path programs attached after SIGTERM, want %d still", got, attached)
+	}
+	if out, err := d.cleanup(); err != nil {
+		t.Fatalf("xswitchd -cleanup: %v\n%s", err, out)
+	}
+	if got := d.fastPathPrograms("vif1.0", "vif2.0"); got != 0 {
+		t.Errorf("%d fast-path programs still attached after xswitchd -cleanup", got)
+	}
+	if _, err := os.Stat(d.pinDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin directory left behind by -cleanup: %v", err)
 	}
 }

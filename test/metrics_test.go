@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/xswitch/xswitch/bpf"
 )
 
 // scrape fetches and parses the daemon's /metrics.
@@ -62,17 +64,32 @@ func value(t *testing.T, mf map[string]*dto.MetricFamily, name string, want map[
 	return found[0]
 }
 
-func TestMetricsCountWhatWasSent(t *testing.T) {
-	d := newDom0(t)
+func withReason(labels map[string]string, reason string) map[string]string {
+	m := map[string]string{"reason": reason}
+	for k, v := range labels {
+		m[k] = v
+	}
+	return m
+}
+
+// TestMetricsCountWhatWasSent checks the counters against a counted flow;
+// with the fast path it also shows that, once both MACs are learned, not one
+// frame of a unicast flow reaches userspace.
+func TestMetricsCountWhatWasSent(t *testing.T) { forEachMode(t, testMetricsCountWhatWasSent) }
+
+func testMetricsCountWhatWasSent(t *testing.T, mode string) {
+	d := newDom0(t, mode)
 	a := d.guest("vif4.0", 1, "10.13.0.1/24")
 	b := d.guest("vif5.0", 2, "10.13.0.2/24")
 	d.start("")
 	d.waitPorts(2*time.Second, "vif4.0=xenbr0", "vif5.0=xenbr0")
 	atA, atB := capture(t, a), capture(t, b)
 
-	// b speaks first so both MACs are known and nothing is flooded.
+	// Both speak first so both MACs are known and nothing is flooded.
 	inject(t, b, marker(a.MAC(), b.MAC(), "hello"))
 	exactly(t, atA, "a", tagged("hello"), 1)
+	inject(t, a, marker(b.MAC(), a.MAC(), "hello"))
+	exactly(t, atB, "b", tagged("hello"), 1)
 	before := d.scrape()
 	const n = 1000
 	for i := range n {
@@ -86,21 +103,55 @@ func TestMetricsCountWhatWasSent(t *testing.T) {
 	delta := func(name string, labels map[string]string) float64 {
 		return value(t, after, name, labels) - value(t, before, name, labels)
 	}
-	for _, c := range []struct {
+	// Through userspace without a fast path; with one, the learned flow
+	// never reaches userspace, and the fast path's counters have it all.
+	user, fast, xdp := float64(n), 0.0, 0.0
+	if mode != "off" {
+		user, fast = 0, n
+	}
+	if mode == "xdp" {
+		xdp = n
+	}
+	checks := []struct {
 		name   string
 		labels map[string]string
 		want   float64
 	}{
-		{"xswitch_port_receive_packets_total", pa, n},
-		{"xswitch_port_receive_bytes_total", pa, n * 60},
-		{"xswitch_port_transmit_packets_total", pb, n},
-		{"xswitch_port_transmit_bytes_total", pb, n * 60},
+		{"xswitch_port_receive_packets_total", pa, user},
+		{"xswitch_port_receive_bytes_total", pa, user * 60},
+		{"xswitch_port_transmit_packets_total", pb, user},
+		{"xswitch_port_transmit_bytes_total", pb, user * 60},
 		{"xswitch_port_flooded_packets_total", pa, 0},
 		{"xswitch_port_transmit_packets_total", pa, 0},
-	} {
+	}
+	if mode != "off" {
+		checks = append(checks, []struct {
+			name   string
+			labels map[string]string
+			want   float64
+		}{
+			{"xswitch_port_fastpath_packets_total", pa, fast},
+			{"xswitch_port_fastpath_bytes_total", pa, fast * 60},
+			{"xswitch_port_fastpath_xdp_packets_total", pa, xdp},
+			{"xswitch_port_fastpath_redirect_errors_total", pa, 0},
+			{"xswitch_port_fastpath_packets_total", pb, 0},
+		}...)
+		for _, r := range bpf.PuntReasons {
+			checks = append(checks, struct {
+				name   string
+				labels map[string]string
+				want   float64
+			}{"xswitch_port_fastpath_punts_total", withReason(pa, r), 0})
+		}
+	}
+	for _, c := range checks {
 		if got := delta(c.name, c.labels); got != c.want {
 			t.Errorf("%s{port=%q}: grew by %v, want %v", c.name, c.labels["port"], got, c.want)
 		}
+	}
+	info := map[string]string{"bridge": "xenbr0", "port": "vif4.0", "domid": "4", "devid": "0", "kind": "afpacket", "uplink": "false", "fastpath": mode}
+	if got := value(t, after, "xswitch_port_info", info); got != 1 {
+		t.Errorf("xswitch_port_info%v = %v", info, got)
 	}
 	if got := value(t, after, "xswitch_fdb_entries", map[string]string{"bridge": "xenbr0"}); got != 2 {
 		t.Errorf("xswitch_fdb_entries = %v, want 2", got)

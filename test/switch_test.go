@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
 )
@@ -31,6 +35,27 @@ type dom0 struct {
 	ctl  *control.Client
 	cmd  *exec.Cmd
 	log  *lockedBuffer
+	// mode is the fast-path mode of every port: off, tc or xdp.
+	mode string
+	// pinDir is where the daemon pins its fast path; unique per test.
+	pinDir string
+}
+
+// modes are the fast-path modes the suite runs in.
+var modes = []string{"off", "tc", "xdp"}
+
+// forEachMode runs a scenario once per fast-path mode.
+func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
+	for _, m := range modes {
+		t.Run(m, func(t *testing.T) { f(t, m) })
+	}
+}
+
+// fastModes runs a scenario in the modes that have a fast path.
+func fastModes(t *testing.T, f func(t *testing.T, mode string)) {
+	for _, m := range modes[1:] {
+		t.Run(m, func(t *testing.T) { f(t, m) })
+	}
 }
 
 type lockedBuffer struct {
@@ -52,7 +77,7 @@ func (l *lockedBuffer) String() string {
 
 // newDom0 makes a host namespace. The daemon is started by start, so that
 // tests can create interfaces before or after it.
-func newDom0(t *testing.T) *dom0 {
+func newDom0(t *testing.T, mode string) *dom0 {
 	t.Helper()
 	h, err := topo.NewHost("e2e")
 	if err != nil {
@@ -63,7 +88,20 @@ func newDom0(t *testing.T) *dom0 {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	return &dom0{t: t, host: h, dir: t.TempDir(), log: &lockedBuffer{}}
+	d := &dom0{t: t, host: h, dir: t.TempDir(), log: &lockedBuffer{}, mode: mode, pinDir: "/sys/fs/bpf/" + h.Name()}
+	// Runs after the daemon stopped (cleanups run last first): the clean
+	// stop that removes the fast path.
+	t.Cleanup(func() {
+		if out, err := d.cleanup(); err != nil {
+			t.Errorf("xswitchd -cleanup: %v\n%s", err, out)
+		}
+	})
+	return d
+}
+
+// cleanup runs xswitchd -cleanup on the dom0's pin directory.
+func (d *dom0) cleanup() ([]byte, error) {
+	return exec.Command("nsenter", "--net="+d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-cleanup", "-bpf-pin-dir", d.pinDir).CombinedOutput()
 }
 
 // start runs xswitchd in the host namespace with the given YAML
@@ -71,7 +109,8 @@ func newDom0(t *testing.T) *dom0 {
 func (d *dom0) start(yaml string) {
 	d.t.Helper()
 	sock := filepath.Join(d.dir, "ctl.sock")
-	args := []string{"--net=" + d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug"}
+	args := []string{"--net=" + d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug",
+		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir}
 	if yaml != "" {
 		f := filepath.Join(d.dir, "xswitch.yaml")
 		if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
@@ -86,6 +125,11 @@ func (d *dom0) start(yaml string) {
 	}
 	d.ctl = control.NewClient(sock)
 	d.t.Cleanup(func() { d.stop() })
+	d.t.Cleanup(func() {
+		if d.t.Failed() {
+			d.t.Logf("xswitchd log:\n%s", d.log.String())
+		}
+	})
 	d.eventually(5*time.Second, "control socket answers", func() error {
 		var v []control.Bridge
 		return d.ctl.Get(context.Background(), "/v1/bridges", nil, &v)
@@ -111,9 +155,6 @@ func (d *dom0) stop() {
 		d.t.Errorf("xswitchd did not stop within 10s of SIGTERM")
 	}
 	d.cmd = nil
-	if d.t.Failed() {
-		d.t.Logf("xswitchd log:\n%s", d.log.String())
-	}
 }
 
 // eventually retries f until it succeeds or the timeout passes.
@@ -182,11 +223,18 @@ func (d *dom0) fdb() map[string]string {
 }
 
 // guest adds a guest behind vif with MAC topo.MAC(n) and the given address.
+// In xdp mode the guest turns GRO on, as a guest that wants XDP frames
+// redirected to it does: a veth then accepts them.
 func (d *dom0) guest(vif string, n int, addr string) *topo.Guest {
 	d.t.Helper()
 	g, err := d.host.AddGuest(vif, topo.MAC(n), netip.MustParsePrefix(addr))
 	if err != nil {
 		d.t.Fatal(err)
+	}
+	if d.mode == "xdp" {
+		if out, err := g.Command(d.t.Context(), "ethtool", "-K", "eth0", "gro", "on").CombinedOutput(); err != nil {
+			d.t.Fatalf("ethtool -K eth0 gro on in %s: %v\n%s", g.Name(), err, out)
+		}
 	}
 	return g
 }
@@ -260,4 +308,31 @@ func exactly(t *testing.T, c *topo.Capture, who string, m func([]byte) bool, n i
 	if got := c.Count(m); got != n {
 		t.Errorf("%s: got %d frames, want exactly %d", who, got, n)
 	}
+}
+
+// fastPathPrograms counts the XDP and TC ingress programs attached to the
+// named interfaces of the dom0.
+func (d *dom0) fastPathPrograms(names ...string) (n int) {
+	d.t.Helper()
+	err := d.host.Do(func() error {
+		for _, name := range names {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return err
+			}
+			if x := l.Attrs().Xdp; x != nil && x.Attached {
+				n++
+			}
+			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress})
+			if err != nil {
+				return fmt.Errorf("query TC ingress of %s: %w", name, err)
+			}
+			n += len(res.Programs)
+		}
+		return nil
+	})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return n
 }

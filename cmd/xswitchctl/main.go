@@ -71,7 +71,7 @@ func main() {
 		var v []control.Port
 		if err = c.Get(ctx, "/v1/ports", q, &v); err == nil {
 			show(*asJSON, v, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "BRIDGE\tPORT\tDOMID\tKIND\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tFLOODED\tDROPS")
+				fmt.Fprintln(w, "BRIDGE\tPORT\tDOMID\tKIND\tFASTPATH\tFAST-PKTS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tFLOODED\tDROPS")
 				for _, p := range v {
 					dom := "-"
 					if p.DomID != nil {
@@ -84,7 +84,7 @@ func main() {
 					for _, n := range p.Drops {
 						drops += n
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, p.Kind, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, p.Kind, p.FastPath, p.FastPathPackets, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
 				}
 			})
 		}

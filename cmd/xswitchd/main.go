@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/daemon"
@@ -34,6 +35,13 @@ Without -config it runs in auto mode: every pethN makes bridge xenbrN with
 pethN as its uplink, and vifD.N and vifD.N-emu join xenbrN (a bridge with
 guests and no uplink is made when its first vif appears). Interfaces are
 attached when they appear and detached when they disappear.
+
+The eBPF fast path forwards learned unicast in the kernel (native XDP where
+the driver has it, TC ingress otherwise); the rest reaches the userspace
+switch. Its maps and programs are pinned under -bpf-pin-dir and stay
+attached when xswitchd stops, so guests keep talking across a restart or an
+upgrade, and the next xswitchd adopts them. To stop for good, stop xswitchd
+and run 'xswitchd -cleanup', which detaches and removes all of it.
 
 Flags:
 `
@@ -53,6 +61,9 @@ func run() int {
 	controlPath := fs.String("control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
+	pinDir := fs.String("bpf-pin-dir", bpf.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
+	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,6 +80,14 @@ func run() int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *cleanup {
+		if err := bpf.Cleanup(*pinDir); err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
+			return 1
+		}
+		fmt.Printf("fast path under %s detached and removed\n", *pinDir)
+		return 0
+	}
 
 	cfg := config.Auto()
 	if *cfgFile != "" {
@@ -78,6 +97,17 @@ func run() int {
 			return 1
 		}
 	}
+	if *fastPath != "" {
+		m, err := bpf.ParseMode(*fastPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -fastpath: %v\n", err)
+			return 2
+		}
+		if cfg.Auto || !cfg.FastPathSet {
+			cfg.FastPath = m
+		}
+	}
+	cfg.PinDir = *pinDir
 	if *metricsAddr != "" {
 		cfg.Metrics = *metricsAddr
 	}
@@ -145,6 +175,10 @@ func run() int {
 		log.Error("xswitchd stopped", "err", err)
 		return 1
 	}
-	log.Info("xswitchd stopped, every port released")
+	if d.FastPathLoaded() {
+		log.Info("xswitchd stopped, every socket released; the fast path stays attached for the next xswitchd ('xswitchd -cleanup' removes it)", "pin_dir", cfg.PinDir)
+	} else {
+		log.Info("xswitchd stopped, every port released")
+	}
 	return 0
 }

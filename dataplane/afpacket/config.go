@@ -29,6 +29,11 @@ type Config struct {
 	// doubles): how much the port may have queued in the device before Send
 	// reports the device busy. It holds at least one 64 KiB super-frame.
 	SndBuf int
+	// Filter, if not 0, is the file descriptor of a BPF socket filter
+	// program, attached (SO_ATTACH_BPF) before the socket is bound so that
+	// no frame it would hide reaches the ring. The fast path uses it to hide
+	// the frames it forwards in the kernel.
+	Filter int
 }
 
 const (

@@ -96,6 +96,11 @@ func setup(fd int, ifname string, cfg Config) (mem []byte, op string, err error)
 			return mem, "setsockopt SO_SNDBUF", err
 		}
 	}
+	if cfg.Filter != 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, cfg.Filter); err != nil {
+			return mem, "setsockopt SO_ATTACH_BPF", err
+		}
+	}
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
 		return mem, "bind", err

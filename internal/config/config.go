@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/fdb"
 )
@@ -34,6 +35,31 @@ type Config struct {
 	Control string   // path of the control socket; "" disables it
 	Bridges []Bridge // in file order; empty in auto mode, where bridges appear with their interfaces
 	Auto    bool     // no file: bridges follow the Xen naming rules
+	// FastPath is the fast-path mode of ports whose bridge says nothing.
+	FastPath bpf.Mode
+	// FastPathSet says the file sets FastPath (the -fastpath flag does not
+	// override it).
+	FastPathSet bool
+	// PinDir is the bpffs directory of the fast path's pinned state.
+	PinDir string
+}
+
+// WantsFastPath reports whether any port may use the fast path.
+func (c *Config) WantsFastPath() bool {
+	if c.FastPath != bpf.ModeOff {
+		return true
+	}
+	for _, b := range c.Bridges {
+		if b.FastPath != "" && b.FastPath != bpf.ModeOff {
+			return true
+		}
+		for _, pm := range b.PortModes {
+			if pm.Mode != bpf.ModeOff {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Bridge is one configured bridge.
@@ -44,7 +70,18 @@ type Bridge struct {
 	FDB    fdb.Config
 	Static []Static // MACs pinned to a port: never learned elsewhere, never aged
 	Rings  Rings
-	Line   int // where the bridge starts in Source
+	// FastPath is the mode of the bridge's ports; "" takes Config.FastPath.
+	FastPath bpf.Mode
+	// PortModes set the mode of single ports, first match wins.
+	PortModes []PortMode
+	Line      int // where the bridge starts in Source
+}
+
+// PortMode is the fast-path mode of the ports whose names match Pattern (an
+// interface name or a path.Match glob).
+type PortMode struct {
+	Pattern string
+	Mode    bpf.Mode
 }
 
 // Static is a MAC address pinned to a port, installed when the port attaches.
@@ -62,9 +99,10 @@ type Rings struct {
 
 // file mirrors the YAML document.
 type file struct {
-	Metrics *string      `yaml:"metrics"`
-	Control *string      `yaml:"control"`
-	Bridges []fileBridge `yaml:"bridges"`
+	Metrics  *string      `yaml:"metrics"`
+	Control  *string      `yaml:"control"`
+	FastPath string       `yaml:"fastpath"`
+	Bridges  []fileBridge `yaml:"bridges"`
 }
 
 type fileBridge struct {
@@ -72,7 +110,10 @@ type fileBridge struct {
 	Uplink    string   `yaml:"uplink"`
 	Ports     []string `yaml:"ports"`
 	AgingTime *string  `yaml:"aging-time"`
-	FDB       struct {
+	FastPath  string   `yaml:"fastpath"`
+	// PortFastPath maps names or globs to modes; a node keeps their order.
+	PortFastPath yaml.Node `yaml:"port-fastpath"`
+	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
 	} `yaml:"fdb"`
@@ -104,7 +145,7 @@ func Load(name string) (*Config, error) {
 
 // Auto returns the configuration used when there is no file.
 func Auto() *Config {
-	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true}
+	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true, FastPath: bpf.ModeAuto, PinDir: bpf.DefaultPinDir}
 }
 
 // lineErr is an error at a place in the file.
@@ -144,7 +185,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	lines := bridgeNodes(&doc)
 
-	c := &Config{Source: name, Metrics: DefaultMetrics, Control: DefaultControl}
+	c := &Config{Source: name, Metrics: DefaultMetrics, Control: DefaultControl, PinDir: bpf.DefaultPinDir}
+	var err error
+	if c.FastPath, err = bpf.ParseMode(f.FastPath); err != nil {
+		return nil, &lineErr{name, topKeyLine(&doc, "fastpath"), "fastpath: " + err.Error()}
+	}
+	c.FastPathSet = f.FastPath != ""
 	if f.Metrics != nil {
 		c.Metrics = *f.Metrics
 	}
@@ -220,7 +266,14 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 			b.Static = append(b.Static, Static{MAC: mac, VLAN: uint16(st.VLAN), Port: st.Port})
 		}
-		var err error
+		if fb.FastPath != "" {
+			if b.FastPath, err = bpf.ParseMode(fb.FastPath); err != nil {
+				return nil, &lineErr{name, at("fastpath"), fmt.Sprintf("bridge %q: fastpath: %v", b.Name, err)}
+			}
+		}
+		if b.PortModes, err = portModes(&fb.PortFastPath); err != nil {
+			return nil, &lineErr{name, at("port-fastpath"), fmt.Sprintf("bridge %q: port-fastpath: %v", b.Name, err)}
+		}
 		if b.Rings.Vif, err = ring(fb.Rings.Vif, afpacket.VifConfig()); err != nil {
 			return nil, &lineErr{name, at("rings"), fmt.Sprintf("bridge %q: rings.vif: %v", b.Name, err)}
 		}
@@ -230,6 +283,56 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Bridges = append(c.Bridges, b)
 	}
 	return c, nil
+}
+
+// portModes reads the port-fastpath mapping, in file order.
+func portModes(n *yaml.Node) ([]PortMode, error) {
+	if n.Kind == 0 {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, errors.New("want a mapping of interface names or globs to modes, such as 'vif9.*: off'")
+	}
+	var out []PortMode
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		pat, val := n.Content[i].Value, n.Content[i+1].Value
+		if _, err := path.Match(pat, ""); err != nil || pat == "" {
+			return nil, fmt.Errorf("line %d: %q is not an interface name or glob", n.Content[i].Line, pat)
+		}
+		m, err := bpf.ParseMode(val)
+		if err != nil || val == "" {
+			return nil, fmt.Errorf("line %d: %s: unknown fast path mode %q (want auto, xdp, tc or off)", n.Content[i].Line, pat, val)
+		}
+		out = append(out, PortMode{Pattern: pat, Mode: m})
+	}
+	return out, nil
+}
+
+// Mode returns the fast-path mode of one of the bridge's ports: the first
+// port-fastpath entry that matches it, else the bridge's mode, else def.
+func (b *Bridge) Mode(ifname string, def bpf.Mode) bpf.Mode {
+	for _, pm := range b.PortModes {
+		if m, _ := path.Match(pm.Pattern, ifname); m {
+			return pm.Mode
+		}
+	}
+	if b.FastPath != "" {
+		return b.FastPath
+	}
+	if def == "" {
+		return bpf.ModeAuto
+	}
+	return def
+}
+
+// topKeyLine returns the line of a top-level key, or 1.
+func topKeyLine(doc *yaml.Node, key string) int {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		if v := value(doc.Content[0], key); v != nil {
+			return v.Line
+		}
+	}
+	return 1
 }
 
 func yamlErr(name, msg string) error {

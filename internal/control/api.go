@@ -17,6 +17,12 @@ type Port struct {
 	TxBytes   uint64            `json:"tx_bytes"`
 	Flooded   uint64            `json:"flooded"`
 	Drops     map[string]uint64 `json:"drops"`
+	// FastPath is the port's eBPF fast-path mode: xdp, tc or off. Frames
+	// it forwards are counted here, not in RxPackets.
+	FastPath        string            `json:"fastpath"`
+	FastPathPackets uint64            `json:"fastpath_packets"`
+	FastPathBytes   uint64            `json:"fastpath_bytes"`
+	Punts           map[string]uint64 `json:"fastpath_punts,omitempty"`
 }
 
 // FDBEntry is a learned or static MAC, as GET /v1/fdb returns it.

@@ -11,9 +11,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
+	"github.com/xswitch/xswitch/internal/metrics"
 )
 
 // Source gives the server the bridges to show.
@@ -41,7 +43,7 @@ func Handler(src Source) http.Handler {
 		}
 		for _, b := range list {
 			for _, p := range b.Ports() {
-				out = append(out, portJSON(b.Name(), p))
+				out = append(out, portJSON(src, b.Name(), p))
 			}
 		}
 		reply(w, out)
@@ -119,9 +121,9 @@ func bridges(src Source, w http.ResponseWriter, r *http.Request) (_ []*dataplane
 	return nil, false
 }
 
-func portJSON(bridge string, p dataplane.PortStatus) Port {
+func portJSON(src Source, bridge string, p dataplane.PortStatus) Port {
 	c := p.Counters
-	out := Port{Bridge: bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink,
+	out := Port{Bridge: bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
 		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
 		Drops: map[string]uint64{}}
 	if v, ok := config.ParseVif(p.Name); ok {
@@ -132,6 +134,18 @@ func portJSON(bridge string, p dataplane.PortStatus) Port {
 	}
 	if kd, ok := p.Port.(dataplane.KernelDropper); ok {
 		out.Drops["ring_full"], out.Drops["truncated"] = kd.KernelDrops()
+	}
+	if out.FastPath == "" {
+		out.FastPath = "off"
+	}
+	if fps, ok := src.(metrics.FastPathSource); ok && out.FastPath != "off" {
+		if s, ok := fps.FastPathStats(p.Ifindex); ok {
+			out.FastPathPackets, out.FastPathBytes = s.Packets, s.Bytes
+			out.Punts = map[string]uint64{}
+			for i, r := range bpf.PuntReasons {
+				out.Punts[r] = s.Punts[i]
+			}
+		}
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/fdb"
@@ -35,12 +36,20 @@ type Daemon struct {
 	attached map[int]attachment           // by ifindex: the interfaces that are ports now
 	failed   map[int]string               // by ifindex: the last attach error logged, so it is logged once
 	closed   bool                         // Close ran: attach nothing more
+
+	fp     *bpf.FastPath // nil when every port is off or loading failed
+	fpErr  error         // why fp is nil when a port wants it
+	mirror *mirror       // keeps fp's MAC map in step; nil without fp
+	warm   *warmCache    // fp's MAC map as an earlier run left it
 }
 
 // attachment is an interface attached to a bridge.
 type attachment struct {
-	name   string
-	bridge string
+	name     string
+	bridge   string
+	fastPath bpf.Mode // effective: xdp, tc or off
+	id       fdb.PortID
+	mtu      int
 }
 
 // New creates the configured bridges. In auto mode there are none until
@@ -52,6 +61,18 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 		bridges:  map[string]*dataplane.Bridge{},
 		attached: map[int]attachment{},
 		failed:   map[int]string{},
+	}
+	if cfg.WantsFastPath() {
+		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, Log: log})
+		if err != nil {
+			d.fpErr = err
+			log.Error("fast path unavailable: ports in auto mode use the userspace path only", "err", err)
+		} else {
+			d.fp = fp
+			d.mirror = newMirror(fp, log)
+			d.warm = newWarmCache(fp)
+			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
+		}
 	}
 	for _, b := range cfg.Bridges {
 		d.bridge(b)
@@ -65,7 +86,18 @@ func (d *Daemon) bridge(b config.Bridge) *dataplane.Bridge {
 	if br, ok := d.bridges[b.Name]; ok {
 		return br
 	}
-	br := dataplane.NewBridge(dataplane.BridgeConfig{Name: b.Name, FDB: b.FDB}, d.log)
+	bc := dataplane.BridgeConfig{Name: b.Name, FDB: b.FDB}
+	if d.fp != nil {
+		id := bpf.BridgeID(b.Name)
+		fp := d.fp
+		// Entries the kernel refreshes must not age while traffic flows.
+		bc.FDB.LastSeen = func(k fdb.Key) (int64, bool) { return fp.LastSeen(id, k) }
+		bc.OnFDBEvent = d.mirror.onEvent(id)
+	}
+	br := dataplane.NewBridge(bc, d.log)
+	if d.fp != nil {
+		d.mirror.addBridge(bpf.BridgeID(b.Name), br.FDB())
+	}
 	d.bridges[b.Name] = br
 	d.log.Info("bridge created", "bridge", b.Name, "uplink", b.Uplink, "ports", b.Ports, "aging", b.FDB.AgingTime)
 	return br
@@ -95,6 +127,14 @@ func (d *Daemon) Bridge(name string) (*dataplane.Bridge, bool) {
 // releases every port.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
+	if err := d.Resync(); err != nil {
+		d.log.Warn("link listing failed", "err", err)
+	} else if d.fp != nil {
+		// Every interface that is still a port has adopted its state: the
+		// rest of what an earlier run left is stale.
+		d.fp.Sweep()
+		d.warm.drop()
+	}
 	for {
 		err := d.watch(ctx)
 		if ctx.Err() != nil {
@@ -178,6 +218,7 @@ func (d *Daemon) linkPresent(idx int, name string) {
 	d.mu.Unlock()
 	if isPort {
 		if a.name == name {
+			d.refresh(idx, a)
 			return
 		}
 		d.detach(idx, "interface renamed to "+name)
@@ -228,20 +269,109 @@ func (d *Daemon) attach(idx int, name string) {
 	if uplink {
 		ring = b.Rings.Uplink
 	}
-	p, err := afpacket.Open(name, ring)
-	if err == nil {
-		err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket"})
-	}
-	if err != nil {
+	fail := func(err error) {
 		if msg := err.Error(); d.failed[idx] != msg {
 			d.failed[idx] = msg
 			d.log.Error("cannot attach interface", "port", name, "bridge", b.Name, "err", err)
 		}
+	}
+	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: b.Mode(name, d.cfg.FastPath)}
+	if l, err := netlink.LinkByIndex(idx); err == nil {
+		fpp.MTU, fpp.Kind = l.Attrs().MTU, l.Type()
+	}
+	bid := fpp.Bridge
+	mode, err := d.attachFastPath(fpp)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if mode != bpf.ModeOff {
+		ring.Filter = d.fp.SocketFilter().FD()
+	}
+	p, err := afpacket.Open(name, ring)
+	if err == nil {
+		err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
+	}
+	if err != nil {
+		if mode != bpf.ModeOff {
+			d.fp.DetachPort(idx, name)
+		}
+		fail(err)
 		return
 	}
 	delete(d.failed, idx)
-	d.attached[idx] = attachment{name: name, bridge: b.Name}
+	a := attachment{name: name, bridge: b.Name, fastPath: mode, mtu: fpp.MTU}
+	for _, ps := range br.Ports() {
+		if ps.Name == name {
+			a.id = ps.ID
+		}
+	}
+	d.attached[idx] = a
+	if mode != bpf.ModeOff && a.id != 0 {
+		d.mirror.addPort(bid, a.id, idx)
+		// After a restart: the MACs the kernel learned behind this port
+		// while no daemon ran, with the times it last saw them.
+		for _, e := range d.warm.take(idx, bid) {
+			br.FDB().Learn(e.Key, a.id, e.Seen)
+		}
+	}
 	d.pinStatic(br, b, name)
+}
+
+// attachFastPath puts a port in the fast path as its mode asks, and returns
+// the mode it got. A port in auto mode falls back to the userspace path
+// when the fast path cannot take it; one that asked for xdp or tc fails.
+func (d *Daemon) attachFastPath(p bpf.Port) (bpf.Mode, error) {
+	idx, name, mode := p.Index, p.Name, p.Mode
+	if mode == bpf.ModeOff {
+		if d.fp != nil {
+			d.fp.DetachPort(idx, name) // in case an earlier run had it in
+		}
+		return bpf.ModeOff, nil
+	}
+	if d.fp == nil {
+		if mode == bpf.ModeAuto {
+			return bpf.ModeOff, nil
+		}
+		return "", fmt.Errorf("%s: fast path mode %s: %w", name, mode, d.fpErr)
+	}
+	got, err := d.fp.AttachPort(p)
+	if err != nil {
+		if mode != bpf.ModeAuto {
+			return "", err
+		}
+		d.log.Warn("fast path refused the port; it uses the userspace path only", "port", name, "err", err)
+		return bpf.ModeOff, nil
+	}
+	return got, nil
+}
+
+// refresh updates what the fast path knows of a port that changed: its MTU,
+// and whether it accepts XDP frames.
+func (d *Daemon) refresh(idx int, a attachment) {
+	if d.fp == nil || a.fastPath == bpf.ModeOff {
+		return
+	}
+	mtu := a.mtu
+	if l, err := netlink.LinkByIndex(idx); err == nil {
+		mtu = l.Attrs().MTU
+	}
+	err := d.fp.Refresh(bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: mtu})
+	if err != nil {
+		d.log.Warn("cannot refresh the fast path of a port", "port", a.name, "err", err)
+	}
+}
+
+// FastPathLoaded reports whether the fast path is in use.
+func (d *Daemon) FastPathLoaded() bool { return d.fp != nil }
+
+// FastPathStats returns the fast-path counters of a port, if it has the
+// fast path.
+func (d *Daemon) FastPathStats(ifindex int) (bpf.PortStats, bool) {
+	if d.fp == nil {
+		return bpf.PortStats{}, false
+	}
+	return d.fp.Stats(ifindex)
 }
 
 // pinStatic installs the static MACs of a port that just attached; they go
@@ -275,6 +405,12 @@ func (d *Daemon) detach(idx int, why string) {
 	}
 	delete(d.attached, idx)
 	d.log.Info("detaching port", "port", a.name, "bridge", a.bridge, "why", why)
+	if a.fastPath != bpf.ModeOff {
+		// First out of the fast path's maps, so the kernel never
+		// redirects to a port that is gone.
+		d.mirror.removePort(bpf.BridgeID(a.bridge), a.id)
+		d.fp.DetachPort(idx, a.name)
+	}
 	if err := d.bridges[a.bridge].RemovePort(a.name); err != nil {
 		d.log.Warn("detach", "port", a.name, "bridge", a.bridge, "err", err)
 	}
@@ -288,10 +424,18 @@ func (d *Daemon) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.mirror != nil {
+		// The fast path outlives the daemon: removing the ports below must
+		// not empty its MAC map.
+		d.mirror.stop()
+	}
 	var errs []error
 	for _, b := range d.bridges {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
+	if d.fp != nil {
+		errs = append(errs, d.fp.Close())
+	}
 	return errors.Join(errs...)
 }

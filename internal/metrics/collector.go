@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/internal/config"
 )
@@ -15,6 +16,11 @@ import (
 // Source gives the collector the bridges to report.
 type Source interface {
 	Bridges() []*dataplane.Bridge
+}
+
+// FastPathSource is a Source whose ports may have the eBPF fast path.
+type FastPathSource interface {
+	FastPathStats(ifindex int) (bpf.PortStats, bool)
 }
 
 var portLabels = []string{"bridge", "port", "domid", "devid"}
@@ -31,7 +37,13 @@ var (
 	rxGSO     = desc("port_receive_gso_packets_total", "Super-frames received from the port: frames with segmentation offload pending, up to 64 KiB, passed on unsegmented.", portLabels...)
 	flooded   = desc("port_flooded_packets_total", "Frames received from the port and flooded to every other port (broadcast, multicast, unknown unicast).", portLabels...)
 	drops     = desc("port_drops_total", "Frames dropped, by reason. Ingress reasons (runt, multicast_source, local_destination) count on the receiving port, egress reasons (mtu, tx_error, port_removed) on the port the frame was bound for; ring_full counts frames the kernel could not put in the port's receive ring, truncated frames too long for a ring block.", append(portLabels, "reason")...)
-	uplink    = desc("port_info", "Always 1; the port's kind and whether it is the bridge's uplink.", append(portLabels, "kind", "uplink")...)
+	uplink    = desc("port_info", "Always 1; the port's kind, whether it is the bridge's uplink, and its fast-path mode (xdp, tc or off).", append(portLabels, "kind", "uplink", "fastpath")...)
+
+	fpPackets   = desc("port_fastpath_packets_total", "Frames received from the port and forwarded by the eBPF fast path in the kernel; they are not in port_receive_packets_total.", portLabels...)
+	fpBytes     = desc("port_fastpath_bytes_total", "Bytes of the frames in port_fastpath_packets_total.", portLabels...)
+	fpXDP       = desc("port_fastpath_xdp_packets_total", "Of port_fastpath_packets_total, the frames native XDP redirected (the others TC did).", portLabels...)
+	fpPunts     = desc("port_fastpath_punts_total", "Frames received from the port that the fast path handed to userspace, by reason.", append(portLabels, "reason")...)
+	fpRedirErrs = desc("port_fastpath_redirect_errors_total", "XDP redirects from the port that the target refused; the frame went on to TC or userspace instead.", portLabels...)
 
 	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
 	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
@@ -56,6 +68,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rxPackets, rxBytes, rxGSO, txPackets, txBytes, flooded, drops, uplink,
+		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs,
 		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
 		ch <- d
 	}
@@ -66,6 +79,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	fps, _ := c.src.(FastPathSource)
 	for _, b := range c.src.Bridges() {
 		name := b.Name()
 		ports := b.Ports()
@@ -86,7 +100,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter(drops, full, append(labels, "ring_full")...)
 				counter(drops, trunc, append(labels, "truncated")...)
 			}
-			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink))...)
+			mode := p.FastPath
+			if mode == "" {
+				mode = "off"
+			}
+			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink), mode)...)
+			if fps == nil || mode == "off" {
+				continue
+			}
+			if s, ok := fps.FastPathStats(p.Ifindex); ok {
+				counter(fpPackets, s.Packets, labels...)
+				counter(fpBytes, s.Bytes, labels...)
+				counter(fpXDP, s.XDPPackets, labels...)
+				counter(fpRedirErrs, s.RedirectErrors, labels...)
+				for i, r := range bpf.PuntReasons {
+					counter(fpPunts, s.Punts[i], append(labels, r)...)
+				}
+			}
 		}
 		st := b.FDB().Stats()
 		ch <- prometheus.MustNewConstMetric(fdbEntries, prometheus.GaugeValue, float64(st.Entries), name)

@@ -1,0 +1,318 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Port describes a port to attach.
+type Port struct {
+	Name   string
+	Index  int    // ifindex
+	Bridge uint32 // BridgeID of its bridge
+	MTU    int
+	Mode   Mode   // requested; ModeAuto resolves to xdp or tc
+	Kind   string // the link's kind ("veth", "vif", ...), as netlink reports it
+}
+
+// ethHdrLen is the Ethernet header the MTU does not count.
+const ethHdrLen = 14
+
+// AttachPort puts a port in the fast path and returns the mode it got.
+// Links pinned by an earlier run on the same interface are adopted and given
+// this build's programs, so the port keeps forwarding throughout.
+func (fp *FastPath) AttachPort(p Port) (Mode, error) {
+	if p.Mode == ModeOff {
+		fp.DetachPort(p.Index, p.Name)
+		return ModeOff, nil
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if old, ok := fp.ports[p.Index]; ok {
+		old.close()
+		delete(fp.ports, p.Index)
+	}
+	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
+	if err := fp.putPort(p, feats); err != nil {
+		return "", err
+	}
+	pl := &portLinks{name: p.Name}
+	fail := func(op string, err error) (Mode, error) {
+		pl.close()
+		fp.unpinLinks(p.Name)
+		fp.deletePort(p.Index)
+		return "", fmt.Errorf("%s: fast path: %s: %w", p.Name, op, err)
+	}
+	tc, err := fp.attachTC(p)
+	if err != nil {
+		return fail("attach TC ingress", err)
+	}
+	pl.tc = tc
+	mode := p.Mode
+	if mode == ModeAuto {
+		// Native XDP where the driver has it; but a veth's peer loses
+		// TSO as soon as the veth has an XDP program (the kernel clears
+		// it, whether the program handles frags or not), which would cost
+		// a guest its super-frames: veths get TC.
+		mode = ModeTC
+		if feats&xdpActBasic != 0 && p.Kind != "veth" {
+			mode = ModeXDP
+		}
+	}
+	if mode == ModeXDP && p.Kind == "veth" {
+		fp.log.Warn("native XDP on a veth: the kernel turns TSO off on its peer, which then segments TCP in software", "port", p.Name)
+	}
+	if mode == ModeXDP {
+		x, err := fp.attachXDP(p)
+		switch {
+		case err == nil:
+			pl.xdp = x
+		case p.Mode == ModeAuto:
+			fp.log.Info("native XDP refused, using TC", "port", p.Name, "err", err)
+			mode = ModeTC
+		default:
+			return fail("attach native XDP", err)
+		}
+	}
+	if mode == ModeTC {
+		fp.unpinLink(p.Name, "xdp")
+	}
+	pl.mode = mode
+	fp.ports[p.Index] = pl
+	return mode, nil
+}
+
+// putPort writes the port's entries in the ports, devmap and stats maps.
+func (fp *FastPath) putPort(p Port, feats uint64) error {
+	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
+	if feats&xdpActNDOXmit != 0 {
+		// The devmap refuses devices that cannot take XDP frames; then the
+		// port is simply no XDP target.
+		if err := fp.objs.XsTxPorts.Update(uint32(p.Index), uint32(p.Index), ebpf.UpdateAny); err == nil {
+			v.Flags |= portXDPTx
+		}
+	} else {
+		fp.objs.XsTxPorts.Delete(uint32(p.Index))
+	}
+	// Keep the counters of an adopted port; start others at zero.
+	zero := make([]xswitchPortStats, ebpf.MustPossibleCPU())
+	if err := fp.objs.XsStats.Update(uint32(p.Index), zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("%s: fast path: stats entry: %w", p.Name, err)
+	}
+	if err := fp.objs.XsPorts.Update(uint32(p.Index), v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("%s: fast path: port entry: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Refresh rereads what the maps know about an attached port that may have
+// changed: its MTU and whether it accepts XDP frames (a veth does once its
+// peer has GRO on or an XDP program).
+func (fp *FastPath) Refresh(p Port) error {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if _, ok := fp.ports[p.Index]; !ok {
+		return nil
+	}
+	feats, _ := xdpFeatures(p.Index)
+	return fp.putPort(p, feats)
+}
+
+// deletePort removes the port's entries, and every MAC entry that points at
+// it, so the programs never redirect to it again.
+func (fp *FastPath) deletePort(ifindex int) {
+	idx := uint32(ifindex)
+	fp.objs.XsPorts.Delete(idx)
+	fp.objs.XsTxPorts.Delete(idx)
+	fp.objs.XsStats.Delete(idx)
+	var (
+		k    xswitchFdbKey
+		v    xswitchFdbEntry
+		dead []xswitchFdbKey
+	)
+	it := fp.objs.XsFdb.Iterate()
+	for it.Next(&k, &v) {
+		if v.Ifindex == idx {
+			dead = append(dead, k)
+		}
+	}
+	for _, k := range dead {
+		fp.objs.XsFdb.Delete(k)
+	}
+}
+
+// DetachPort takes a port out of the fast path: its map entries go first,
+// then its programs are detached and their pins removed.
+func (fp *FastPath) DetachPort(ifindex int, name string) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	fp.deletePort(ifindex)
+	if pl, ok := fp.ports[ifindex]; ok {
+		pl.close()
+		delete(fp.ports, ifindex)
+	}
+	fp.unpinLinks(name)
+}
+
+// Mode returns the effective mode of an attached port, ModeOff for others.
+func (fp *FastPath) Mode(ifindex int) Mode {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if pl, ok := fp.ports[ifindex]; ok {
+		return pl.mode
+	}
+	return ModeOff
+}
+
+func (fp *FastPath) linkPin(name, kind string) string {
+	if fp.pinDir == "" {
+		return ""
+	}
+	return filepath.Join(fp.pinDir, pinName(name, kind))
+}
+
+// pinName names the pin of a port's link. bpffs refuses names with a dot,
+// which vif names have; ':' is never in an interface name.
+func pinName(ifname, kind string) string {
+	return kind + "_" + strings.ReplaceAll(ifname, ".", ":")
+}
+
+// adopt returns the link pinned for name and kind if it is still attached
+// to ifindex, with its program replaced by prog. A pin of a link that is
+// defunct or attached elsewhere is removed.
+func (fp *FastPath) adopt(name, kind string, ifindex int, prog *ebpf.Program) link.Link {
+	path := fp.linkPin(name, kind)
+	if path == "" {
+		return nil
+	}
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			os.Remove(path)
+		}
+		return nil
+	}
+	info, err := l.Info()
+	var at uint32
+	if err == nil {
+		if x := info.XDP(); x != nil {
+			at = x.Ifindex
+		}
+		if t := info.TCX(); t != nil {
+			at = t.Ifindex
+		}
+	}
+	if at != uint32(ifindex) || l.Update(prog) != nil {
+		l.Unpin()
+		l.Close()
+		return nil
+	}
+	fp.log.Info("adopted the pinned fast path of a port", "port", name, "hook", kind)
+	return l
+}
+
+func (fp *FastPath) attachTC(p Port) (link.Link, error) {
+	if l := fp.adopt(p.Name, "tc", p.Index, fp.objs.XswitchTc); l != nil {
+		return l, nil
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: p.Index, Program: fp.objs.XswitchTc, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return nil, err
+	}
+	return fp.pin(l, p.Name, "tc")
+}
+
+func (fp *FastPath) attachXDP(p Port) (link.Link, error) {
+	if l := fp.adopt(p.Name, "xdp", p.Index, fp.objs.XswitchXdp); l != nil {
+		return l, nil
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Interface: p.Index, Program: fp.objs.XswitchXdp, Flags: link.XDPDriverMode})
+	if err != nil {
+		return nil, err
+	}
+	return fp.pin(l, p.Name, "xdp")
+}
+
+func (fp *FastPath) pin(l link.Link, name, kind string) (link.Link, error) {
+	path := fp.linkPin(name, kind)
+	if path == "" {
+		return l, nil
+	}
+	os.Remove(path) // a pin that adopt could not use
+	if err := l.Pin(path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("pin %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// unpinLink detaches and unpins the pinned link of name and kind, if any.
+func (fp *FastPath) unpinLink(name, kind string) {
+	path := fp.linkPin(name, kind)
+	if path == "" {
+		return
+	}
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		l.Unpin()
+		l.Close()
+		return
+	}
+	os.Remove(path)
+}
+
+func (fp *FastPath) unpinLinks(name string) {
+	fp.unpinLink(name, "xdp")
+	fp.unpinLink(name, "tc")
+}
+
+// Sweep removes what an earlier run left for interfaces that are not
+// attached now: map entries of other ifindexes and pinned links of other
+// names. The daemon calls it once its first look at the links is done.
+func (fp *FastPath) Sweep() {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	var (
+		idx  uint32
+		port xswitchPort
+		dead []uint32
+	)
+	it := fp.objs.XsPorts.Iterate()
+	for it.Next(&idx, &port) {
+		if _, ok := fp.ports[int(idx)]; !ok {
+			dead = append(dead, idx)
+		}
+	}
+	for _, idx := range dead {
+		fp.log.Info("removing fast-path state of a port that is gone", "ifindex", idx)
+		fp.deletePort(int(idx))
+	}
+	if fp.pinDir == "" {
+		return
+	}
+	names := map[string]bool{}
+	for _, pl := range fp.ports {
+		names[pinName(pl.name, "tc")] = true
+		if pl.xdp != nil {
+			names[pinName(pl.name, "xdp")] = true
+		}
+	}
+	entries, _ := os.ReadDir(fp.pinDir)
+	for _, e := range entries {
+		n := e.Name()
+		if (strings.HasPrefix(n, "tc_") || strings.HasPrefix(n, "xdp_")) && !names[n] {
+			fp.log.Info("removing a pinned link of an interface that is not a port", "pin", n)
+			if l, err := link.LoadPinnedLink(filepath.Join(fp.pinDir, n), nil); err == nil {
+				l.Unpin()
+				l.Close()
+			} else {
+				os.Remove(filepath.Join(fp.pinDir, n))
+			}
+		}
+	}
+}

@@ -1,0 +1,478 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/topo"
+)
+
+// Verdicts as the programs return them.
+const (
+	tcActOK       = 0
+	tcActRedirect = 7
+	xdpPass       = 2
+	xdpRedirect   = 4
+	sockAccept    = 0xffffffff
+	sockDrop      = 0
+)
+
+// skbCtx is the head of struct __sk_buff, as BPF_PROG_TEST_RUN takes it.
+type skbCtx struct {
+	Len, PktType, Mark, QueueMapping, Protocol uint32
+	VlanPresent, VlanTCI, VlanProto, Priority  uint32
+	IngressIfindex, Ifindex                    uint32
+}
+
+// xdpCtx is struct xdp_md.
+type xdpCtx struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+var (
+	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
+	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
+	macC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0c}
+)
+
+// env is a fast path loaded (unpinned) in a network namespace of its own,
+// with three interfaces to stand for ports: their ifindexes are real, which
+// BPF_PROG_TEST_RUN requires of an ingress.
+type env struct {
+	t       *testing.T
+	fp      *FastPath
+	a, b, c int // ifindexes
+}
+
+const bridge1, bridge2 = 11, 22
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the fast-path tests need root, and CI runs them")
+		}
+		t.Skip("needs root to load BPF programs; run as root (CI does)")
+	}
+	// The test stays on one thread, in its own network namespace, on one
+	// CPU: the socket filter and TC hand decisions over in a per-CPU slot.
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpus, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1024 {
+		if cpus.IsSet(i) {
+			one.Set(i)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.SchedSetaffinity(0, &cpus)
+		netns.Set(orig)
+		ns.Close()
+		orig.Close()
+		runtime.UnlockOSThread()
+	})
+	e := &env{t: t}
+	for i, pair := range [][2]string{{"pa", "qa"}, {"pb", "qb"}, {"pc", "qc"}} {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: pair[0]}, PeerName: pair[1]}
+		if err := netlink.LinkAdd(v); err != nil {
+			t.Fatal(err)
+		}
+		l, err := netlink.LinkByName(pair[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		netlink.LinkSetUp(l)
+		*[]*int{&e.a, &e.b, &e.c}[i] = l.Attrs().Index
+	}
+	fp, err := Load(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fp.Close() })
+	e.fp = fp
+	return e
+}
+
+// port puts ifindex in the maps of bridge br, as an XDP target or not.
+func (e *env) port(ifindex int, br uint32, xdpTarget bool) {
+	e.t.Helper()
+	v := xswitchPort{Bridge: br, MaxLen: 1500 + ethHdrLen}
+	if xdpTarget {
+		v.Flags = portXDPTx
+		if err := e.fp.objs.XsTxPorts.Update(uint32(ifindex), uint32(ifindex), ebpf.UpdateAny); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.fp.objs.XsPorts.Update(uint32(ifindex), v, ebpf.UpdateAny); err != nil {
+		e.t.Fatal(err)
+	}
+	zero := make([]xswitchPortStats, ebpf.MustPossibleCPU())
+	if err := e.fp.objs.XsStats.Update(uint32(ifindex), zero, ebpf.UpdateAny); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) learn(br uint32, vid uint16, mac net.HardwareAddr, ifindex int, static bool) {
+	e.t.Helper()
+	k := fdbKey(br, fdb.MakeKey(vid, mac))
+	v := xswitchFdbEntry{Ifindex: uint32(ifindex), Seen: 1}
+	if static {
+		v.Flags = fdbStatic
+	}
+	if err := e.fp.objs.XsFdb.Update(k, v, ebpf.UpdateAny); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) seen(br uint32, vid uint16, mac net.HardwareAddr) uint64 {
+	e.t.Helper()
+	var v xswitchFdbEntry
+	if err := e.fp.objs.XsFdb.Lookup(fdbKey(br, fdb.MakeKey(vid, mac)), &v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v.Seen
+}
+
+func (e *env) stats(ifindex int) PortStats {
+	e.t.Helper()
+	s, ok := e.fp.Stats(ifindex)
+	if !ok {
+		e.t.Fatalf("no stats for ifindex %d", ifindex)
+	}
+	return s
+}
+
+// frame builds a 60-byte frame; tpid 0 means untagged.
+func frame(dst, src net.HardwareAddr, tpid, vid uint16, size int) []byte {
+	f := make([]byte, size)
+	copy(f, dst)
+	copy(f[6:], src)
+	off := 12
+	if tpid != 0 {
+		binary.BigEndian.PutUint16(f[12:], tpid)
+		binary.BigEndian.PutUint16(f[14:], vid)
+		off = 16
+	}
+	binary.BigEndian.PutUint16(f[off:], 0x0800)
+	return f
+}
+
+func (e *env) runTC(ifindex int, data []byte) uint32 {
+	e.t.Helper()
+	ret, err := e.fp.objs.XswitchTc.Run(&ebpf.RunOptions{Data: data, Context: skbCtx{Ifindex: uint32(ifindex)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ret
+}
+
+func (e *env) runSock(ifindex int, data []byte) uint32 {
+	e.t.Helper()
+	ret, err := e.fp.objs.XswitchSock.Run(&ebpf.RunOptions{Data: data, Context: skbCtx{Ifindex: uint32(ifindex)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ret
+}
+
+func (e *env) runXDP(ifindex int, data []byte) uint32 {
+	e.t.Helper()
+	ret, err := e.fp.objs.XswitchXdp.Run(&ebpf.RunOptions{
+		Data:    data,
+		Context: xdpCtx{DataEnd: uint32(len(data)), IngressIfindex: uint32(ifindex)},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ret
+}
+
+func puntIndex(t *testing.T, reason string) int {
+	for i, r := range PuntReasons {
+		if r == reason {
+			return i
+		}
+	}
+	t.Fatalf("no punt reason %q", reason)
+	return -1
+}
+
+// TestTCDecisions runs the TC program on one crafted frame per branch of
+// the decision and checks its verdict and what it counted.
+func TestTCDecisions(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, false)
+
+	cases := []struct {
+		name   string
+		setup  func()
+		frame  []byte
+		want   uint32
+		reason string // "" for a fast-path forward
+	}{
+		{"unknown source", func() {}, frame(macB, macA, 0, 0, 60), tcActOK, "unknown_source"},
+		{"moved source", func() { e.learn(bridge1, 0, macA, e.b, false) }, frame(macB, macA, 0, 0, 60), tcActOK, "moved_source"},
+		{"broadcast", func() { e.learn(bridge1, 0, macA, e.a, false) }, frame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, 0, 0, 60), tcActOK, "flood"},
+		{"multicast", func() {}, frame(net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}, macA, 0, 0, 60), tcActOK, "flood"},
+		{"unknown destination", func() {}, frame(macB, macA, 0, 0, 60), tcActOK, "unknown_destination"},
+		{"destination on the ingress port", func() { e.learn(bridge1, 0, macC, e.a, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "local_destination"},
+		{"destination port without fast path", func() { e.learn(bridge1, 0, macC, e.c, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "egress_not_fastpath"},
+		{"destination port on another bridge", func() { e.port(e.c, bridge2, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "egress_not_fastpath"},
+		{"larger than the egress MTU", func() { e.learn(bridge1, 0, macB, e.b, false) }, frame(macB, macA, 0, 0, 1500+ethHdrLen+1), tcActOK, "mtu"},
+		{"multicast source", func() {}, frame(macB, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, 0, 0, 60), tcActOK, "unparsed"},
+		{"QinQ", func() {}, frame(macB, macA, 0x88a8, 5, 60), tcActOK, "unparsed"},
+		{"tagged, learned untagged only", func() {}, frame(macB, macA, 0x8100, 5, 60), tcActOK, "unknown_source"},
+		{"learned", func() {}, frame(macB, macA, 0, 0, 1500+ethHdrLen), tcActRedirect, ""},
+		{"tagged, learned in its VLAN", func() {
+			e.learn(bridge1, 5, macA, e.a, false)
+			e.learn(bridge1, 5, macB, e.b, false)
+		}, frame(macB, macA, 0x8100, 5, 1500+ethHdrLen+4), tcActRedirect, ""},
+	}
+	for _, c := range cases {
+		c.setup()
+		before := e.stats(e.a)
+		got := e.runTC(e.a, c.frame)
+		after := e.stats(e.a)
+		if got != c.want {
+			t.Errorf("%s: verdict %d, want %d", c.name, got, c.want)
+		}
+		wantPackets := before.Packets
+		if c.reason == "" {
+			wantPackets++
+		} else {
+			i := puntIndex(t, c.reason)
+			if after.Punts[i] != before.Punts[i]+1 {
+				t.Errorf("%s: punts[%s] %d → %d, want one more", c.name, c.reason, before.Punts[i], after.Punts[i])
+			}
+		}
+		if after.Packets != wantPackets {
+			t.Errorf("%s: fast-path packets %d → %d, want %d", c.name, before.Packets, after.Packets, wantPackets)
+		}
+		var punts, punts0 uint64
+		for i := range after.Punts {
+			punts += after.Punts[i]
+			punts0 += before.Punts[i]
+		}
+		if punts+after.Packets != punts0+before.Packets+1 {
+			t.Errorf("%s: counted %d times, want once", c.name, punts+after.Packets-punts0-before.Packets)
+		}
+	}
+	if s := e.stats(e.a); s.Bytes != 1500+ethHdrLen+1500+ethHdrLen+4 {
+		t.Errorf("fast-path bytes %d, want %d", s.Bytes, 2*(1500+ethHdrLen)+4)
+	}
+	// Not a port at all (lo): passed on.
+	if got := e.runTC(1, frame(macB, macA, 0, 0, 60)); got != tcActOK {
+		t.Errorf("unknown ingress: verdict %d", got)
+	}
+}
+
+// TestRefresh checks that a forward refreshes the source's last-seen time,
+// except for a static entry.
+func TestRefresh(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, false)
+	e.learn(bridge1, 0, macA, e.a, false)
+	e.learn(bridge1, 0, macB, e.b, false)
+	e.learn(bridge1, 0, macC, e.a, true)
+	if got := e.runTC(e.a, frame(macB, macA, 0, 0, 60)); got != tcActRedirect {
+		t.Fatalf("verdict %d", got)
+	}
+	if s := e.seen(bridge1, 0, macA); s <= 1 {
+		t.Errorf("last-seen of the source not refreshed: %d", s)
+	}
+	if s := e.seen(bridge1, 0, macB); s != 1 {
+		t.Errorf("last-seen of the destination changed: %d", s)
+	}
+	if got := e.runTC(e.a, frame(macB, macC, 0, 0, 60)); got != tcActRedirect {
+		t.Fatalf("static source: verdict %d", got)
+	}
+	if s := e.seen(bridge1, 0, macC); s != 1 {
+		t.Errorf("static entry refreshed: %d", s)
+	}
+	ls, ok := e.fp.LastSeen(bridge1, fdb.MakeKey(0, macA))
+	if now := fdb.Now(); !ok || ls > now || now-ls > 5e9 {
+		t.Errorf("LastSeen = %d, %v; fdb.Now = %d", ls, ok, now)
+	}
+}
+
+// TestSocketFilterHandsOverToTC checks that TC carries out the decision the
+// socket filter made for the same frame, even when the maps change in
+// between, so a frame is never both delivered to userspace and redirected.
+func TestSocketFilterHandsOverToTC(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, false)
+	f := frame(macB, macA, 0, 0, 60)
+
+	// Punted by the filter; learned before TC runs: TC must not redirect.
+	if got := e.runSock(e.a, f); got != sockAccept {
+		t.Fatalf("filter on unknown source: %#x, want accept", got)
+	}
+	e.learn(bridge1, 0, macA, e.a, false)
+	e.learn(bridge1, 0, macB, e.b, false)
+	if got := e.runTC(e.a, f); got != tcActOK {
+		t.Errorf("TC after a punt: verdict %d, want %d (pass)", got, tcActOK)
+	}
+	// Forwarded: hidden from userspace, then redirected by TC even though
+	// the destination was flushed in between; counted once.
+	if got := e.runSock(e.a, f); got != sockDrop {
+		t.Fatalf("filter on learned unicast: %#x, want 0 (hide)", got)
+	}
+	e.fp.DeleteFDB(bridge1, fdb.MakeKey(0, macB))
+	if got := e.runTC(e.a, f); got != tcActRedirect {
+		t.Errorf("TC after a forward decision: verdict %d, want %d", got, tcActRedirect)
+	}
+	s := e.stats(e.a)
+	if s.Packets != 1 || s.Punts[puntIndex(t, "unknown_source")] != 1 {
+		t.Errorf("stats %+v, want 1 forward and 1 unknown_source punt", s)
+	}
+	// The hand-over is used once: the next frame is decided afresh.
+	if got := e.runTC(e.a, f); got != tcActOK {
+		t.Errorf("TC without a filter decision: verdict %d, want pass (destination gone)", got)
+	}
+	// A port that is not in the fast path: the filter takes everything.
+	if got := e.runSock(e.c, f); got != sockAccept {
+		t.Errorf("filter on a port without fast path: %#x", got)
+	}
+}
+
+// TestXDP checks XDP's part: redirect to ports that take XDP frames, pass
+// the rest on.
+func TestXDP(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, true)
+	e.port(e.c, bridge1, false)
+	e.learn(bridge1, 0, macA, e.a, false)
+	e.learn(bridge1, 0, macB, e.b, false)
+	e.learn(bridge1, 0, macC, e.c, false)
+
+	if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 60)); got != xdpRedirect {
+		t.Errorf("to an XDP target: verdict %d, want redirect", got)
+	}
+	if s := e.stats(e.a); s.Packets != 1 || s.XDPPackets != 1 || s.Bytes != 60 {
+		t.Errorf("after an XDP redirect: %+v", s)
+	}
+	if got := e.runXDP(e.a, frame(macC, macA, 0, 0, 60)); got != xdpPass {
+		t.Errorf("to a port without XDP: verdict %d, want pass", got)
+	}
+	if got := e.runXDP(e.a, frame(macB, macC, 0, 0, 60)); got != xdpPass {
+		t.Errorf("moved source: verdict %d, want pass", got)
+	}
+	if got := e.runXDP(e.a, frame(macB, macA, 0x8100, 0, 60)); got != xdpRedirect {
+		t.Errorf("tagged VLAN 0: verdict %d, want redirect", got)
+	}
+	// The port says it takes XDP frames but the devmap has no entry.
+	if err := e.fp.objs.XsTxPorts.Delete(uint32(e.b)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 60)); got != xdpPass {
+		t.Errorf("devmap miss: verdict %d, want pass", got)
+	}
+	s := e.stats(e.a)
+	if s.Packets != 2 || s.RedirectErrors != 1 {
+		t.Errorf("stats %+v, want 2 forwarded and 1 redirect error", s)
+	}
+	for i, n := range s.Punts {
+		if n != 0 {
+			t.Errorf("XDP counted a punt (%s): punts are counted where the frame is delivered", PuntReasons[i])
+		}
+	}
+	// Too short to parse: on to TC and userspace.
+	if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 14)); got != xdpPass {
+		t.Errorf("runt: verdict %d, want pass", got)
+	}
+}
+
+// tcpFrame is a TCP segment over IPv4 with a correct checksum.
+func tcpFrame(dst, src net.HardwareAddr, payload []byte) []byte {
+	eth := &layers.Ethernet{DstMAC: dst, SrcMAC: src, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
+		SrcIP: net.IP{10, 0, 0, 1}, DstIP: net.IP{10, 0, 0, 2}}
+	tcp := &layers.TCP{SrcPort: 1234, DstPort: 80, Seq: 7, ACK: true, Window: 512}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload))
+	return buf.Bytes()
+}
+
+// TestXDPLeavesPartialChecksumsToTC checks that XDP redirects a TCP or UDP
+// segment only when its checksum verifies: a guest's stack leaves it to be
+// finished (CHECKSUM_PARTIAL), which an XDP frame cannot carry, so such
+// frames go on to TC.
+func TestXDPLeavesPartialChecksumsToTC(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, true)
+	e.learn(bridge1, 0, macA, e.a, false)
+	e.learn(bridge1, 0, macB, e.b, false)
+
+	v4a, v4b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	v6a, v6b := netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+	payload := func(n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i*7 + 3)
+		}
+		return p
+	}
+	// spoil changes the L4 checksum as a pending one differs from the final.
+	spoil := func(f []byte, off int) []byte {
+		g := slices.Clone(f)
+		g[off] ^= 0x5a
+		return g
+	}
+	const udp4Sum, udp6Sum, tcp4Sum = 14 + 20 + 6, 14 + 40 + 6, 14 + 20 + 16
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"UDP/IPv4, 18 bytes", topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(18)), xdpRedirect},
+		{"UDP/IPv4, odd length", topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(1001)), xdpRedirect},
+		{"UDP/IPv4, 1472 bytes", topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(1472)), xdpRedirect},
+		{"UDP/IPv4, checksum pending", spoil(topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(18)), udp4Sum), xdpPass},
+		{"UDP/IPv4, odd length, checksum pending", spoil(topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(1001)), udp4Sum), xdpPass},
+		{"UDP/IPv6", topo.UDPFrame(macA, macB, v6a, v6b, 1, 2, payload(333)), xdpRedirect},
+		{"UDP/IPv6, checksum pending", spoil(topo.UDPFrame(macA, macB, v6a, v6b, 1, 2, payload(333)), udp6Sum), xdpPass},
+		{"TCP/IPv4", tcpFrame(macB, macA, payload(100)), xdpRedirect},
+		{"TCP/IPv4, checksum pending", spoil(tcpFrame(macB, macA, payload(100)), tcp4Sum), xdpPass},
+		{"TCP/IPv4, pure ACK, checksum pending", spoil(tcpFrame(macB, macA, nil), tcp4Sum), xdpPass},
+	} {
+		f := c.frame
+		copy(f[0:6], macB) // UDPFrame takes source first
+		copy(f[6:12], macA)
+		if got := e.runXDP(e.a, f); got != c.want {
+			t.Errorf("%s: verdict %d, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package bpf
+
+// PortStats are the fast path's counters of one ingress port, summed over
+// the CPUs.
+type PortStats struct {
+	Packets        uint64 // forwarded in the kernel
+	Bytes          uint64
+	XDPPackets     uint64 // of Packets, those redirected by XDP
+	RedirectErrors uint64 // XDP redirects refused by the devmap (then forwarded by TC or userspace)
+	Punts          [len(PuntReasons)]uint64
+}
+
+// Stats returns the counters of an attached port.
+func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
+	var (
+		per []xswitchPortStats
+		s   PortStats
+	)
+	if err := fp.objs.XsStats.Lookup(uint32(ifindex), &per); err != nil {
+		return s, false
+	}
+	for _, c := range per {
+		s.Packets += c.Packets
+		s.Bytes += c.Bytes
+		s.XDPPackets += c.XdpPackets
+		s.RedirectErrors += c.RedirectErrors
+		for i := range s.Punts {
+			s.Punts[i] += c.Punts[i]
+		}
+	}
+	return s, true
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xswitch/xswitch/internal/topo"
+)
+
+// learnBoth makes a and b known to the switch and waits until the fast path
+// has both MACs: a frame between them is then forwarded in the kernel.
+func (d *dom0) learnBoth(a, b *topo.Guest, atA, atB *topo.Capture) {
+	d.t.Helper()
+	inject(d.t, a, marker(b.MAC(), a.MAC(), "hello-a"))
+	exactly(d.t, atB, "b", tagged("hello-a"), 1)
+	inject(d.t, b, marker(a.MAC(), b.MAC(), "hello-b"))
+	exactly(d.t, atA, "a", tagged("hello-b"), 1)
+	d.eventually(2*time.Second, "a's flow on the fast path", func() error {
+		before := d.ports()[a.Vif()].FastPathPackets
+		inject(d.t, a, marker(b.MAC(), a.MAC(), "probe"))
+		if err := atB.WaitFor(tagged("probe"), 1, time.Second); err != nil {
+			return err
+		}
+		if d.ports()[a.Vif()].FastPathPackets == before {
+			return fmt.Errorf("the probe went through userspace")
+		}
+		return nil
+	})
+}
+
+// TestFastPathFollowsMove moves a MAC to another port while frames to it
+// keep coming, and checks that they reach the new port within 100 ms and
+// that each arrives exactly once, at one port or the other.
+func TestFastPathFollowsMove(t *testing.T) { fastModes(t, testFastPathFollowsMove) }
+
+func testFastPathFollowsMove(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif1.0", 1, "10.16.0.1/24")
+	b := d.guest("vif2.0", 2, "10.16.0.2/24")
+	c := d.guest("vif3.0", 3, "10.16.0.3/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "vif3.0=xenbr0")
+	atA, atB, atC := capture(t, a), capture(t, b), capture(t, c)
+	d.learnBoth(a, b, atA, atB)
+
+	// a sends to b's MAC every 2 ms; after 100 ms, b's MAC shows up behind c.
+	const n, every = 200, 2 * time.Millisecond
+	sent := make([]time.Time, n)
+	var moved time.Time
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := range n {
+			<-tick.C
+			if i == 50 {
+				moved = time.Now()
+				if err := c.Inject(marker(a.MAC(), b.MAC(), "moved")); err != nil {
+					t.Error(err)
+				}
+			}
+			sent[i] = time.Now()
+			if err := a.Inject(marker(b.MAC(), a.MAC(), fmt.Sprint("mv-", i))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	exactly(t, atA, "a", tagged("moved"), 1)
+	time.Sleep(settle)
+
+	first := -1
+	for i := range n {
+		m := tagged(fmt.Sprint("mv-", i))
+		inB, inC := atB.Count(m), atC.Count(m)
+		if inB+inC != 1 {
+			t.Errorf("frame mv-%d arrived %d times at the old port and %d at the new one, want once", i, inB, inC)
+		}
+		if inC == 1 && first < 0 {
+			first = i
+		}
+		if first >= 0 && inB != 0 {
+			t.Errorf("frame mv-%d reached the old port after mv-%d reached the new one", i, first)
+		}
+	}
+	if first < 0 {
+		t.Fatal("no frame reached the new port")
+	}
+	lag := sent[first].Sub(moved)
+	// Frames sent before the move frame belong to the old port.
+	if first < 50 {
+		t.Errorf("frame mv-%d, sent before the move, reached the new port", first)
+	}
+	if lag > 100*time.Millisecond {
+		t.Errorf("traffic reached the new port %v after the move, want within 100ms", lag)
+	}
+	t.Logf("first frame at the new port: mv-%d, sent %v after the move", first, lag.Round(time.Millisecond))
+}
+
+// TestRestartLosesNothing restarts xswitchd in the middle of a 10-second
+// constant-rate learned unicast flow: the fast path carries it while no
+// daemon runs, and the new daemon adopts the pinned state.
+func TestRestartLosesNothing(t *testing.T) { fastModes(t, testRestartLosesNothing) }
+
+func testRestartLosesNothing(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif1.0", 1, "10.17.0.1/24")
+	b := d.guest("vif2.0", 2, "10.17.0.2/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	atA, atB := capture(t, a), capture(t, b)
+	d.learnBoth(a, b, atA, atB)
+
+	// 10 s at 1000 frames/s, 10 frames every 10 ms.
+	const seconds, rate, burst = 10, 1000, 10
+	const n = seconds * rate
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(time.Second * burst / rate)
+		defer tick.Stop()
+		for i := 0; i < n; i += burst {
+			<-tick.C
+			frames := make([][]byte, burst)
+			for j := range frames {
+				frames[j] = marker(b.MAC(), a.MAC(), fmt.Sprint("rs-", i+j))
+			}
+			if err := a.Inject(frames...); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	time.Sleep(3 * time.Second)
+	stopped := time.Now()
+	d.stop()
+	down := time.Since(stopped)
+	// A second with no daemon at all: 1000 frames only the kernel carries.
+	time.Sleep(time.Second)
+	d.start("")
+	d.waitPorts(5*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	restarted := time.Since(stopped)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := atB.WaitFor(taggedPrefix("rs-"), n, 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	time.Sleep(settle)
+	lost, dup := 0, 0
+	for i := range n {
+		switch atB.Count(tagged(fmt.Sprint("rs-", i))) {
+		case 0:
+			lost++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	t.Logf("%d frames sent; stop took %v, ports back after %v; %d lost, %d duplicated",
+		n, down.Round(time.Millisecond), restarted.Round(time.Millisecond), lost, dup)
+	if lost != 0 || dup != 0 {
+		t.Errorf("restart lost %d and duplicated %d of %d frames", lost, dup, n)
+	}
+	// The new daemon warmed its table from the pinned map.
+	fdb := d.fdb()
+	if fdb["xenbr0 "+a.MAC().String()] != "vif1.0" || fdb["xenbr0 "+b.MAC().String()] != "vif2.0" {
+		t.Errorf("restarted daemon's fdb %v lacks a or b", fdb)
+	}
+	if !strings.Contains(d.log.String(), "adopted") {
+		t.Errorf("the restarted daemon did not say it adopted the pinned fast path")
+	}
+}
