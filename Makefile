@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e bench demo generate lint clean
+.PHONY: all build test unit e2e bench demo generate check-generate lint clean
 
 all: build
 
@@ -32,8 +32,17 @@ bench: build
 demo: build
 	./scripts/demo.sh $(BIN)
 
+# Regenerates the eBPF objects and their Go bindings (bpf/xswitch_bpfel.*)
+# from bpf/xswitch.c; installs clang, llvm and libbpf-dev from Debian first
+# when they are missing (root). A plain build needs none of them.
 generate:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang llvm libbpf-dev linux-libc-dev; }
 	$(GO) generate ./...
+
+# Fails when the committed eBPF objects are not what bpf/xswitch.c compiles to.
+check-generate: generate
+	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: the committed output differs from what 'make generate' produces; run it and commit"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -30,6 +31,7 @@ func main() {
 	xswitchd := flag.String("xswitchd", "bin/xswitchd", "`path` of the xswitchd binary to measure")
 	duration := flag.Duration("duration", 3*time.Second, "how long each run sends")
 	runs := flag.Int("runs", 3, "runs per mode; the median is reported")
+	only := flag.String("modes", "", "comma-separated `list` of modes to measure, e.g. \"kernel bridge,xswitch fastpath tc\"; empty: all")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
@@ -37,7 +39,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *xswitchd, *duration, *runs); err != nil {
+	if err := run(ctx, *xswitchd, *duration, *runs, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -57,7 +59,7 @@ type result struct {
 	delivered []float64 // frames/s that reached the receiving guest, per run
 }
 
-func run(ctx context.Context, xswitchd string, d time.Duration, runs int) error {
+func run(ctx context.Context, xswitchd string, d time.Duration, runs int, only string) error {
 	xswitchd, err := filepath.Abs(xswitchd)
 	if err != nil {
 		return err
@@ -86,14 +88,32 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int) error 
 			}
 			return a, b, nil, err
 		}},
-		{"xswitch afpacket", func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
+	}
+	for _, fp := range []string{"off", "tc", "xdp"} {
+		modes = append(modes, mode{"xswitch fastpath " + fp, func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
 			a, b, err := guests(h)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			stop, err := startSwitch(ctx, h, xswitchd)
+			if fp == "xdp" {
+				// A veth accepts XDP frames only while its peer has GRO
+				// on (or an XDP program).
+				for _, g := range []*topo.Guest{a, b} {
+					if out, err := g.Command(ctx, "ethtool", "-K", "eth0", "gro", "on").CombinedOutput(); err != nil {
+						return nil, nil, nil, fmt.Errorf("ethtool -K eth0 gro on: %v: %s", err, out)
+					}
+				}
+			}
+			stop, err := startSwitch(ctx, h, xswitchd, fp)
 			return a, b, stop, err
-		}},
+		}})
+	}
+	if only != "" {
+		want := strings.Split(only, ",")
+		modes = slices.DeleteFunc(modes, func(m mode) bool { return !slices.Contains(want, m.name) })
+		if len(modes) == 0 {
+			return fmt.Errorf("-modes %q: no such mode", only)
+		}
 	}
 	var results []result
 	for _, m := range modes {
@@ -106,7 +126,7 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int) error 
 			if err != nil {
 				return fmt.Errorf("%s, run %d: %w", m.name, i+1, err)
 			}
-			fmt.Fprintf(os.Stderr, "%-18s run %d/%d: sent %.0f frames/s, delivered %.0f frames/s\n", m.name, i+1, runs, gen, got)
+			fmt.Fprintf(os.Stderr, "%-24s run %d/%d: sent %.0f frames/s, delivered %.0f frames/s\n", m.name, i+1, runs, gen, got)
 			r.generated = append(r.generated, gen)
 			r.delivered = append(r.delivered, got)
 		}
@@ -137,10 +157,13 @@ func report(results []result) {
 	w.Flush()
 }
 
-// startSwitch runs xswitchd in auto mode in h until stop is called.
-func startSwitch(ctx context.Context, h *topo.Host, bin string) (stop func(), err error) {
+// startSwitch runs xswitchd in auto mode, with the given fast-path mode,
+// in h until stop is called.
+func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath string) (stop func(), err error) {
 	sock := filepath.Join(os.TempDir(), h.Name()+".sock")
-	cmd := exec.CommandContext(ctx, "nsenter", "--net="+h.NSPath(), bin, "-control", sock, "-metrics", "off", "-log-level", "warn")
+	pins := "/sys/fs/bpf/" + h.Name()
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+h.NSPath(), bin, "-control", sock, "-metrics", "off", "-log-level", "warn",
+		"-fastpath", fastPath, "-bpf-pin-dir", pins)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -156,11 +179,15 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string) (stop func(), er
 						fmt.Fprintf(os.Stderr, "  xswitchd %s: %d frames dropped (%s)\n", p.Name, n, reason)
 					}
 				}
+				if p.FastPath != "off" {
+					fmt.Fprintf(os.Stderr, "  xswitchd %s: fast path %s forwarded %d frames, userspace %d\n", p.Name, p.FastPath, p.FastPathPackets, p.RxPackets)
+				}
 			}
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		os.Remove(sock)
+		exec.Command(bin, "-cleanup", "-bpf-pin-dir", pins).Run()
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var ports []control.Port

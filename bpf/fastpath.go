@@ -60,6 +60,7 @@ var PuntReasons = [...]string{
 // Flags of the maps' entries (PORT_* and FDB_* in xswitch.c).
 const (
 	portXDPTx = 1
+	portPeer  = 2
 	fdbStatic = 1
 )
 

@@ -43,11 +43,16 @@ func clockOffset() int64 {
 	return off
 }
 
-// PutFDB points a MAC entry at a port. A refreshed entry keeps its
-// last-seen time if it stays on the same port.
-func (fp *FastPath) PutFDB(bridge uint32, k fdb.Key, ifindex int, static bool) error {
+// PutFDB points a MAC entry at a port, last seen at seen (on the fdb.Now
+// clock). An entry already on that port keeps the kernel's time if it is
+// newer.
+func (fp *FastPath) PutFDB(bridge uint32, k fdb.Key, ifindex int, static bool, seen int64) error {
 	key := fdbKey(bridge, k)
-	v := xswitchFdbEntry{Ifindex: uint32(ifindex), Seen: uint64(ktime())}
+	v := xswitchFdbEntry{Ifindex: uint32(ifindex), Seen: uint64(max(seen-fp.offset, 1))}
+	var old xswitchFdbEntry
+	if fp.objs.XsFdb.Lookup(key, &old) == nil && old.Ifindex == v.Ifindex && old.Seen > v.Seen {
+		v.Seen = old.Seen
+	}
 	if static {
 		v.Flags = fdbStatic
 	}

@@ -19,6 +19,9 @@ type Port struct {
 	MTU    int
 	Mode   Mode   // requested; ModeAuto resolves to xdp or tc
 	Kind   string // the link's kind ("veth", "vif", ...), as netlink reports it
+	// PeerElsewhere says the port is a veth whose peer is in another
+	// network namespace (a guest).
+	PeerElsewhere bool
 }
 
 // ethHdrLen is the Ethernet header the MTU does not count.
@@ -91,6 +94,9 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 // putPort writes the port's entries in the ports, devmap and stats maps.
 func (fp *FastPath) putPort(p Port, feats uint64) error {
 	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
+	if p.Kind == "veth" && p.PeerElsewhere {
+		v.Flags |= portPeer
+	}
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
 		// port is simply no XDP target.

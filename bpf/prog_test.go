@@ -180,7 +180,7 @@ func frame(dst, src net.HardwareAddr, tpid, vid uint16, size int) []byte {
 		binary.BigEndian.PutUint16(f[14:], vid)
 		off = 16
 	}
-	binary.BigEndian.PutUint16(f[off:], 0x0800)
+	binary.BigEndian.PutUint16(f[off:], 0x88b5) // local experimental: no IP, no offload
 	return f
 }
 
@@ -407,6 +407,10 @@ func TestXDP(t *testing.T) {
 			t.Errorf("XDP counted a punt (%s): punts are counted where the frame is delivered", PuntReasons[i])
 		}
 	}
+	// Two tags: userspace's.
+	if got := e.runXDP(e.a, topo.Tag(frame(macB, macA, 0x8100, 0, 64), 0x8100, 0)); got != xdpPass {
+		t.Errorf("two tags: verdict %d, want pass", got)
+	}
 	// Too short to parse: on to TC and userspace.
 	if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 14)); got != xdpPass {
 		t.Errorf("runt: verdict %d, want pass", got)
@@ -423,6 +427,11 @@ func tcpFrame(dst, src net.HardwareAddr, payload []byte) []byte {
 	buf := gopacket.NewSerializeBuffer()
 	gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload))
 	return buf.Bytes()
+}
+
+func noUDPSum(f []byte) []byte {
+	f[14+20+6], f[14+20+7] = 0, 0
+	return f
 }
 
 // TestXDPLeavesPartialChecksumsToTC checks that XDP redirects a TCP or UDP
@@ -467,6 +476,7 @@ func TestXDPLeavesPartialChecksumsToTC(t *testing.T) {
 		{"TCP/IPv4", tcpFrame(macB, macA, payload(100)), xdpRedirect},
 		{"TCP/IPv4, checksum pending", spoil(tcpFrame(macB, macA, payload(100)), tcp4Sum), xdpPass},
 		{"TCP/IPv4, pure ACK, checksum pending", spoil(tcpFrame(macB, macA, nil), tcp4Sum), xdpPass},
+		{"UDP/IPv4 without checksum (a tunnel's inner one may be pending)", noUDPSum(topo.UDPFrame(macA, macB, v4a, v4b, 1, 2, payload(18))), xdpPass},
 	} {
 		f := c.frame
 		copy(f[0:6], macB) // UDPFrame takes source first

@@ -14,7 +14,7 @@
 //                 a frame the fast path forwards is hidden from userspace,
 //                 a punted frame is delivered to it. The decision is left in
 //                 a per-CPU slot for the TC program.
-//   xswitch_tc    TC ingress (tcx or clsact). Carries out the decision the
+//   xswitch_tc    TC ingress (tcx). Carries out the decision the
 //                 socket filter left for this very frame, or makes its own
 //                 when no socket saw it (the daemon is restarting).
 //
@@ -36,6 +36,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 // Port flags (struct port.flags).
 #define PORT_XDP_TX 1 // the device accepts frames redirected by XDP
+#define PORT_PEER 2   // a veth whose peer is in another namespace: TC hands
+		      // frames straight to the peer's ingress
 
 // FDB entry flags (struct fdb_entry.flags).
 #define FDB_STATIC 1 // never ages: its last-seen time is not refreshed
@@ -336,8 +338,9 @@ static __always_inline bool l4_sum_ok(void *l4, void *end, __u32 len, __u32 sum)
 // XDP frame, which carries no offload metadata. A guest's stack leaves TCP
 // and UDP checksums to be finished (CHECKSUM_PARTIAL), and XDP cannot see
 // that; so a TCP or UDP segment qualifies only when its checksum verifies.
-// Other protocols of IP checksum in software. SCTP (CRC offload) and IPv6
-// extension headers are left to TC.
+// ICMP is checksummed in software and non-IP frames carry no offload. The
+// rest (SCTP's CRC offload, tunnels whose inner checksum may be pending,
+// UDP without a checksum, IPv6 extension headers) is left to TC.
 static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethertype)
 {
 	if (ethertype == bpf_htons(ETH_P_IP)) {
@@ -346,10 +349,11 @@ static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethert
 			return false;
 		if (ip->frag_off & bpf_htons(0x1fff))
 			return true; // a later fragment: no L4 header to finish
-		if (ip->protocol == IPPROTO_SCTP)
-			return false;
+		if (ip->protocol == IPPROTO_ICMP)
+			return true; // checksummed in software
 		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
-			return true;
+			return false; // SCTP, tunnels (their inner checksums): TC
+
 		__u32 ihl = ip->ihl * 4;
 		__u32 tot = bpf_ntohs(ip->tot_len);
 		if (ihl < sizeof(*ip) || tot <= ihl)
@@ -357,10 +361,8 @@ static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethert
 		void *l4 = l3 + ihl;
 		if (ip->protocol == IPPROTO_UDP) {
 			struct udphdr *udp = l4;
-			if ((void *)(udp + 1) > end)
-				return false;
-			if (udp->check == 0)
-				return true; // no checksum
+			if ((void *)(udp + 1) > end || udp->check == 0)
+				return false; // no checksum: maybe a tunnel with an inner one pending
 		}
 		__u32 ph[3] = {ip->saddr, ip->daddr, bpf_htonl((__u32)ip->protocol << 16 | (tot - ihl))};
 		__u32 seed = bpf_csum_diff(NULL, 0, (__be32 *)ph, sizeof(ph), 0);
@@ -400,6 +402,9 @@ int xswitch_xdp(struct xdp_md *ctx)
 	parse_tag(&f, false, 0, 0, *(__u16 *)(data + 12), *(__u16 *)(data + 14));
 	if (!f.parsed)
 		return XDP_PASS;
+	if (f.tag_len && (*(__u16 *)(data + 16) == bpf_htons(ETH_P_8021Q) ||
+			  *(__u16 *)(data + 16) == bpf_htons(ETH_P_8021AD)))
+		return XDP_PASS; // a second tag: userspace
 
 	__u32 egress = 0, reason = 0;
 	if (decide(&f, true, &egress, &reason) != V_REDIRECT)
@@ -466,6 +471,7 @@ int xswitch_sock(struct __sk_buff *skb)
 	if (!bpf_map_lookup_elem(&xs_ports, &ifindex))
 		return -1; // not a fast-path port: userspace takes everything
 	if (frame_of_skb(skb, &f) < 0) {
+		remember(&f, V_PUNT, 0);
 		count_punt(ifindex, PUNT_UNPARSED);
 		return -1;
 	}
@@ -478,6 +484,17 @@ int xswitch_sock(struct __sk_buff *skb)
 	remember(&f, V_PUNT, 0);
 	count_punt(f.ifindex, reason);
 	return -1;
+}
+
+// tc_redirect sends a frame out of port egress: for a veth whose peer
+// lives in another namespace (a guest), straight into the peer's receive
+// path, which skips the veth's transmit and a trip through the backlog.
+static __always_inline long tc_redirect(__u32 egress)
+{
+	struct port *out = bpf_map_lookup_elem(&xs_ports, &egress);
+	if (out && (out->flags & PORT_PEER))
+		return bpf_redirect_peer(egress, 0);
+	return bpf_redirect(egress, 0);
 }
 
 SEC("tc")
@@ -494,7 +511,7 @@ int xswitch_tc(struct __sk_buff *skb)
 		// The socket filter decided for this frame a moment ago.
 		p->ifindex = 0;
 		if (p->verdict == V_REDIRECT)
-			return bpf_redirect(p->egress, 0);
+			return tc_redirect(p->egress);
 		return TC_ACT_OK;
 	}
 	if (p)
@@ -511,7 +528,7 @@ int xswitch_tc(struct __sk_buff *skb)
 	}
 	if (decide(&f, false, &egress, &reason) == V_REDIRECT) {
 		count_forward(f.ifindex, f.len, false);
-		return bpf_redirect(egress, 0);
+		return tc_redirect(egress);
 	}
 	count_punt(f.ifindex, reason);
 	return TC_ACT_OK;

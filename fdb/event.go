@@ -47,6 +47,8 @@ type Event struct {
 	Port PortID
 	// OldPort is where the entry pointed before an EventMoved; 0 otherwise.
 	OldPort PortID
+	// Static is set for the events of static entries.
+	Static bool
 }
 
 func (e Event) String() string {

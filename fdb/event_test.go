@@ -11,7 +11,7 @@ import (
 func TestEventsInOrder(t *testing.T) {
 	var r recorder
 	tbl := fdb.New(fdb.Config{AgingTime: 10, MaxEntries: 2}, r.record)
-	keyD, keyE := mac(0xd), mac(0xe)
+	keyD, keyE, keyF := mac(0xd), mac(0xe), mac(0xf)
 	ops := []func(){
 		func() { tbl.Learn(keyA, 1, 0) },
 		func() { tbl.Learn(keyA, 1, 5e6) }, // refresh: no event
@@ -19,6 +19,8 @@ func TestEventsInOrder(t *testing.T) {
 		func() { _ = tbl.AddStatic(keyB, 3) },
 		func() { _ = tbl.AddStatic(keyB, 3) }, // already so: no event
 		func() { _ = tbl.AddStatic(keyA, 3) }, // dynamic on 2 becomes static on 3
+		func() { tbl.Learn(keyF, 3, 6e6) },
+		func() { _ = tbl.AddStatic(keyF, 3) }, // dynamic becomes static on its port
 		func() { tbl.Learn(keyB, 1, 7e6) },    // static conflict: no event
 		func() { tbl.Delete(keyA) },
 		func() { tbl.Delete(keyA) }, // gone: no event
@@ -35,15 +37,18 @@ func TestEventsInOrder(t *testing.T) {
 	want := []fdb.Event{
 		{Kind: fdb.EventLearned, Key: keyA, Port: 1},
 		{Kind: fdb.EventMoved, Key: keyA, Port: 2, OldPort: 1},
-		{Kind: fdb.EventLearned, Key: keyB, Port: 3},
-		{Kind: fdb.EventMoved, Key: keyA, Port: 3, OldPort: 2},
-		{Kind: fdb.EventDeleted, Key: keyA, Port: 3},
+		{Kind: fdb.EventLearned, Key: keyB, Port: 3, Static: true},
+		{Kind: fdb.EventMoved, Key: keyA, Port: 3, OldPort: 2, Static: true},
+		{Kind: fdb.EventLearned, Key: keyF, Port: 3},
+		{Kind: fdb.EventLearned, Key: keyF, Port: 3, Static: true},
+		{Kind: fdb.EventDeleted, Key: keyA, Port: 3, Static: true},
 		{Kind: fdb.EventLearned, Key: keyC, Port: 1},
 		{Kind: fdb.EventLearned, Key: keyD, Port: 1},
 		{Kind: fdb.EventEvicted, Key: keyC, Port: 1},
 		{Kind: fdb.EventLearned, Key: keyE, Port: 2},
 		{Kind: fdb.EventAged, Key: keyD, Port: 1},
-		{Kind: fdb.EventFlushed, Key: keyB, Port: 3},
+		{Kind: fdb.EventFlushed, Key: keyF, Port: 3, Static: true},
+		{Kind: fdb.EventFlushed, Key: keyB, Port: 3, Static: true},
 		{Kind: fdb.EventFlushed, Key: keyE, Port: 2},
 	}
 	if !slices.Equal(r.events, want) {

@@ -27,9 +27,11 @@ func (t *Table) AddStatic(k Key, port PortID) error {
 	t.add(k, port, Now(), true)
 	switch {
 	case !ok:
-		t.emit(Event{Kind: EventLearned, Key: k, Port: port})
+		t.emit(Event{Kind: EventLearned, Key: k, Port: port, Static: true})
 	case old.port != port:
-		t.emit(Event{Kind: EventMoved, Key: k, Port: port, OldPort: old.port})
+		t.emit(Event{Kind: EventMoved, Key: k, Port: port, OldPort: old.port, Static: true})
+	default: // a dynamic entry made static on its port
+		t.emit(Event{Kind: EventLearned, Key: k, Port: port, Static: true})
 	}
 	return nil
 }

@@ -211,7 +211,7 @@ func (t *Table) unlink(e *entry, port PortID) {
 func (t *Table) remove(e *entry, port PortID, kind EventKind) {
 	t.m.Delete(e.key)
 	t.unlink(e, port)
-	t.emit(Event{Kind: kind, Key: e.key, Port: port})
+	t.emit(Event{Kind: kind, Key: e.key, Port: port, Static: e.static})
 }
 
 // emit reports ev. Call with mu held, so that events arrive in change order.

@@ -277,7 +277,7 @@ func (d *Daemon) attach(idx int, name string) {
 	}
 	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: b.Mode(name, d.cfg.FastPath)}
 	if l, err := netlink.LinkByIndex(idx); err == nil {
-		fpp.MTU, fpp.Kind = l.Attrs().MTU, l.Type()
+		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
 	bid := fpp.Bridge
 	mode, err := d.attachFastPath(fpp)

@@ -131,16 +131,35 @@ func (m *mirror) run() {
 	for {
 		select {
 		case <-m.quit:
+			// What is queued still goes to the map the next daemon adopts.
+			m.drain(false)
 			return
 		case msg := <-m.queue:
 			m.apply(msg)
 		case <-tick.C:
 			if m.lost.Swap(false) {
 				m.log.Warn("fast-path MAC map fell behind; resynchronising it")
+				// The queued events are older than the tables: drop them
+				// (and keep the rest) before copying the tables over.
+				m.drain(true)
 				for id := range m.bridges {
 					m.resync(id)
 				}
 			}
+		}
+	}
+}
+
+// drain applies what is queued, skipping table events if skipEvents.
+func (m *mirror) drain(skipEvents bool) {
+	for {
+		select {
+		case msg := <-m.queue:
+			if !(skipEvents && msg.kind == msgEvent) {
+				m.apply(msg)
+			}
+		default:
+			return
 		}
 	}
 }
@@ -159,7 +178,7 @@ func (m *mirror) apply(msg mirrorMsg) {
 		b.ports[msg.port] = msg.ifindex
 		b.table.Range(func(e fdb.Entry) bool {
 			if e.Port == msg.port {
-				m.put(msg.bridge, e.Key, msg.ifindex, e.Static)
+				m.put(msg.bridge, e.Key, msg.ifindex, e.Static, e.LastSeen)
 			}
 			return true
 		})
@@ -175,7 +194,7 @@ func (m *mirror) apply(msg mirrorMsg) {
 		switch ev.Kind {
 		case fdb.EventLearned, fdb.EventMoved:
 			if idx, ok := b.ports[ev.Port]; ok {
-				m.put(msg.bridge, ev.Key, idx, false)
+				m.put(msg.bridge, ev.Key, idx, ev.Static, fdb.Now())
 			} else {
 				m.del(msg.bridge, ev.Key) // now behind a port without fast path
 			}
@@ -185,8 +204,8 @@ func (m *mirror) apply(msg mirrorMsg) {
 	}
 }
 
-func (m *mirror) put(bridge uint32, k fdb.Key, ifindex int, static bool) {
-	if err := m.fp.PutFDB(bridge, k, ifindex, static); err != nil {
+func (m *mirror) put(bridge uint32, k fdb.Key, ifindex int, static bool, seen int64) {
+	if err := m.fp.PutFDB(bridge, k, ifindex, static, seen); err != nil {
 		m.log.Warn("cannot mirror MAC entry to the fast path; its frames go through userspace", "mac", k.String(), "ifindex", ifindex, "err", err)
 	}
 }
@@ -204,7 +223,7 @@ func (m *mirror) resync(bridge uint32) {
 	b.table.Range(func(e fdb.Entry) bool {
 		if idx, ok := b.ports[e.Port]; ok {
 			want[e.Key] = true
-			m.put(bridge, e.Key, idx, e.Static)
+			m.put(bridge, e.Key, idx, e.Static, e.LastSeen)
 		}
 		return true
 	})
