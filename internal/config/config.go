@@ -271,8 +271,9 @@ func Parse(name string, data []byte) (*Config, error) {
 				return nil, &lineErr{name, at("fastpath"), fmt.Sprintf("bridge %q: fastpath: %v", b.Name, err)}
 			}
 		}
-		if b.PortModes, err = portModes(&fb.PortFastPath); err != nil {
-			return nil, &lineErr{name, at("port-fastpath"), fmt.Sprintf("bridge %q: port-fastpath: %v", b.Name, err)}
+		var line int
+		if b.PortModes, line, err = portModes(&fb.PortFastPath); err != nil {
+			return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: port-fastpath: %v", b.Name, err)}
 		}
 		if b.Rings.Vif, err = ring(fb.Rings.Vif, afpacket.VifConfig()); err != nil {
 			return nil, &lineErr{name, at("rings"), fmt.Sprintf("bridge %q: rings.vif: %v", b.Name, err)}
@@ -285,27 +286,28 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// portModes reads the port-fastpath mapping, in file order.
-func portModes(n *yaml.Node) ([]PortMode, error) {
+// portModes reads the port-fastpath mapping, in file order; an error comes
+// with its line.
+func portModes(n *yaml.Node) ([]PortMode, int, error) {
 	if n.Kind == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, errors.New("want a mapping of interface names or globs to modes, such as 'vif9.*: off'")
+		return nil, n.Line, errors.New("want a mapping of interface names or globs to modes, such as 'vif9.*: off'")
 	}
 	var out []PortMode
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		pat, val := n.Content[i].Value, n.Content[i+1].Value
+		pat, val, line := n.Content[i].Value, n.Content[i+1].Value, n.Content[i].Line
 		if _, err := path.Match(pat, ""); err != nil || pat == "" {
-			return nil, fmt.Errorf("line %d: %q is not an interface name or glob", n.Content[i].Line, pat)
+			return nil, line, fmt.Errorf("%q is not an interface name or glob", pat)
 		}
 		m, err := bpf.ParseMode(val)
 		if err != nil || val == "" {
-			return nil, fmt.Errorf("line %d: %s: unknown fast path mode %q (want auto, xdp, tc or off)", n.Content[i].Line, pat, val)
+			return nil, line, fmt.Errorf("%s: unknown fast path mode %q (want auto, xdp, tc or off)", pat, val)
 		}
 		out = append(out, PortMode{Pattern: pat, Mode: m})
 	}
-	return out, nil
+	return out, 0, nil
 }
 
 // Mode returns the fast-path mode of one of the bridge's ports: the first

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xswitch/xswitch/bpf"
 )
 
 func TestParse(t *testing.T) {
@@ -45,6 +47,53 @@ bridges:
 	}
 }
 
+func TestFastPathModes(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+fastpath: tc
+bridges:
+  - name: a
+    ports: ["vif*"]
+    port-fastpath:
+      vif9.*: off
+      "vif*": xdp
+  - name: b
+    fastpath: off
+    ports: ["tap*"]
+  - name: c
+    ports: ["eth*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		bridge int
+		port   string
+		want   bpf.Mode
+	}{
+		{0, "vif9.0", bpf.ModeOff}, // first match wins
+		{0, "vif1.0", bpf.ModeXDP},
+		{1, "tap0", bpf.ModeOff},
+		{2, "eth0", bpf.ModeTC}, // the file's default
+	} {
+		if got := c.Bridges[tt.bridge].Mode(tt.port, c.FastPath); got != tt.want {
+			t.Errorf("%s: mode %s, want %s", tt.port, got, tt.want)
+		}
+	}
+	if !c.FastPathSet || !c.WantsFastPath() {
+		t.Errorf("FastPathSet %v, WantsFastPath %v", c.FastPathSet, c.WantsFastPath())
+	}
+	off, err := Parse("x.yaml", []byte("fastpath: off\nbridges:\n  - name: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.WantsFastPath() {
+		t.Error("every port off, yet the fast path is wanted")
+	}
+	if m := Auto().Bridges; m != nil || Auto().FastPath != bpf.ModeAuto {
+		t.Errorf("auto mode: fast path %q", Auto().FastPath)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
@@ -63,6 +112,10 @@ func TestParseErrors(t *testing.T) {
 		{"no bridges", "metrics: \"\"\n", "x.yaml:1: no bridges"},
 		{"not yaml", "bridges: [\n", "x.yaml:"},
 		{"wrong type", "bridges:\n  - name: a\n    fdb: {max-entries: lots}\n", "x.yaml:3: cannot unmarshal"},
+		{"bad fastpath", "fastpath: fast\nbridges:\n  - name: a\n", `x.yaml:1: fastpath: unknown fast path mode "fast"`},
+		{"bad bridge fastpath", "bridges:\n  - name: a\n    fastpath: dpdk\n", `x.yaml:3: bridge "a": fastpath: unknown fast path mode "dpdk"`},
+		{"bad port fastpath", "bridges:\n  - name: a\n    port-fastpath:\n      vif1.0: tc\n      peth0: turbo\n", `x.yaml:5: bridge "a": port-fastpath: peth0: unknown fast path mode "turbo"`},
+		{"port fastpath list", "bridges:\n  - name: a\n    port-fastpath: [tc]\n", `x.yaml:3: bridge "a": port-fastpath: want a mapping`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
