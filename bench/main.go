@@ -21,8 +21,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
 )
@@ -223,19 +221,15 @@ func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, er
 	// The destination address is not b's: b's kernel counts and drops the
 	// frames without answering, so only one direction is measured.
 	frame := topo.UDPFrame(a.MAC(), b.MAC(), a.Addr(), netip.MustParseAddr("10.77.0.99"), 9, 9, make([]byte, 18))
-	var gen64 *afpacket.Port
+	var g *generator
 	if err := a.Do(func() error {
 		var err error
-		gen64, err = afpacket.Open("eth0", afpacket.Config{BatchSize: 64})
+		g, err = newGenerator("eth0", frame, 64)
 		return err
 	}); err != nil {
 		return 0, 0, fmt.Errorf("generator: %w", err)
 	}
-	defer gen64.Close()
-	batch := make([]dataplane.Frame, 64)
-	for i := range batch {
-		batch[i] = dataplane.Frame{Data: frame}
-	}
+	defer g.close()
 
 	before, err := b.LinkStats()
 	if err != nil {
@@ -244,7 +238,10 @@ func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, er
 	var sent uint64
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
-		n, _ := gen64.Send(batch)
+		n, err := g.send()
+		if err != nil {
+			return 0, 0, fmt.Errorf("generator: %w", err)
+		}
 		sent += uint64(n)
 	}
 	elapsed := time.Since(start)

@@ -226,7 +226,7 @@ func (fp *FastPath) stalePins() (bool, string) {
 }
 
 // mapNames are the pinned maps, as named in xswitch.c.
-var mapNames = []string{"xs_fdb", "xs_ports", "xs_tx_ports", "xs_stats", "xs_pending", "xs_meta"}
+var mapNames = []string{"xs_fdb", "xs_ports", "xs_tx_ports", "xs_stats", "xs_meta"}
 
 func (fp *FastPath) hasMapPins() bool {
 	for _, n := range mapNames {
@@ -245,10 +245,10 @@ func (fp *FastPath) removeMapPins() {
 	}
 }
 
-// SocketFilter returns the program to attach to a fast-path port's
-// AF_PACKET socket (SO_ATTACH_BPF) before it is bound: it hides the frames
-// the fast path forwards.
-func (fp *FastPath) SocketFilter() *ebpf.Program { return fp.objs.XswitchSock }
+// PuntEtherType is the ethertype of the header the TC program puts in the
+// frames it punts (PUNT_ETHERTYPE in xswitch.c): a fast-path port's socket
+// binds to it (see afpacket.Config.PuntEtherType).
+const PuntEtherType = 0x88b6
 
 // Close releases the loader's handles. Pinned maps and links stay: the fast
 // path keeps forwarding learned unicast until a daemon adopts it again or

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -26,8 +27,6 @@ const (
 	tcActRedirect = 7
 	xdpPass       = 2
 	xdpRedirect   = 4
-	sockAccept    = 0xffffffff
-	sockDrop      = 0
 )
 
 // skbCtx is the head of struct __sk_buff, as BPF_PROG_TEST_RUN takes it.
@@ -184,22 +183,35 @@ func frame(dst, src net.HardwareAddr, tpid, vid uint16, size int) []byte {
 	return f
 }
 
-func (e *env) runTC(ifindex int, data []byte) uint32 {
-	e.t.Helper()
-	ret, err := e.fp.objs.XswitchTc.Run(&ebpf.RunOptions{Data: data, Context: skbCtx{Ifindex: uint32(ifindex)}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return ret
+// tcRun is what the TC program did with a frame.
+type tcRun struct {
+	verdict uint32
+	out     []byte // the frame as the program left it
+	mark    uint32
 }
 
-func (e *env) runSock(ifindex int, data []byte) uint32 {
+// punted reports whether the program punted the frame: redirected to the
+// port's own ingress with the punt header after the MACs.
+func (r tcRun) punted() bool {
+	return r.verdict == tcActRedirect && len(r.out) >= 16 && binary.BigEndian.Uint16(r.out[12:]) == PuntEtherType
+}
+
+func (e *env) runTC(ifindex int, data []byte) tcRun {
+	return e.runTCMarked(ifindex, data, 0)
+}
+
+func (e *env) runTCMarked(ifindex int, data []byte, mark uint32) tcRun {
 	e.t.Helper()
-	ret, err := e.fp.objs.XswitchSock.Run(&ebpf.RunOptions{Data: data, Context: skbCtx{Ifindex: uint32(ifindex)}})
+	out := make([]byte, len(data)+64)
+	var ctxOut [192]byte // all of struct __sk_buff
+	ret, err := e.fp.objs.XswitchTc.Run(&ebpf.RunOptions{
+		Data: data, DataOut: out,
+		Context: skbCtx{Ifindex: uint32(ifindex), Mark: mark}, ContextOut: &ctxOut,
+	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return ret
+	return tcRun{verdict: ret, out: out, mark: binary.NativeEndian.Uint32(ctxOut[8:])}
 }
 
 func (e *env) runXDP(ifindex int, data []byte) uint32 {
@@ -238,18 +250,18 @@ func TestTCDecisions(t *testing.T) {
 		want   uint32
 		reason string // "" for a fast-path forward
 	}{
-		{"unknown source", func() {}, frame(macB, macA, 0, 0, 60), tcActOK, "unknown_source"},
-		{"moved source", func() { e.learn(bridge1, 0, macA, e.b, false) }, frame(macB, macA, 0, 0, 60), tcActOK, "moved_source"},
-		{"broadcast", func() { e.learn(bridge1, 0, macA, e.a, false) }, frame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, 0, 0, 60), tcActOK, "flood"},
-		{"multicast", func() {}, frame(net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}, macA, 0, 0, 60), tcActOK, "flood"},
-		{"unknown destination", func() {}, frame(macB, macA, 0, 0, 60), tcActOK, "unknown_destination"},
-		{"destination on the ingress port", func() { e.learn(bridge1, 0, macC, e.a, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "local_destination"},
-		{"destination port without fast path", func() { e.learn(bridge1, 0, macC, e.c, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "egress_not_fastpath"},
-		{"destination port on another bridge", func() { e.port(e.c, bridge2, false) }, frame(macC, macA, 0, 0, 60), tcActOK, "egress_not_fastpath"},
-		{"larger than the egress MTU", func() { e.learn(bridge1, 0, macB, e.b, false) }, frame(macB, macA, 0, 0, 1500+ethHdrLen+1), tcActOK, "mtu"},
-		{"multicast source", func() {}, frame(macB, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, 0, 0, 60), tcActOK, "unparsed"},
-		{"QinQ", func() {}, frame(macB, macA, 0x88a8, 5, 60), tcActOK, "unparsed"},
-		{"tagged, learned untagged only", func() {}, frame(macB, macA, 0x8100, 5, 60), tcActOK, "unknown_source"},
+		{"unknown source", func() {}, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_source"},
+		{"moved source", func() { e.learn(bridge1, 0, macA, e.b, false) }, frame(macB, macA, 0, 0, 60), tcActRedirect, "moved_source"},
+		{"broadcast", func() { e.learn(bridge1, 0, macA, e.a, false) }, frame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, 0, 0, 60), tcActRedirect, "flood"},
+		{"multicast", func() {}, frame(net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}, macA, 0, 0, 60), tcActRedirect, "flood"},
+		{"unknown destination", func() {}, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_destination"},
+		{"destination on the ingress port", func() { e.learn(bridge1, 0, macC, e.a, false) }, frame(macC, macA, 0, 0, 60), tcActRedirect, "local_destination"},
+		{"destination port without fast path", func() { e.learn(bridge1, 0, macC, e.c, false) }, frame(macC, macA, 0, 0, 60), tcActRedirect, "egress_not_fastpath"},
+		{"destination port on another bridge", func() { e.port(e.c, bridge2, false) }, frame(macC, macA, 0, 0, 60), tcActRedirect, "egress_not_fastpath"},
+		{"larger than the egress MTU", func() { e.learn(bridge1, 0, macB, e.b, false) }, frame(macB, macA, 0, 0, 1500+ethHdrLen+1), tcActRedirect, "mtu"},
+		{"multicast source", func() {}, frame(macB, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, 0, 0, 60), tcActRedirect, "unparsed"},
+		{"QinQ", func() {}, frame(macB, macA, 0x88a8, 5, 60), tcActRedirect, "unparsed"},
+		{"tagged, learned untagged only", func() {}, frame(macB, macA, 0x8100, 5, 60), tcActRedirect, "unknown_source"},
 		{"learned", func() {}, frame(macB, macA, 0, 0, 1500+ethHdrLen), tcActRedirect, ""},
 		{"tagged, learned in its VLAN", func() {
 			e.learn(bridge1, 5, macA, e.a, false)
@@ -261,17 +273,21 @@ func TestTCDecisions(t *testing.T) {
 		before := e.stats(e.a)
 		got := e.runTC(e.a, c.frame)
 		after := e.stats(e.a)
-		if got != c.want {
-			t.Errorf("%s: verdict %d, want %d", c.name, got, c.want)
+		if got.verdict != c.want {
+			t.Errorf("%s: verdict %d, want %d", c.name, got.verdict, c.want)
 		}
 		wantPackets := before.Packets
 		if c.reason == "" {
 			wantPackets++
+			if got.punted() {
+				t.Errorf("%s: punted, want forwarded", c.name)
+			}
 		} else {
 			i := puntIndex(t, c.reason)
 			if after.Punts[i] != before.Punts[i]+1 {
 				t.Errorf("%s: punts[%s] %d → %d, want one more", c.name, c.reason, before.Punts[i], after.Punts[i])
 			}
+			checkPunt(t, c.name, got, c.frame, i)
 		}
 		if after.Packets != wantPackets {
 			t.Errorf("%s: fast-path packets %d → %d, want %d", c.name, before.Packets, after.Packets, wantPackets)
@@ -289,8 +305,59 @@ func TestTCDecisions(t *testing.T) {
 		t.Errorf("fast-path bytes %d, want %d", s.Bytes, 2*(1500+ethHdrLen)+4)
 	}
 	// Not a port at all (lo): passed on.
-	if got := e.runTC(1, frame(macB, macA, 0, 0, 60)); got != tcActOK {
-		t.Errorf("unknown ingress: verdict %d", got)
+	if got := e.runTC(1, frame(macB, macA, 0, 0, 60)); got.verdict != tcActOK {
+		t.Errorf("unknown ingress: verdict %d", got.verdict)
+	}
+}
+
+// checkPunt checks that a punted frame went to the port's own ingress with
+// the punt header, the reason, and the frame intact around them.
+func checkPunt(t *testing.T, name string, got tcRun, in []byte, reason int) {
+	t.Helper()
+	if !got.punted() {
+		t.Errorf("%s: not punted (verdict %d, % x)", name, got.verdict, got.out[:min(16, len(got.out))])
+		return
+	}
+	if got.mark != puntMark {
+		t.Errorf("%s: punted frame's mark %#x, want %#x", name, got.mark, puntMark)
+	}
+	if r := binary.BigEndian.Uint16(got.out[14:]); int(r) != reason {
+		t.Errorf("%s: punt header says reason %d, want %d", name, r, reason)
+	}
+	if !bytes.Equal(got.out[:12], in[:12]) || !bytes.Equal(got.out[16:16+len(in)-12], in[12:]) {
+		t.Errorf("%s: punted frame\n% x\nis not\n% x\nwith the punt header after the MACs", name, got.out[:len(in)+4], in)
+	}
+}
+
+// puntMark is PUNT_MARK of xswitch.c.
+const puntMark = 0x78737770
+
+// TestPuntedFrameComesBack checks the second pass of a punted frame: TC
+// lets it through to the port's socket, once, and a guest's own frame of
+// the punt ethertype is punted like any other.
+func TestPuntedFrameComesBack(t *testing.T) {
+	e := newEnv(t)
+	e.port(e.a, bridge1, false)
+	e.port(e.b, bridge1, false)
+	e.learn(bridge1, 0, macA, e.a, false)
+	e.learn(bridge1, 0, macB, e.b, false)
+
+	first := e.runTC(e.a, frame(macC, macA, 0, 0, 60))
+	checkPunt(t, "unknown destination", first, frame(macC, macA, 0, 0, 60), puntIndex(t, "unknown_destination"))
+	again := e.runTCMarked(e.a, first.out[:64], first.mark)
+	if again.verdict != tcActOK || again.mark != 0 {
+		t.Errorf("second pass: verdict %d mark %#x, want %d (on to the socket) and the mark cleared", again.verdict, again.mark, tcActOK)
+	}
+	if s := e.stats(e.a); s.Punts[puntIndex(t, "unknown_destination")] != 1 {
+		t.Errorf("punt counted %d times, want once", s.Punts[puntIndex(t, "unknown_destination")])
+	}
+	// A guest sending the punt ethertype itself, learned unicast or not,
+	// gets no shortcut to the socket: without the mark it is decided like
+	// any frame (here forwarded).
+	own := slices.Clone(first.out[:64])
+	copy(own, frame(macB, macA, 0, 0, 64)[:12])
+	if got := e.runTC(e.a, own); got.verdict != tcActRedirect || !bytes.Equal(got.out[:64], own) {
+		t.Errorf("a guest's frame of the punt ethertype: verdict %d, frame % x; want forwarded as it was", got.verdict, got.out[:20])
 	}
 }
 
@@ -303,8 +370,8 @@ func TestRefresh(t *testing.T) {
 	e.learn(bridge1, 0, macA, e.a, false)
 	e.learn(bridge1, 0, macB, e.b, false)
 	e.learn(bridge1, 0, macC, e.a, true)
-	if got := e.runTC(e.a, frame(macB, macA, 0, 0, 60)); got != tcActRedirect {
-		t.Fatalf("verdict %d", got)
+	if got := e.runTC(e.a, frame(macB, macA, 0, 0, 60)); got.verdict != tcActRedirect || got.punted() {
+		t.Fatalf("verdict %d", got.verdict)
 	}
 	if s := e.seen(bridge1, 0, macA); s <= 1 {
 		t.Errorf("last-seen of the source not refreshed: %d", s)
@@ -312,8 +379,8 @@ func TestRefresh(t *testing.T) {
 	if s := e.seen(bridge1, 0, macB); s != 1 {
 		t.Errorf("last-seen of the destination changed: %d", s)
 	}
-	if got := e.runTC(e.a, frame(macB, macC, 0, 0, 60)); got != tcActRedirect {
-		t.Fatalf("static source: verdict %d", got)
+	if got := e.runTC(e.a, frame(macB, macC, 0, 0, 60)); got.verdict != tcActRedirect || got.punted() {
+		t.Fatalf("static source: verdict %d", got.verdict)
 	}
 	if s := e.seen(bridge1, 0, macC); s != 1 {
 		t.Errorf("static entry refreshed: %d", s)
@@ -321,47 +388,6 @@ func TestRefresh(t *testing.T) {
 	ls, ok := e.fp.LastSeen(bridge1, fdb.MakeKey(0, macA))
 	if now := fdb.Now(); !ok || ls > now || now-ls > 5e9 {
 		t.Errorf("LastSeen = %d, %v; fdb.Now = %d", ls, ok, now)
-	}
-}
-
-// TestSocketFilterHandsOverToTC checks that TC carries out the decision the
-// socket filter made for the same frame, even when the maps change in
-// between, so a frame is never both delivered to userspace and redirected.
-func TestSocketFilterHandsOverToTC(t *testing.T) {
-	e := newEnv(t)
-	e.port(e.a, bridge1, false)
-	e.port(e.b, bridge1, false)
-	f := frame(macB, macA, 0, 0, 60)
-
-	// Punted by the filter; learned before TC runs: TC must not redirect.
-	if got := e.runSock(e.a, f); got != sockAccept {
-		t.Fatalf("filter on unknown source: %#x, want accept", got)
-	}
-	e.learn(bridge1, 0, macA, e.a, false)
-	e.learn(bridge1, 0, macB, e.b, false)
-	if got := e.runTC(e.a, f); got != tcActOK {
-		t.Errorf("TC after a punt: verdict %d, want %d (pass)", got, tcActOK)
-	}
-	// Forwarded: hidden from userspace, then redirected by TC even though
-	// the destination was flushed in between; counted once.
-	if got := e.runSock(e.a, f); got != sockDrop {
-		t.Fatalf("filter on learned unicast: %#x, want 0 (hide)", got)
-	}
-	e.fp.DeleteFDB(bridge1, fdb.MakeKey(0, macB))
-	if got := e.runTC(e.a, f); got != tcActRedirect {
-		t.Errorf("TC after a forward decision: verdict %d, want %d", got, tcActRedirect)
-	}
-	s := e.stats(e.a)
-	if s.Packets != 1 || s.Punts[puntIndex(t, "unknown_source")] != 1 {
-		t.Errorf("stats %+v, want 1 forward and 1 unknown_source punt", s)
-	}
-	// The hand-over is used once: the next frame is decided afresh.
-	if got := e.runTC(e.a, f); got != tcActOK {
-		t.Errorf("TC without a filter decision: verdict %d, want pass (destination gone)", got)
-	}
-	// A port that is not in the fast path: the filter takes everything.
-	if got := e.runSock(e.c, f); got != sockAccept {
-		t.Errorf("filter on a port without fast path: %#x", got)
 	}
 }
 

@@ -3,21 +3,19 @@
 // The fast path of xswitch: learned unicast is redirected in the kernel,
 // everything else is punted to the userspace switch.
 //
-// Three programs share one decision and one set of maps:
+// Two programs share one decision and one set of maps:
 //
 //   xswitch_xdp   native XDP on a port's ingress. Redirects linear frames to
 //                 ports that accept XDP frames (through the tx_ports devmap);
 //                 passes everything else on, to the TC program.
-//   xswitch_sock  a socket filter on the port's AF_PACKET socket. AF_PACKET
-//                 taps see a frame before TC ingress runs, so this is where
-//                 the decision for a frame that reached the stack is made:
-//                 a frame the fast path forwards is hidden from userspace,
-//                 a punted frame is delivered to it. The decision is left in
-//                 a per-CPU slot for the TC program.
-//   xswitch_tc    TC ingress (tcx). Carries out the decision the
-//                 socket filter left for this very frame, or makes its own
-//                 when no socket saw it (the daemon is restarting).
+//   xswitch_tc    TC ingress (tcx). Redirects learned unicast; punts the rest.
 //
+// A punted frame gets a 4-byte punt header after its MAC addresses and goes
+// through the port's receive path again (a redirect to the port's own
+// ingress), where the port's AF_PACKET socket, bound to the punt ethertype,
+// takes it; userspace removes the header. The socket is not bound to
+// ETH_P_ALL because such a socket is a tap, which sees every frame before TC
+// ingress runs: it would see the frames the fast path forwards as well.
 // Every frame is therefore forwarded exactly once: by XDP, by TC, or by
 // userspace.
 
@@ -38,6 +36,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define PORT_XDP_TX 1 // the device accepts frames redirected by XDP
 #define PORT_PEER 2   // a veth whose peer is in another namespace: TC hands
 		      // frames straight to the peer's ingress
+
+// The punt header: this ethertype, then the punt reason (16 bits), then the
+// frame's own ethertype. The mark tells the TC program, which sees the
+// punted frame again, that it has decided already.
+#define PUNT_ETHERTYPE 0x88b6 // IEEE 802 local experimental ethertype 2
+#define PUNT_HDR_LEN 4
+#define PUNT_MARK 0x78737770 // "xswp"
 
 // FDB entry flags (struct fdb_entry.flags).
 #define FDB_STATIC 1 // never ages: its last-seen time is not refreshed
@@ -89,15 +94,6 @@ struct port_stats {
 	__u64 punts[PUNT_MAX];
 };
 
-// The decision the socket filter made about the frame now on its way to TC
-// ingress on this CPU.
-struct pending {
-	__u32 ifindex; // 0: empty
-	__u32 verdict;
-	__u32 egress;
-	__u32 addr[3]; // destination and source MAC, to recognise the frame
-};
-
 struct meta {
 	__u64 version; // layout and code version of the pinned maps
 };
@@ -136,14 +132,6 @@ struct {
 	__type(value, struct port_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pending);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -429,7 +417,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 }
 
 // frame_of_skb reads what decide needs from an skb whose data starts at the
-// Ethernet header (relative loads work in both program types).
+// Ethernet header.
 static __always_inline int frame_of_skb(struct __sk_buff *skb, struct frame *f)
 {
 	__u8 hdr[ETH_HLEN + 4];
@@ -450,42 +438,6 @@ static __always_inline int frame_of_skb(struct __sk_buff *skb, struct frame *f)
 	return 0;
 }
 
-static __always_inline void remember(struct frame *f, __u32 verdict, __u32 egress)
-{
-	__u32 zero = 0;
-	struct pending *p = bpf_map_lookup_elem(&xs_pending, &zero);
-	if (!p)
-		return;
-	p->ifindex = f->ifindex;
-	p->verdict = verdict;
-	p->egress = egress;
-	__builtin_memcpy(p->addr, f->addr, 12);
-}
-
-SEC("socket")
-int xswitch_sock(struct __sk_buff *skb)
-{
-	struct frame f = {};
-	__u32 egress = 0, reason = PUNT_UNPARSED, ifindex = skb->ifindex;
-
-	if (!bpf_map_lookup_elem(&xs_ports, &ifindex))
-		return -1; // not a fast-path port: userspace takes everything
-	if (frame_of_skb(skb, &f) < 0) {
-		remember(&f, V_PUNT, 0);
-		count_punt(ifindex, PUNT_UNPARSED);
-		return -1;
-	}
-	enum verdict v = decide(&f, false, &egress, &reason);
-	if (v == V_REDIRECT) {
-		remember(&f, V_REDIRECT, egress);
-		count_forward(f.ifindex, f.len, false);
-		return 0; // TC forwards it; userspace must not
-	}
-	remember(&f, V_PUNT, 0);
-	count_punt(f.ifindex, reason);
-	return -1;
-}
-
 // tc_redirect sends a frame out of port egress: for a veth whose peer
 // lives in another namespace (a guest), straight into the peer's receive
 // path, which skips the veth's transmit and a trip through the backlog.
@@ -497,39 +449,48 @@ static __always_inline long tc_redirect(__u32 egress)
 	return bpf_redirect(egress, 0);
 }
 
+// punt hands a frame to userspace: it inserts the punt header after the
+// MAC addresses and sends the frame through the port's receive path again.
+static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, __u32 reason)
+{
+	struct {
+		__u8 macs[12];
+		__be16 ethertype;
+		__be16 reason;
+	} hdr;
+	count_punt(ifindex, reason);
+	if (bpf_skb_load_bytes(skb, 0, hdr.macs, sizeof(hdr.macs)) < 0 ||
+	    bpf_skb_change_head(skb, PUNT_HDR_LEN, 0) < 0)
+		return TC_ACT_SHOT; // counted as a punt; userspace never sees it
+	hdr.ethertype = bpf_htons(PUNT_ETHERTYPE);
+	hdr.reason = bpf_htons(reason);
+	if (bpf_skb_store_bytes(skb, 0, &hdr, sizeof(hdr), 0) < 0)
+		return TC_ACT_SHOT;
+	skb->mark = PUNT_MARK;
+	return bpf_redirect(ifindex, BPF_F_INGRESS);
+}
+
 SEC("tc")
 int xswitch_tc(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
-	struct pending *p = bpf_map_lookup_elem(&xs_pending, &zero);
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-
-	if (p && p->ifindex == skb->ifindex && data + 12 <= end &&
-	    p->addr[0] == *(__u32 *)data && p->addr[1] == *(__u32 *)(data + 4) &&
-	    p->addr[2] == *(__u32 *)(data + 8)) {
-		// The socket filter decided for this frame a moment ago.
-		p->ifindex = 0;
-		if (p->verdict == V_REDIRECT)
-			return tc_redirect(p->egress);
-		return TC_ACT_OK;
-	}
-	if (p)
-		p->ifindex = 0;
-
-	// No socket saw the frame: decide here.
 	struct frame f = {};
 	__u32 egress = 0, reason = PUNT_UNPARSED, ifindex = skb->ifindex;
+
+	if (skb->mark == PUNT_MARK) {
+		void *data = (void *)(long)skb->data;
+		void *end = (void *)(long)skb->data_end;
+		if (data + 14 <= end && *(__be16 *)(data + 12) == bpf_htons(PUNT_ETHERTYPE)) {
+			skb->mark = 0;
+			return TC_ACT_OK; // punted a moment ago: on to the port's socket
+		}
+	}
 	if (!bpf_map_lookup_elem(&xs_ports, &ifindex))
 		return TC_ACT_OK;
-	if (frame_of_skb(skb, &f) < 0) {
-		count_punt(ifindex, PUNT_UNPARSED);
-		return TC_ACT_OK;
-	}
+	if (frame_of_skb(skb, &f) < 0)
+		return punt(skb, ifindex, PUNT_UNPARSED);
 	if (decide(&f, false, &egress, &reason) == V_REDIRECT) {
 		count_forward(f.ifindex, f.len, false);
 		return tc_redirect(egress);
 	}
-	count_punt(f.ifindex, reason);
-	return TC_ACT_OK;
+	return punt(skb, ifindex, reason);
 }

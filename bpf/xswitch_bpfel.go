@@ -32,14 +32,6 @@ type xswitchMeta struct {
 	Version uint64
 }
 
-type xswitchPending struct {
-	_       structs.HostLayout
-	Ifindex uint32
-	Verdict uint32
-	Egress  uint32
-	Addr    [3]uint32
-}
-
 type xswitchPort struct {
 	_      structs.HostLayout
 	Bridge uint32
@@ -61,15 +53,13 @@ type xswitchPortStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xswitchMapXsFdb        = "xs_fdb"
-	xswitchMapXsMeta       = "xs_meta"
-	xswitchMapXsPending    = "xs_pending"
-	xswitchMapXsPorts      = "xs_ports"
-	xswitchMapXsStats      = "xs_stats"
-	xswitchMapXsTxPorts    = "xs_tx_ports"
-	xswitchProgXswitchSock = "xswitch_sock"
-	xswitchProgXswitchTc   = "xswitch_tc"
-	xswitchProgXswitchXdp  = "xswitch_xdp"
+	xswitchMapXsFdb       = "xs_fdb"
+	xswitchMapXsMeta      = "xs_meta"
+	xswitchMapXsPorts     = "xs_ports"
+	xswitchMapXsStats     = "xs_stats"
+	xswitchMapXsTxPorts   = "xs_tx_ports"
+	xswitchProgXswitchTc  = "xswitch_tc"
+	xswitchProgXswitchXdp = "xswitch_xdp"
 )
 
 // loadXswitch returns the embedded CollectionSpec for xswitch.
@@ -114,9 +104,8 @@ type xswitchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xswitchProgramSpecs struct {
-	XswitchSock *ebpf.ProgramSpec `ebpf:"xswitch_sock"`
-	XswitchTc   *ebpf.ProgramSpec `ebpf:"xswitch_tc"`
-	XswitchXdp  *ebpf.ProgramSpec `ebpf:"xswitch_xdp"`
+	XswitchTc  *ebpf.ProgramSpec `ebpf:"xswitch_tc"`
+	XswitchXdp *ebpf.ProgramSpec `ebpf:"xswitch_xdp"`
 }
 
 // xswitchMapSpecs contains maps before they are loaded into the kernel.
@@ -125,7 +114,6 @@ type xswitchProgramSpecs struct {
 type xswitchMapSpecs struct {
 	XsFdb     *ebpf.MapSpec `ebpf:"xs_fdb"`
 	XsMeta    *ebpf.MapSpec `ebpf:"xs_meta"`
-	XsPending *ebpf.MapSpec `ebpf:"xs_pending"`
 	XsPorts   *ebpf.MapSpec `ebpf:"xs_ports"`
 	XsStats   *ebpf.MapSpec `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.MapSpec `ebpf:"xs_tx_ports"`
@@ -159,7 +147,6 @@ func (o *xswitchObjects) Close() error {
 type xswitchMaps struct {
 	XsFdb     *ebpf.Map `ebpf:"xs_fdb"`
 	XsMeta    *ebpf.Map `ebpf:"xs_meta"`
-	XsPending *ebpf.Map `ebpf:"xs_pending"`
 	XsPorts   *ebpf.Map `ebpf:"xs_ports"`
 	XsStats   *ebpf.Map `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.Map `ebpf:"xs_tx_ports"`
@@ -169,7 +156,6 @@ func (m *xswitchMaps) Close() error {
 	return _XswitchClose(
 		m.XsFdb,
 		m.XsMeta,
-		m.XsPending,
 		m.XsPorts,
 		m.XsStats,
 		m.XsTxPorts,
@@ -186,14 +172,12 @@ type xswitchVariables struct {
 //
 // It can be passed to loadXswitchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xswitchPrograms struct {
-	XswitchSock *ebpf.Program `ebpf:"xswitch_sock"`
-	XswitchTc   *ebpf.Program `ebpf:"xswitch_tc"`
-	XswitchXdp  *ebpf.Program `ebpf:"xswitch_xdp"`
+	XswitchTc  *ebpf.Program `ebpf:"xswitch_tc"`
+	XswitchXdp *ebpf.Program `ebpf:"xswitch_xdp"`
 }
 
 func (p *xswitchPrograms) Close() error {
 	return _XswitchClose(
-		p.XswitchSock,
 		p.XswitchTc,
 		p.XswitchXdp,
 	)

@@ -29,11 +29,13 @@ type Config struct {
 	// doubles): how much the port may have queued in the device before Send
 	// reports the device busy. It holds at least one 64 KiB super-frame.
 	SndBuf int
-	// Filter, if not 0, is the file descriptor of a BPF socket filter
-	// program, attached (SO_ATTACH_BPF) before the socket is bound so that
-	// no frame it would hide reaches the ring. The fast path uses it to hide
-	// the frames it forwards in the kernel.
-	Filter int
+	// PuntEtherType, if not 0, binds the socket to this ethertype instead
+	// of ETH_P_ALL: the port then receives only the frames the eBPF fast
+	// path punts to userspace, each with a 4-byte punt header after its MAC
+	// addresses (this ethertype, then a reason), which Receive removes. The
+	// fast path forwards the other frames in the kernel. (An ETH_P_ALL
+	// socket is a tap: it would see those too, before TC ingress runs.)
+	PuntEtherType uint16
 }
 
 const (

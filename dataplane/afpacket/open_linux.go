@@ -24,7 +24,7 @@ func Open(ifname string, cfg Config) (*Port, error) {
 	if err != nil {
 		return nil, &OpError{Port: ifname, Op: "socket", Err: err}
 	}
-	mem, op, err := setup(fd, ifname, cfg)
+	mem, ifindex, op, err := setup(fd, ifname, cfg)
 	if err != nil {
 		if mem != nil {
 			unix.Munmap(mem)
@@ -32,29 +32,48 @@ func Open(ifname string, cfg Config) (*Port, error) {
 		unix.Close(fd)
 		return nil, &OpError{Port: ifname, Op: op, Err: err}
 	}
-	return newPort(ifname, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), mem)
+	return newPort(ifname, ifindex, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), mem)
 }
 
 // setup configures the fresh socket fd, in the order the kernel requires
 // (the virtio-net header and the version before the ring, bind last). It
-// returns the mapped ring, if it got that far, and on error the operation
-// that failed. Closing fd undoes everything but the mapping, including the
-// promiscuous mode.
-func setup(fd int, ifname string, cfg Config) (mem []byte, op string, err error) {
+// returns the mapped ring, if it got that far, the interface's index, and on
+// error the operation that failed. Closing fd undoes everything but the
+// mapping, including the promiscuous mode.
+func setup(fd int, ifname string, cfg Config) ([]byte, int, string, error) {
+	mem, ifindex, op, err := prepare(fd, ifname, cfg)
+	if err != nil {
+		return mem, 0, op, err
+	}
+	// Bound to ETH_P_ALL, the socket sees every frame; bound to the punt
+	// ethertype, only those the fast path leaves to userspace.
+	proto := uint16(unix.ETH_P_ALL)
+	if cfg.PuntEtherType != 0 {
+		proto = cfg.PuntEtherType
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return mem, 0, "bind", err
+	}
+	return mem, ifindex, "", nil
+}
+
+// prepare does all of setup but the bind, which comes last.
+func prepare(fd int, ifname string, cfg Config) (mem []byte, ifindex int, op string, err error) {
 	ifr, err := unix.NewIfreq(ifname)
 	if err != nil {
-		return nil, "interface name", err
+		return nil, 0, "interface name", err
 	}
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-		return nil, "ioctl SIOCGIFINDEX", err
+		return nil, 0, "ioctl SIOCGIFINDEX", err
 	}
-	ifindex := int(ifr.Uint32())
+	ifindex = int(ifr.Uint32())
 
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
-		return nil, "setsockopt PACKET_VNET_HDR", err
+		return nil, 0, "setsockopt PACKET_VNET_HDR", err
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
-		return nil, "setsockopt PACKET_VERSION", err
+		return nil, 0, "setsockopt PACKET_VERSION", err
 	}
 	req := unix.TpacketReq3{
 		Block_size: uint32(cfg.BlockSize),
@@ -66,46 +85,37 @@ func setup(fd int, ifname string, cfg Config) (mem []byte, op string, err error)
 		Retire_blk_tov: uint32(cfg.BlockTimeout.Milliseconds()),
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-		return nil, "setsockopt PACKET_RX_RING", err
+		return nil, 0, "setsockopt PACKET_RX_RING", err
 	}
 	mem, err = unix.Mmap(fd, 0, cfg.BlockSize*cfg.BlockCount, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return nil, "mmap", err
+		return nil, 0, "mmap", err
 	}
 	// Send straight to the driver: a switch port forwards, the qdisc is the
 	// guest's business.
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
-		return mem, "setsockopt PACKET_QDISC_BYPASS", err
+		return mem, 0, "setsockopt PACKET_QDISC_BYPASS", err
 	}
 	// The switch must not see what the interface transmits: its own
 	// forwarded frames, nor anyone else's.
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-		return mem, "setsockopt PACKET_IGNORE_OUTGOING", err
+		return mem, 0, "setsockopt PACKET_IGNORE_OUTGOING", err
 	}
 	// A membership, unlike setting IFF_PROMISC, is counted per socket and
 	// undone by the kernel when the socket closes.
 	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
-		return mem, "setsockopt PACKET_ADD_MEMBERSHIP", err
+		return mem, 0, "setsockopt PACKET_ADD_MEMBERSHIP", err
 	}
 	// SO_SNDBUFFORCE passes net.core.wmem_max, which is far below a
 	// super-frame batch by default; without CAP_NET_ADMIN, take what
 	// SO_SNDBUF gives.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SndBuf); err != nil {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf); err != nil {
-			return mem, "setsockopt SO_SNDBUF", err
+			return mem, 0, "setsockopt SO_SNDBUF", err
 		}
 	}
-	if cfg.Filter != 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, cfg.Filter); err != nil {
-			return mem, "setsockopt SO_ATTACH_BPF", err
-		}
-	}
-	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
-	if err := unix.Bind(fd, &sa); err != nil {
-		return mem, "bind", err
-	}
-	return mem, "", nil
+	return mem, ifindex, "", nil
 }
 
 // htons converts a 16-bit value to network byte order, as sockaddr_ll wants

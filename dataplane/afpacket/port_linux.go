@@ -53,7 +53,7 @@ type Port struct {
 	stats counters // written by Receive and Send, read by Stats from any goroutine
 }
 
-func newPort(name string, cfg Config, file *os.File, mem []byte) (*Port, error) {
+func newPort(name string, ifindex int, cfg Config, file *os.File, mem []byte) (*Port, error) {
 	rc, err := file.SyscallConn()
 	if err != nil {
 		file.Close()
@@ -65,8 +65,8 @@ func newPort(name string, cfg Config, file *os.File, mem []byte) (*Port, error) 
 		batch: cfg.BatchSize,
 		file:  file,
 		rc:    rc,
-		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount),
-		tx:    newSender(cfg.BatchSize),
+		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount, cfg.PuntEtherType),
+		tx:    newSender(cfg.BatchSize, ifindex, cfg.PuntEtherType != 0),
 	}
 	p.pollFn = p.poll
 	p.flushFn = p.flush

@@ -5,6 +5,7 @@ package afpacket
 // hands blocks back with atomic stores to their block_status.
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
 
@@ -30,10 +31,11 @@ type ring struct {
 	left      uint32 // packets of cur not yet read; 0 while cur is not open (not yet seen as user-owned)
 	next      int    // offset in mem of cur's next unread packet header; meaningful while left > 0
 	done      int    // blocks before cur read to the end but still user-owned; in [0, count]
+	punt      uint16 // the punt ethertype whose 4-byte header fill removes; 0: none
 }
 
-func newRing(mem []byte, blockSize, count int) ring {
-	return ring{mem: mem, blockSize: blockSize, count: count}
+func newRing(mem []byte, blockSize, count int, punt uint16) ring {
+	return ring{mem: mem, blockSize: blockSize, count: count, punt: punt}
 }
 
 // blockHdr returns the header of block b.
@@ -63,6 +65,9 @@ func (r *ring) fill(frames []dataplane.Frame) (n, truncated, bytes int) {
 			f := &frames[n]
 			f.Data = r.mem[mac:end:end]
 			f.VNet = decodeVNetHdr(r.mem[mac-dataplane.VNetHdrLen : mac])
+			if r.punt != 0 {
+				unpunt(f, r.punt)
+			}
 			f.Tagged, f.VLAN, f.TPID = false, 0, 0
 			if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
 				f.Tagged, f.VLAN, f.TPID = true, uint16(h.Hv1.Vlan_tci), tpid8021Q
@@ -113,5 +118,28 @@ func (r *ring) release() {
 	for ; r.done > 0; r.done-- {
 		b := (r.cur - r.done + r.count) % r.count
 		atomic.StoreUint32(&r.blockHdr(b).Block_status, unix.TP_STATUS_KERNEL)
+	}
+}
+
+// puntHdrLen is the length of the fast path's punt header: its ethertype
+// and a reason, between a punted frame's MAC addresses and its own
+// ethertype.
+const puntHdrLen = 4
+
+// unpunt removes the punt header from a frame the fast path punted, moving
+// the MAC addresses over it, and corrects the offsets of the virtio-net
+// header, which the kernel counted from the start of the longer frame.
+func unpunt(f *dataplane.Frame, ethertype uint16) {
+	d := f.Data
+	if len(d) < macsLen+puntHdrLen || binary.BigEndian.Uint16(d[macsLen:]) != ethertype {
+		return
+	}
+	copy(d[puntHdrLen:puntHdrLen+macsLen], d[:macsLen])
+	f.Data = d[puntHdrLen:]
+	if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 && f.VNet.CsumStart >= puntHdrLen {
+		f.VNet.CsumStart -= puntHdrLen
+	}
+	if f.VNet.HdrLen >= puntHdrLen {
+		f.VNet.HdrLen -= puntHdrLen
 	}
 }

@@ -69,7 +69,7 @@ func buildRing(t *testing.T, blocks [][]testPacket) ring {
 			}
 		}
 	}
-	return newRing(mem, testBlockSize, len(blocks))
+	return newRing(mem, testBlockSize, len(blocks), 0)
 }
 
 func pkt(s string) testPacket { return testPacket{data: []byte(s)} }

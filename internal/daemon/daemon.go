@@ -286,7 +286,7 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	if mode != bpf.ModeOff {
-		ring.Filter = d.fp.SocketFilter().FD()
+		ring.PuntEtherType = bpf.PuntEtherType
 	}
 	p, err := afpacket.Open(name, ring)
 	if err == nil {
