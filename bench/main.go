@@ -15,11 +15,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
@@ -113,25 +117,42 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int, only s
 			return fmt.Errorf("-modes %q: no such mode", only)
 		}
 	}
-	var results []result
-	for _, m := range modes {
-		r := result{mode: m.name}
-		for i := range runs {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	for _, split := range []bool{false, true} {
+		var results []result
+		for _, m := range modes {
+			r := result{mode: m.name}
+			for i := range runs {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				gen, got, err := measure(ctx, m, d, split)
+				if err != nil {
+					return fmt.Errorf("%s, run %d: %w", m.name, i+1, err)
+				}
+				fmt.Fprintf(os.Stderr, "%-24s %s run %d/%d: sent %.0f frames/s, delivered %.0f frames/s\n", m.name, layoutName(split), i+1, runs, gen, got)
+				r.generated = append(r.generated, gen)
+				r.delivered = append(r.delivered, got)
 			}
-			gen, got, err := measure(ctx, m, d)
-			if err != nil {
-				return fmt.Errorf("%s, run %d: %w", m.name, i+1, err)
-			}
-			fmt.Fprintf(os.Stderr, "%-24s run %d/%d: sent %.0f frames/s, delivered %.0f frames/s\n", m.name, i+1, runs, gen, got)
-			r.generated = append(r.generated, gen)
-			r.delivered = append(r.delivered, got)
+			results = append(results, r)
 		}
-		results = append(results, r)
+		fmt.Printf("\n%s:\n", layoutTitle(split))
+		report(results)
 	}
-	report(results)
 	return nil
+}
+
+func layoutName(split bool) string {
+	if split {
+		return "[2 cores]"
+	}
+	return "[1 core]"
+}
+
+func layoutTitle(split bool) string {
+	if split {
+		return "sender on CPU 0; switch and receiving guest on CPU 1 (RPS on the first receiving interface)"
+	}
+	return "sender, switch and receiving guest on the sender's core"
 }
 
 func median(v []float64) float64 {
@@ -199,7 +220,13 @@ func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath string) (stop 
 
 // measure builds the mode's topology, sends 64-byte UDP frames from guest a
 // to guest b for d, and returns the rates sent and received.
-func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, err error) {
+//
+// With split, the first interface that receives the frames (the switch's
+// vif, or the receiving guest's end of a direct wire) hands them to CPU 1
+// (RPS), and the sender is pinned to CPU 0: as in a dom0, where guests send
+// from their own vCPUs and the switch runs on dom0's. Without it, the
+// sender's core also runs the switch and the receiving guest's stack.
+func measure(ctx context.Context, m mode, d time.Duration, split bool) (gen, got float64, err error) {
 	h, err := topo.NewHost("bench")
 	if err != nil {
 		return 0, 0, err
@@ -211,6 +238,26 @@ func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, er
 	}
 	if err != nil {
 		return 0, 0, err
+	}
+	if split {
+		ns, dev := h.Name(), a.Vif()
+		if m.name == "direct veth wire" {
+			ns, dev = b.Name(), "eth0"
+		}
+		if err := spread(ctx, ns, dev); err != nil {
+			return 0, 0, err
+		}
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var all, cpu0 unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &all); err != nil {
+			return 0, 0, err
+		}
+		cpu0.Set(0)
+		if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+			return 0, 0, err
+		}
+		defer unix.SchedSetaffinity(0, &all)
 	}
 	// b speaks first, so a switch knows where it is and does not flood.
 	if err := b.Inject(topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))); err != nil {
@@ -251,4 +298,34 @@ func measure(ctx context.Context, m mode, d time.Duration) (gen, got float64, er
 		return 0, 0, err
 	}
 	return float64(sent) / elapsed.Seconds(), float64(after.Sub(before).RxPackets) / elapsed.Seconds(), nil
+}
+
+// spread hands what interface dev (in network namespace ns) receives to
+// CPU 1: RPS moves its skbs there; a veth with an XDP program receives in
+// NAPI instead, which is made threaded and its thread moved to CPU 1.
+func spread(ctx context.Context, ns, dev string) error {
+	script := "for q in /sys/class/net/" + dev + "/queues/rx-*; do echo 2 > $q/rps_cpus; done; " +
+		"if ip link show " + dev + " | grep -qw xdp; then echo 1 > /sys/class/net/" + dev + "/threaded; fi"
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "sh", "-c", script).CombinedOutput(); err != nil {
+		return fmt.Errorf("spread %s to CPU 1: %v: %s", dev, err, out)
+	}
+	// NAPI threads are named napi/<dev>-<id>, cut to 15 characters.
+	prefix := "napi/" + dev + "-"
+	prefix = prefix[:min(len(prefix), 15)]
+	procs, _ := os.ReadDir("/proc")
+	var cpu1 unix.CPUSet
+	cpu1.Set(1)
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + p.Name() + "/comm")
+		if err == nil && strings.HasPrefix(string(comm), prefix) {
+			if err := unix.SchedSetaffinity(pid, &cpu1); err != nil {
+				return fmt.Errorf("move %s to CPU 1: %w", strings.TrimSpace(string(comm)), err)
+			}
+		}
+	}
+	return nil
 }
