@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,3 +60,54 @@ type genlHeader [4]byte
 
 func (h genlHeader) Len() int          { return len(h) }
 func (h genlHeader) Serialize() []byte { return h[:] }
+
+// WatchXDPFeatures calls changed whenever the kernel announces that a
+// device's XDP features changed (the netdev family's dev-change
+// notifications): a veth stops accepting XDP frames the moment its peer
+// turns GRO off, and the ports map must follow. It returns when ctx ends,
+// or at once if the kernel offers no such notifications.
+func WatchXDPFeatures(ctx context.Context, changed func()) error {
+	fam, err := netlink.GenlFamilyGet("netdev")
+	if err != nil {
+		return fmt.Errorf("netdev netlink family: %w", err)
+	}
+	var group uint32
+	for _, g := range fam.Groups {
+		if g.Name == "mgmt" {
+			group = g.ID
+		}
+	}
+	if group == 0 {
+		return errors.New("netdev netlink family has no mgmt group")
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink bind: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, int(group)); err != nil {
+		return fmt.Errorf("join netdev mgmt group: %w", err)
+	}
+	// Wake up now and then to notice the end of ctx.
+	tv := unix.Timeval{Sec: 1}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("netlink receive timeout: %w", err)
+	}
+	buf := make([]byte, 16<<10)
+	for ctx.Err() == nil {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		switch {
+		case n > 0:
+			changed()
+		case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.ENOBUFS):
+			changed() // notifications were lost: look at everything
+		default:
+			return fmt.Errorf("netdev notifications: %w", err)
+		}
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
 )
 
@@ -175,5 +176,48 @@ func testRestartLosesNothing(t *testing.T, mode string) {
 	}
 	if !strings.Contains(d.log.String(), "adopted") {
 		t.Errorf("the restarted daemon did not say it adopted the pinned fast path")
+	}
+}
+
+// TestXDPTargetFollowsGRO turns GRO off in a guest while xdp mode
+// redirects to its veth: the veth then takes no XDP frames, and the switch
+// must notice at once and leave those frames to TC instead of losing them.
+func TestXDPTargetFollowsGRO(t *testing.T) {
+	d := newDom0(t, "xdp")
+	a := d.guest("vif1.0", 1, "10.19.0.1/24")
+	b := d.guest("vif2.0", 2, "10.19.0.2/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	atA, atB := capture(t, a), capture(t, b)
+	d.learnBoth(a, b, atA, atB)
+
+	send := func(tag string, n int) {
+		t.Helper()
+		for i := range n {
+			inject(t, a, marker(b.MAC(), a.MAC(), fmt.Sprint(tag, i)))
+		}
+		exactly(t, atB, "b", taggedPrefix(tag), n)
+	}
+	xdp := func() uint64 {
+		var v []control.Port
+		if err := d.ctl.Get(t.Context(), "/v1/ports", nil, &v); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range v {
+			if p.Name == "vif1.0" {
+				return p.FastPathPackets
+			}
+		}
+		return 0
+	}
+	send("gro-on-", 100)
+	if out, err := b.Command(t.Context(), "ethtool", "-K", "eth0", "gro", "off").CombinedOutput(); err != nil {
+		t.Fatalf("ethtool: %v\n%s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := xdp()
+	send("gro-off-", 100)
+	if got := xdp() - before; got != 100 {
+		t.Errorf("fast path forwarded %d of 100 frames after GRO went off, want all (by TC)", got)
 	}
 }

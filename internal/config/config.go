@@ -216,6 +216,11 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, &lineErr{name, node.Line, fmt.Sprintf("bridge %q defined twice (first at line %d)", b.Name, prev)}
 		}
 		names[b.Name] = node.Line
+		for _, other := range c.Bridges {
+			if bpf.BridgeID(other.Name) == bpf.BridgeID(b.Name) {
+				return nil, &lineErr{name, node.Line, fmt.Sprintf("bridges %q and %q have the same fast-path id (a hash of the name): rename one", other.Name, b.Name)}
+			}
+		}
 		if b.Uplink != "" {
 			if err := checkIfname(b.Uplink); err != nil {
 				return nil, &lineErr{name, at("uplink"), fmt.Sprintf("bridge %q: uplink: %v", b.Name, err)}

@@ -135,6 +135,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.fp.Sweep()
 		d.warm.drop()
 	}
+	if d.fp != nil {
+		go func() {
+			if err := bpf.WatchXDPFeatures(ctx, d.refreshAll); err != nil {
+				d.log.Warn("not following changes of XDP features; the periodic resync catches them", "err", err)
+			}
+		}()
+	}
 	for {
 		err := d.watch(ctx)
 		if ctx.Err() != nil {
@@ -359,6 +366,18 @@ func (d *Daemon) refresh(idx int, a attachment) {
 	err := d.fp.Refresh(bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: mtu})
 	if err != nil {
 		d.log.Warn("cannot refresh the fast path of a port", "port", a.name, "err", err)
+	}
+}
+
+// refreshAll refreshes what the fast path knows of every attached port.
+func (d *Daemon) refreshAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	for idx, a := range d.attached {
+		d.refresh(idx, a)
 	}
 }
 
