@@ -11,9 +11,11 @@ for c in ip nsenter ping; do command -v $c >/dev/null || { echo "demo: $c not fo
 p=xsdemo
 dom0=$p-dom0
 run=$(mktemp -d /tmp/xsdemo.XXXXXX)
+pins=/sys/fs/bpf/$p
 pid=""
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	"$bin/xswitchd" -cleanup -bpf-pin-dir "$pins" >/dev/null 2>&1 || true
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done
 	rm -rf "$run"
 }
@@ -44,7 +46,7 @@ guest dom3 vif3.1 10.99.0.3/24
 in0 ip -br link
 
 say "starting xswitchd in auto mode"
-nsenter --net=/run/netns/$dom0 "$bin/xswitchd" -control "$run/ctl.sock" -metrics 127.0.0.1:9417 >"$run/log" 2>&1 &
+nsenter --net=/run/netns/$dom0 "$bin/xswitchd" -control "$run/ctl.sock" -metrics 127.0.0.1:9417 -bpf-pin-dir "$pins" >"$run/log" 2>&1 &
 pid=$!
 ctl() { "$bin/xswitchctl" -socket "$run/ctl.sock" "$@"; }
 for _ in $(seq 50); do ctl ports >/dev/null 2>&1 && break; sleep 0.1; done
@@ -62,12 +64,14 @@ say "xswitchctl bridges"
 ctl bridges
 say "xswitchctl fdb (learned MACs)"
 ctl fdb
-say "xswitchctl ports (counters)"
+say "xswitchctl ports (counters; once both MACs are learned, the fast path forwards a flow in the kernel)"
 ctl ports
 say "a few lines of /metrics"
 # bash's /dev/tcp, so the demo needs no HTTP client; the address is dom0's loopback.
 nsenter --net=/run/netns/$dom0 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9417; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
-	grep -E '^xswitch_port_(receive|transmit)_packets_total' | head -8
-say "stopping xswitchd (SIGTERM releases every port)"
+	grep -E '^xswitch_port_(receive_packets|fastpath_packets)_total' | head -8
+say "stopping xswitchd (SIGTERM releases the sockets; the fast path stays for the next xswitchd)"
 kill -TERM $pid; wait $pid || true; pid=""
-tail -3 "$run/log"
+tail -2 "$run/log"
+say "xswitchd -cleanup (detaches the fast path)"
+"$bin/xswitchd" -cleanup -bpf-pin-dir "$pins"
