@@ -88,6 +88,8 @@ type Options struct {
 	// PinDir is the bpffs directory of the pinned maps and links. Empty:
 	// nothing is pinned, and everything goes when the FastPath is closed.
 	PinDir string
+	// TCHook says how TC programs are attached; "" means TCHookAuto.
+	TCHook TCHook
 	Log    *slog.Logger
 }
 
@@ -95,6 +97,7 @@ type Options struct {
 type FastPath struct {
 	objs   xswitchObjects
 	pinDir string
+	tcHook TCHook
 	log    *slog.Logger
 	offset int64 // fdb clock minus kernel clock
 
@@ -104,10 +107,11 @@ type FastPath struct {
 
 // portLinks are the attachments of one port.
 type portLinks struct {
-	name string
-	mode Mode // effective: xdp or tc
-	xdp  link.Link
-	tc   link.Link
+	name   string
+	mode   Mode // effective: xdp or tc
+	xdp    link.Link
+	tc     link.Link // nil with clsact
+	clsact bool      // the TC program is a clsact filter
 }
 
 // Load loads the programs and their maps. With a PinDir it mounts bpffs on
@@ -121,7 +125,10 @@ func Load(opts Options) (*FastPath, error) {
 	if err := checkMemlock(); err != nil {
 		return nil, err
 	}
-	fp := &FastPath{pinDir: opts.PinDir, log: log, ports: map[int]*portLinks{}}
+	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}}
+	if fp.tcHook == "" {
+		fp.tcHook = TCHookAuto
+	}
 	spec, err := loadXswitch()
 	if err != nil {
 		return nil, fmt.Errorf("fast path: %w", err)
@@ -272,8 +279,10 @@ func (pl *portLinks) close() {
 	}
 }
 
-// Cleanup detaches every link pinned in dir and removes the pins and the
-// directory: the documented clean stop, run when no daemon uses dir.
+// Cleanup detaches every link pinned in dir, removes the clsact filters
+// whose programs are pinned there (on the interfaces of the calling thread's
+// network namespace), and removes the pins and the directory: the
+// documented clean stop, run when no daemon uses dir.
 func Cleanup(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -283,6 +292,13 @@ func Cleanup(dir string) error {
 		return fmt.Errorf("fast path cleanup: %w", err)
 	}
 	var errs []error
+	for path, ifname := range clsactPins(dir) {
+		detachClsact(path, ifindexOf(ifname))
+	}
+	entries, err = os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("fast path cleanup: %w", err)
+	}
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		if l, err := link.LoadPinnedLink(path, nil); err == nil {

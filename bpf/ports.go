@@ -49,14 +49,17 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 	fail := func(op string, err error) (Mode, error) {
 		pl.close()
 		fp.unpinLinks(p.Name)
+		if pl.clsact {
+			detachClsact(fp.linkPin(p.Name, "clsact"), p.Index)
+		}
 		fp.deletePort(p.Index)
 		return "", fmt.Errorf("%s: fast path: %s: %w", p.Name, op, err)
 	}
-	tc, err := fp.attachTC(p)
+	tc, clsact, err := fp.attachTC(p)
 	if err != nil {
 		return fail("attach TC ingress", err)
 	}
-	pl.tc = tc
+	pl.tc, pl.clsact = tc, clsact
 	mode := p.Mode
 	if mode == ModeAuto {
 		// Native XDP where the driver has it; but a veth's peer loses
@@ -164,6 +167,7 @@ func (fp *FastPath) DetachPort(ifindex int, name string) {
 		delete(fp.ports, ifindex)
 	}
 	fp.unpinLinks(name)
+	detachClsact(fp.linkPin(name, "clsact"), ifindex)
 }
 
 // Mode returns the effective mode of an attached port, ModeOff for others.
@@ -223,15 +227,27 @@ func (fp *FastPath) adopt(name, kind string, ifindex int, prog *ebpf.Program) li
 	return l
 }
 
-func (fp *FastPath) attachTC(p Port) (link.Link, error) {
-	if l := fp.adopt(p.Name, "tc", p.Index, fp.objs.XswitchTc); l != nil {
-		return l, nil
+// attachTC attaches the TC program with tcx, or with a clsact filter (then
+// it returns no link and clsact true).
+func (fp *FastPath) attachTC(p Port) (l link.Link, clsact bool, err error) {
+	if fp.tcHook != TCHookClsact {
+		if l := fp.adopt(p.Name, "tc", p.Index, fp.objs.XswitchTc); l != nil {
+			detachClsact(fp.linkPin(p.Name, "clsact"), p.Index) // from a run with another hook
+			return l, false, nil
+		}
+		l, err := link.AttachTCX(link.TCXOptions{Interface: p.Index, Program: fp.objs.XswitchTc, Attach: ebpf.AttachTCXIngress})
+		if err == nil {
+			detachClsact(fp.linkPin(p.Name, "clsact"), p.Index)
+			l, err = fp.pin(l, p.Name, "tc")
+			return l, false, err
+		}
+		if fp.tcHook == TCHookTCX || !errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, false, err
+		}
+		fp.log.Info("the kernel has no tcx: attaching TC programs to clsact", "port", p.Name)
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: p.Index, Program: fp.objs.XswitchTc, Attach: ebpf.AttachTCXIngress})
-	if err != nil {
-		return nil, err
-	}
-	return fp.pin(l, p.Name, "tc")
+	fp.unpinLink(p.Name, "tc") // from a run with another hook
+	return nil, true, fp.attachClsact(p)
 }
 
 func (fp *FastPath) attachXDP(p Port) (link.Link, error) {
@@ -304,8 +320,15 @@ func (fp *FastPath) Sweep() {
 	names := map[string]bool{}
 	for _, pl := range fp.ports {
 		names[pinName(pl.name, "tc")] = true
+		names[pinName(pl.name, "clsact")] = true
 		if pl.xdp != nil {
 			names[pinName(pl.name, "xdp")] = true
+		}
+	}
+	for path, ifname := range clsactPins(fp.pinDir) {
+		if !names[filepath.Base(path)] {
+			fp.log.Info("removing the clsact filter of an interface that is not a port", "port", ifname)
+			detachClsact(path, ifindexOf(ifname))
 		}
 	}
 	entries, _ := os.ReadDir(fp.pinDir)

@@ -8,7 +8,8 @@
 //   xswitch_xdp   native XDP on a port's ingress. Redirects linear frames to
 //                 ports that accept XDP frames (through the tx_ports devmap);
 //                 passes everything else on, to the TC program.
-//   xswitch_tc    TC ingress (tcx). Redirects learned unicast; punts the rest.
+//   xswitch_tc    TC ingress (tcx, or a clsact filter). Redirects learned
+//                 unicast; punts the rest.
 //
 // A punted frame gets a 4-byte punt header after its MAC addresses and goes
 // through the port's receive path again (a redirect to the port's own

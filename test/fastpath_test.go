@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
 )
@@ -219,5 +221,76 @@ func TestXDPTargetFollowsGRO(t *testing.T) {
 	send("gro-off-", 100)
 	if got := xdp() - before; got != 100 {
 		t.Errorf("fast path forwarded %d of 100 frames after GRO went off, want all (by TC)", got)
+	}
+}
+
+// TestClsactHook runs the TC fast path on the clsact qdisc, as on kernels
+// without tcx: it forwards, survives a restart, and -cleanup removes it.
+func TestClsactHook(t *testing.T) {
+	d := newDom0(t, "tc")
+	d.args = []string{"-tc-hook", "clsact"}
+	a := d.guest("vif1.0", 1, "10.20.0.1/24")
+	b := d.guest("vif2.0", 2, "10.20.0.2/24")
+	filters := func() (n int) {
+		t.Helper()
+		err := d.host.Do(func() error {
+			for _, name := range []string{"vif1.0", "vif2.0"} {
+				l, err := netlink.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+				if err != nil {
+					return err
+				}
+				for _, f := range fs {
+					if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "xswitch") {
+						n++
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	if n, tcx := filters(), d.fastPathPrograms("vif1.0", "vif2.0"); n != 2 || tcx != 0 {
+		t.Fatalf("%d clsact filters and %d tcx/XDP programs on the vifs, want 2 and 0", n, tcx)
+	}
+	atA, atB := capture(t, a), capture(t, b)
+	d.learnBoth(a, b, atA, atB)
+
+	before := d.ports()["vif1.0"]
+	for i := range 200 {
+		inject(t, a, marker(b.MAC(), a.MAC(), fmt.Sprint("cl-", i)))
+	}
+	exactly(t, atB, "b", taggedPrefix("cl-"), 200)
+	after := d.ports()["vif1.0"]
+	if after.FastPathPackets-before.FastPathPackets != 200 || after.RxPackets != before.RxPackets {
+		t.Errorf("fast path forwarded %d, userspace saw %d, of 200 learned frames; want 200 and 0",
+			after.FastPathPackets-before.FastPathPackets, after.RxPackets-before.RxPackets)
+	}
+
+	// While no daemon runs, the filters forward; the next one replaces them.
+	d.stop()
+	for i := range 100 {
+		inject(t, a, marker(b.MAC(), a.MAC(), fmt.Sprint("down-", i)))
+	}
+	exactly(t, atB, "b", taggedPrefix("down-"), 100)
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	if n := filters(); n != 2 {
+		t.Errorf("%d clsact filters after the restart, want 2", n)
+	}
+	d.stop()
+	if out, err := d.cleanup(); err != nil {
+		t.Fatalf("xswitchd -cleanup: %v\n%s", err, out)
+	}
+	if n := filters(); n != 0 {
+		t.Errorf("%d clsact filters left after xswitchd -cleanup", n)
 	}
 }

@@ -39,6 +39,8 @@ type dom0 struct {
 	mode string
 	// pinDir is where the daemon pins its fast path; unique per test.
 	pinDir string
+	// args are more flags for xswitchd.
+	args []string
 }
 
 // modes are the fast-path modes the suite runs in.
@@ -111,6 +113,7 @@ func (d *dom0) start(yaml string) {
 	sock := filepath.Join(d.dir, "ctl.sock")
 	args := []string{"--net=" + d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug",
 		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir}
+	args = append(args, d.args...)
 	if yaml != "" {
 		f := filepath.Join(d.dir, "xswitch.yaml")
 		if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {

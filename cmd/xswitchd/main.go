@@ -63,6 +63,7 @@ func run() int {
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
 	pinDir := fs.String("bpf-pin-dir", bpf.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
+	tcHook := fs.String("tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
 	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -108,6 +109,12 @@ func run() int {
 		}
 	}
 	cfg.PinDir = *pinDir
+	hook, err := bpf.ParseTCHook(*tcHook)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xswitchd: -tc-hook: %v\n", err)
+		return 2
+	}
+	cfg.TCHook = hook
 	if *metricsAddr != "" {
 		cfg.Metrics = *metricsAddr
 	}
@@ -167,7 +174,7 @@ func run() int {
 		mode = cfg.Source
 	}
 	log.Info("xswitchd started", "config", mode)
-	err := d.Run(ctx)
+	err = d.Run(ctx)
 	for _, srv := range servers {
 		srv.Close()
 	}

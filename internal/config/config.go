@@ -42,6 +42,9 @@ type Config struct {
 	FastPathSet bool
 	// PinDir is the bpffs directory of the fast path's pinned state.
 	PinDir string
+	// TCHook says how TC programs are attached: tcx, clsact, or auto (tcx
+	// where the kernel has it).
+	TCHook bpf.TCHook
 }
 
 // WantsFastPath reports whether any port may use the fast path.

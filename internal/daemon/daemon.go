@@ -63,7 +63,7 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 		failed:   map[int]string{},
 	}
 	if cfg.WantsFastPath() {
-		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, Log: log})
+		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, TCHook: cfg.TCHook, Log: log})
 		if err != nil {
 			d.fpErr = err
 			log.Error("fast path unavailable: ports in auto mode use the userspace path only", "err", err)
