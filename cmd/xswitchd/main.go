@@ -36,9 +36,9 @@ pethN as its uplink, and vifD.N and vifD.N-emu join xenbrN (a bridge with
 guests and no uplink is made when its first vif appears). Interfaces are
 attached when they appear and detached when they disappear.
 
-The eBPF fast path forwards learned unicast in the kernel (native XDP where
-the driver has it, TC ingress otherwise); the rest reaches the userspace
-switch. Its maps and programs are pinned under -bpf-pin-dir and stay
+The eBPF fast path forwards learned unicast in the kernel (in auto mode:
+native XDP where the driver has it, except on veths; TC ingress otherwise);
+the rest reaches the userspace switch. Its maps and programs are pinned under -bpf-pin-dir and stay
 attached when xswitchd stops, so guests keep talking across a restart or an
 upgrade, and the next xswitchd adopts them. To stop for good, stop xswitchd
 and run 'xswitchd -cleanup', which detaches and removes all of it.
@@ -64,7 +64,7 @@ func run() int {
 	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
 	pinDir := fs.String("bpf-pin-dir", bpf.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
 	tcHook := fs.String("tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
-	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd")
+	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
