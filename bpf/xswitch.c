@@ -164,13 +164,11 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 
 // decide looks a frame up. It does not count; the caller does, once the
 // frame's fate is sealed.
-static __always_inline enum verdict decide(struct frame *f, bool xdp, __u32 *egress, __u32 *reason)
+// in is the ingress port's entry. On V_REDIRECT, *egress and *eflags are
+// the egress port's ifindex and flags.
+static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, __u32 *egress,
+					   __u32 *eflags, __u32 *reason)
 {
-	struct port *in = bpf_map_lookup_elem(&xs_ports, &f->ifindex);
-	if (!in) {
-		*reason = PUNT_EGRESS;
-		return V_PUNT;
-	}
 	if (!f->parsed || (f->addr[6] & 1)) {
 		*reason = PUNT_UNPARSED;
 		return V_PUNT;
@@ -218,6 +216,7 @@ static __always_inline enum verdict decide(struct frame *f, bool xdp, __u32 *egr
 			src->seen = now;
 	}
 	*egress = out_ifindex;
+	*eflags = out->flags;
 	return V_REDIRECT;
 }
 
@@ -395,9 +394,10 @@ int xswitch_xdp(struct xdp_md *ctx)
 			  *(__u16 *)(data + 16) == bpf_htons(ETH_P_8021AD)))
 		return XDP_PASS; // a second tag: userspace
 
-	__u32 egress = 0, reason = 0;
-	if (decide(&f, true, &egress, &reason) != V_REDIRECT)
-		return XDP_PASS; // punted or for TC: the socket filter and TC count it
+	__u32 egress = 0, eflags = 0, reason = 0;
+	struct port *in = bpf_map_lookup_elem(&xs_ports, &f.ifindex);
+	if (!in || decide(&f, in, true, &egress, &eflags, &reason) != V_REDIRECT)
+		return XDP_PASS; // punted or for TC: TC counts it
 	void *l3 = data + ETH_HLEN;
 	__u16 ethertype = *(__u16 *)(data + 12);
 	if (f.tag_len) {
@@ -442,10 +442,9 @@ static __always_inline int frame_of_skb(struct __sk_buff *skb, struct frame *f)
 // tc_redirect sends a frame out of port egress: for a veth whose peer
 // lives in another namespace (a guest), straight into the peer's receive
 // path, which skips the veth's transmit and a trip through the backlog.
-static __always_inline long tc_redirect(__u32 egress)
+static __always_inline long tc_redirect(__u32 egress, __u32 eflags)
 {
-	struct port *out = bpf_map_lookup_elem(&xs_ports, &egress);
-	if (out && (out->flags & PORT_PEER))
+	if (eflags & PORT_PEER)
 		return bpf_redirect_peer(egress, 0);
 	return bpf_redirect(egress, 0);
 }
@@ -475,7 +474,7 @@ SEC("tc")
 int xswitch_tc(struct __sk_buff *skb)
 {
 	struct frame f = {};
-	__u32 egress = 0, reason = PUNT_UNPARSED, ifindex = skb->ifindex;
+	__u32 egress = 0, eflags = 0, reason = PUNT_UNPARSED, ifindex = skb->ifindex;
 
 	if (skb->mark == PUNT_MARK) {
 		void *data = (void *)(long)skb->data;
@@ -485,13 +484,14 @@ int xswitch_tc(struct __sk_buff *skb)
 			return TC_ACT_OK; // punted a moment ago: on to the port's socket
 		}
 	}
-	if (!bpf_map_lookup_elem(&xs_ports, &ifindex))
+	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
+	if (!in)
 		return TC_ACT_OK;
 	if (frame_of_skb(skb, &f) < 0)
 		return punt(skb, ifindex, PUNT_UNPARSED);
-	if (decide(&f, false, &egress, &reason) == V_REDIRECT) {
+	if (decide(&f, in, false, &egress, &eflags, &reason) == V_REDIRECT) {
 		count_forward(f.ifindex, f.len, false);
-		return tc_redirect(egress);
+		return tc_redirect(egress, eflags);
 	}
 	return punt(skb, ifindex, reason);
 }
