@@ -7,6 +7,7 @@ type PortStats struct {
 	Bytes          uint64
 	XDPPackets     uint64 // of Packets, those redirected by XDP
 	RedirectErrors uint64 // XDP redirects refused by the devmap (then forwarded by TC or userspace)
+	PuntErrors     uint64 // frames TC could not punt (too long to grow by the punt header): dropped
 	Punts          [len(PuntReasons)]uint64
 }
 
@@ -24,6 +25,7 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		s.Bytes += c.Bytes
 		s.XDPPackets += c.XdpPackets
 		s.RedirectErrors += c.RedirectErrors
+		s.PuntErrors += c.PuntErrors
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}

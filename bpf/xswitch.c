@@ -92,6 +92,7 @@ struct port_stats {
 	__u64 bytes;           // forwarded by the fast path
 	__u64 xdp_packets;     // of packets, those XDP redirected
 	__u64 redirect_errors; // XDP redirects the devmap refused (passed on)
+	__u64 punt_errors;     // frames TC could not punt (too long to grow): dropped
 	__u64 punts[PUNT_MAX];
 };
 
@@ -234,6 +235,13 @@ static __always_inline void count_forward(__u32 ifindex, __u32 len, bool xdp)
 		if (xdp)
 			s->xdp_packets++;
 	}
+}
+
+static __always_inline void count_punt_error(__u32 ifindex)
+{
+	struct port_stats *s = stats_of(ifindex);
+	if (s)
+		s->punt_errors++;
 }
 
 static __always_inline void count_punt(__u32 ifindex, __u32 reason)
@@ -451,21 +459,38 @@ static __always_inline long tc_redirect(__u32 egress, __u32 eflags)
 
 // punt hands a frame to userspace: it inserts the punt header after the
 // MAC addresses and sends the frame through the port's receive path again.
+//
+// A tag the kernel holds out of band goes into the frame too, after the
+// punt header: a socket bound to one ethertype gets frames with the
+// out-of-band tag already cleared.
 static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, __u32 reason)
 {
 	struct {
 		__u8 macs[12];
 		__be16 ethertype;
 		__be16 reason;
+		__be16 tpid; // only when the frame had an out-of-band tag
+		__be16 tci;
 	} hdr;
-	count_punt(ifindex, reason);
+	__u32 grow = PUNT_HDR_LEN, len = 16;
+	if (skb->vlan_present) {
+		grow += 4;
+		len += 4;
+		hdr.tpid = skb->vlan_proto; // network order already
+		hdr.tci = bpf_htons(skb->vlan_tci);
+	}
 	if (bpf_skb_load_bytes(skb, 0, hdr.macs, sizeof(hdr.macs)) < 0 ||
-	    bpf_skb_change_head(skb, PUNT_HDR_LEN, 0) < 0)
-		return TC_ACT_SHOT; // counted as a punt; userspace never sees it
+	    bpf_skb_change_head(skb, grow, 0) < 0) {
+		count_punt_error(ifindex);
+		return TC_ACT_SHOT;
+	}
 	hdr.ethertype = bpf_htons(PUNT_ETHERTYPE);
 	hdr.reason = bpf_htons(reason);
-	if (bpf_skb_store_bytes(skb, 0, &hdr, sizeof(hdr), 0) < 0)
+	if (bpf_skb_store_bytes(skb, 0, &hdr, len, 0) < 0) {
+		count_punt_error(ifindex);
 		return TC_ACT_SHOT;
+	}
+	count_punt(ifindex, reason);
 	skb->mark = PUNT_MARK;
 	return bpf_redirect(ifindex, BPF_F_INGRESS);
 }

@@ -46,6 +46,7 @@ type xswitchPortStats struct {
 	Bytes          uint64
 	XdpPackets     uint64
 	RedirectErrors uint64
+	PuntErrors     uint64
 	Punts          [8]uint64
 }
 

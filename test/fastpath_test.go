@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -293,4 +294,68 @@ func TestClsactHook(t *testing.T) {
 	if n := filters(); n != 0 {
 		t.Errorf("%d clsact filters left after xswitchd -cleanup", n)
 	}
+}
+
+// TestVLANTags sends 802.1Q-tagged frames through every path: flooded
+// (punted, with the fast path), learned per VLAN, forwarded in the kernel
+// once learned; each arrives with its tag, and a MAC learned in one VLAN is
+// unknown in another.
+func TestVLANTags(t *testing.T) { forEachMode(t, testVLANTags) }
+
+func testVLANTags(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif1.0", 1, "10.21.0.1/24")
+	b := d.guest("vif2.0", 2, "10.21.0.2/24")
+	c := d.guest("vif3.0", 3, "10.21.0.3/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "vif3.0=xenbr0")
+	atA, atB, atC := capture(t, a), capture(t, b), capture(t, c)
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// withTag matches marker tag carried in VLAN vid, tag and all.
+	withTag := func(tag string, vid uint16) func([]byte) bool {
+		m := tagged(tag)
+		return func(f []byte) bool {
+			return len(f) > 16 && f[12] == 0x81 && f[13] == 0 && (uint16(f[14])<<8|uint16(f[15]))&0xfff == vid && m(f)
+		}
+	}
+	tag := func(f []byte, vid uint16) []byte { return topo.Tag(f, 0x8100, vid) }
+
+	// Flooded with the tag; the sources are learned in VLAN 10.
+	inject(t, a, tag(marker(bcast, a.MAC(), "v10-bcast"), 10))
+	exactly(t, atB, "b", withTag("v10-bcast", 10), 1)
+	exactly(t, atC, "c", withTag("v10-bcast", 10), 1)
+	inject(t, b, tag(marker(a.MAC(), b.MAC(), "v10-reply"), 10))
+	exactly(t, atA, "a", withTag("v10-reply", 10), 1)
+	exactly(t, atC, "c", tagged("v10-reply"), 0)
+
+	// Learned unicast in VLAN 10: to b only, tagged, exactly once; with a
+	// fast path, in the kernel.
+	before := d.ports()["vif1.0"]
+	const n = 50
+	for i := range n {
+		inject(t, a, tag(marker(b.MAC(), a.MAC(), fmt.Sprint("v10-uni-", i)), 10))
+	}
+	if err := atB.WaitFor(taggedPrefix("v10-uni-"), n, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	time.Sleep(settle)
+	after := d.ports()["vif1.0"]
+	got := 0
+	for i := range n {
+		if atB.Count(withTag(fmt.Sprint("v10-uni-", i), 10)) == 1 {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("b got %d of %d tagged unicast frames exactly once, with their tag", got, n)
+	}
+	exactly(t, atC, "c", taggedPrefix("v10-uni-"), 0)
+	if mode != "off" && after.FastPathPackets-before.FastPathPackets != n {
+		t.Errorf("fast path forwarded %d of %d learned tagged frames", after.FastPathPackets-before.FastPathPackets, n)
+	}
+
+	// b's MAC is unknown in VLAN 20: flooded there, tag 20 kept.
+	inject(t, a, tag(marker(b.MAC(), a.MAC(), "v20-uni"), 20))
+	exactly(t, atB, "b", withTag("v20-uni", 20), 1)
+	exactly(t, atC, "c", withTag("v20-uni", 20), 1)
 }

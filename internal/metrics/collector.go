@@ -43,7 +43,8 @@ var (
 	fpBytes     = desc("port_fastpath_bytes_total", "Bytes of the frames in port_fastpath_packets_total.", portLabels...)
 	fpXDP       = desc("port_fastpath_xdp_packets_total", "Of port_fastpath_packets_total, the frames native XDP redirected (the others TC did).", portLabels...)
 	fpPunts     = desc("port_fastpath_punts_total", "Frames received from the port that the fast path handed to userspace, by reason.", append(portLabels, "reason")...)
-	fpRedirErrs = desc("port_fastpath_redirect_errors_total", "XDP redirects from the port that the target refused; the frame went on to TC or userspace instead.", portLabels...)
+	fpRedirErrs = desc("port_fastpath_redirect_errors_total", "XDP redirects from the port that the devmap refused; the frame went on to TC instead.", portLabels...)
+	fpPuntErrs  = desc("port_fastpath_punt_errors_total", "Frames from the port that TC could not punt to userspace (a frame of over 16 KB that is no super-frame cannot grow by the punt header): dropped.", portLabels...)
 
 	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
 	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
@@ -68,7 +69,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rxPackets, rxBytes, rxGSO, txPackets, txBytes, flooded, drops, uplink,
-		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs,
+		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs, fpPuntErrs,
 		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
 		ch <- d
 	}
@@ -113,6 +114,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter(fpBytes, s.Bytes, labels...)
 				counter(fpXDP, s.XDPPackets, labels...)
 				counter(fpRedirErrs, s.RedirectErrors, labels...)
+				counter(fpPuntErrs, s.PuntErrors, labels...)
 				for i, r := range bpf.PuntReasons {
 					counter(fpPunts, s.Punts[i], append(labels, r)...)
 				}
