@@ -206,7 +206,8 @@ func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath string) (stop 
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		os.Remove(sock)
-		exec.Command(bin, "-cleanup", "-bpf-pin-dir", pins).Run()
+		// In the bench's dom0: -cleanup finds interfaces by name.
+		exec.Command("nsenter", "--net="+h.NSPath(), bin, "-cleanup", "-bpf-pin-dir", pins).Run()
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var ports []control.Port

@@ -265,6 +265,9 @@ func (fp *FastPath) Close() error {
 	defer fp.mu.Unlock()
 	for idx, pl := range fp.ports {
 		pl.close()
+		if pl.clsact && fp.pinDir == "" {
+			detachClsact("", idx) // nothing pinned: nothing may stay
+		}
 		delete(fp.ports, idx)
 	}
 	return fp.objs.Close()

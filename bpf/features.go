@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"syscall"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -61,12 +64,13 @@ type genlHeader [4]byte
 func (h genlHeader) Len() int          { return len(h) }
 func (h genlHeader) Serialize() []byte { return h[:] }
 
-// WatchXDPFeatures calls changed whenever the kernel announces that a
-// device's XDP features changed (the netdev family's dev-change
-// notifications): a veth stops accepting XDP frames the moment its peer
-// turns GRO off, and the ports map must follow. It returns when ctx ends,
-// or at once if the kernel offers no such notifications.
-func WatchXDPFeatures(ctx context.Context, changed func()) error {
+// WatchXDPFeatures calls changed with a device's ifindex whenever the
+// kernel announces that the device's XDP features changed (the netdev
+// family's dev-change notifications), and with 0 when notifications were
+// lost: a veth stops accepting XDP frames the moment its peer turns GRO off,
+// and the ports map must follow. It returns when ctx ends, or at once if the
+// kernel offers no such notifications.
+func WatchXDPFeatures(ctx context.Context, changed func(ifindex int)) error {
 	fam, err := netlink.GenlFamilyGet("netdev")
 	if err != nil {
 		return fmt.Errorf("netdev netlink family: %w", err)
@@ -101,13 +105,69 @@ func WatchXDPFeatures(ctx context.Context, changed func()) error {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		switch {
 		case n > 0:
-			changed()
+			for _, idx := range notifiedIfindexes(buf[:n]) {
+				changed(idx)
+			}
 		case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 		case errors.Is(err, unix.ENOBUFS):
-			changed() // notifications were lost: look at everything
+			changed(0) // notifications were lost: look at everything
 		default:
 			return fmt.Errorf("netdev notifications: %w", err)
 		}
 	}
 	return nil
+}
+
+// notifiedIfindexes returns the devices a batch of netdev notifications is
+// about; 0 stands for a message it cannot read.
+func notifiedIfindexes(b []byte) []int {
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return []int{0}
+	}
+	var out []int
+	for _, m := range msgs {
+		idx := 0
+		if len(m.Data) >= nl.SizeofGenlmsg {
+			if attrs, err := nl.ParseRouteAttr(m.Data[nl.SizeofGenlmsg:]); err == nil {
+				for _, a := range attrs {
+					if a.Attr.Type == netdevADevIfindex && len(a.Value) == 4 {
+						idx = int(binary.NativeEndian.Uint32(a.Value))
+					}
+				}
+			}
+		}
+		out = append(out, idx)
+	}
+	return out
+}
+
+// ethtool's legacy flags query (include/uapi/linux/ethtool.h).
+const (
+	ethtoolGFlags = 0x25
+	ethFlagRxVLAN = 1 << 8 // the NIC strips 802.1Q tags into metadata
+)
+
+// rxVLANOffload reports whether the interface strips 802.1Q tags from the
+// frames it receives before XDP sees them.
+func rxVLANOffload(ifname string) (bool, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	val := struct{ cmd, data uint32 }{cmd: ethtoolGFlags}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data uintptr
+		_    [16]byte
+	}
+	copy(ifr.name[:], ifname)
+	ifr.data = uintptr(unsafe.Pointer(&val))
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	runtime.KeepAlive(&val)
+	if errno != 0 {
+		return false, fmt.Errorf("%s: ethtool flags: %w", ifname, errno)
+	}
+	return val.data&ethFlagRxVLAN != 0, nil
 }

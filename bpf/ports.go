@@ -66,13 +66,24 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		// TSO as soon as the veth has an XDP program (the kernel clears
 		// it, whether the program handles frags or not), which would cost
 		// a guest its super-frames: veths get TC.
+		// And XDP cannot see a tag the NIC strips (rx-vlan-offload):
+		// TC can.
 		mode = ModeTC
 		if feats&xdpActBasic != 0 && p.Kind != "veth" {
-			mode = ModeXDP
+			if strips, err := rxVLANOffload(p.Name); err == nil && !strips {
+				mode = ModeXDP
+			} else {
+				fp.log.Info("native XDP would not see VLAN tags the NIC strips (rx-vlan-offload on): using TC", "port", p.Name)
+			}
 		}
 	}
 	if mode == ModeXDP && p.Kind == "veth" {
 		fp.log.Warn("native XDP on a veth: the kernel turns TSO off on its peer, which then segments TCP in software", "port", p.Name)
+	}
+	if mode == ModeXDP {
+		if strips, err := rxVLANOffload(p.Name); err == nil && strips {
+			fp.log.Warn("native XDP with rx-vlan-offload on: XDP sees tagged frames untagged (VLAN 0); turn the offload off (ethtool -K rxvlan off) or use tc", "port", p.Name)
+		}
 	}
 	if mode == ModeXDP {
 		x, err := fp.attachXDP(p)

@@ -11,8 +11,9 @@ import (
 
 // Open opens a port on the network interface ifname, in the network
 // namespace of the calling thread. The socket sees every frame the interface
-// receives, in promiscuous mode, and none of the frames it transmits.
-// Zero fields of cfg take their value from VifConfig.
+// receives (or, with cfg.PuntEtherType, every frame the fast path punts),
+// in promiscuous mode, and none of the frames it transmits. Zero fields of
+// cfg take their value from VifConfig.
 func Open(ifname string, cfg Config) (*Port, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 		if err != nil {
 			d.fpErr = err
 			log.Error("fast path unavailable: ports in auto mode use the userspace path only", "err", err)
+			d.removeStaleFastPath()
 		} else {
 			d.fp = fp
 			d.mirror = newMirror(fp, log)
@@ -74,10 +76,28 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
 		}
 	}
+	if !cfg.WantsFastPath() {
+		d.removeStaleFastPath()
+	}
 	for _, b := range cfg.Bridges {
 		d.bridge(b)
 	}
 	return d
+}
+
+// removeStaleFastPath detaches what an earlier run pinned, when this run
+// has no fast path: those programs would forward behind the sockets' back.
+func (d *Daemon) removeStaleFastPath() {
+	if d.cfg.PinDir == "" {
+		return
+	}
+	if _, err := os.Stat(d.cfg.PinDir); err != nil {
+		return
+	}
+	d.log.Warn("removing the fast path an earlier run left, as this run has none", "pin_dir", d.cfg.PinDir)
+	if err := bpf.Cleanup(d.cfg.PinDir); err != nil {
+		d.log.Error("cannot remove the earlier fast path", "pin_dir", d.cfg.PinDir, "err", err)
+	}
 }
 
 // bridge returns the dataplane bridge for b, creating it; under mu or before
@@ -137,7 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.fp != nil {
 		go func() {
-			if err := bpf.WatchXDPFeatures(ctx, d.refreshAll); err != nil {
+			if err := bpf.WatchXDPFeatures(ctx, d.refreshPorts); err != nil {
 				d.log.Warn("not following changes of XDP features; the periodic resync catches them", "err", err)
 			}
 		}()
@@ -354,30 +374,40 @@ func (d *Daemon) attachFastPath(p bpf.Port) (bpf.Mode, error) {
 }
 
 // refresh updates what the fast path knows of a port that changed: its MTU,
-// and whether it accepts XDP frames.
+// and whether it accepts XDP frames. It talks to the kernel: call it
+// without holding d.mu.
 func (d *Daemon) refresh(idx int, a attachment) {
 	if d.fp == nil || a.fastPath == bpf.ModeOff {
 		return
 	}
-	mtu := a.mtu
+	p := bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: a.mtu}
 	if l, err := netlink.LinkByIndex(idx); err == nil {
-		mtu = l.Attrs().MTU
+		p.MTU, p.Kind, p.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
-	err := d.fp.Refresh(bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: mtu})
-	if err != nil {
+	if err := d.fp.Refresh(p); err != nil {
 		d.log.Warn("cannot refresh the fast path of a port", "port", a.name, "err", err)
 	}
 }
 
-// refreshAll refreshes what the fast path knows of every attached port.
-func (d *Daemon) refreshAll() {
+// refreshPorts refreshes what the fast path knows of the attached port with
+// the given ifindex, or of every attached port when ifindex is 0.
+func (d *Daemon) refreshPorts(ifindex int) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return
+	var todo []int
+	for idx := range d.attached {
+		if ifindex == 0 || idx == ifindex {
+			todo = append(todo, idx)
+		}
 	}
-	for idx, a := range d.attached {
-		d.refresh(idx, a)
+	d.mu.Unlock()
+	for _, idx := range todo {
+		d.mu.Lock()
+		a, ok := d.attached[idx]
+		closed := d.closed
+		d.mu.Unlock()
+		if ok && !closed {
+			d.refresh(idx, a)
+		}
 	}
 }
 
