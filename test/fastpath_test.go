@@ -359,3 +359,40 @@ func testVLANTags(t *testing.T, mode string) {
 	exactly(t, atB, "b", withTag("v20-uni", 20), 1)
 	exactly(t, atC, "c", withTag("v20-uni", 20), 1)
 }
+
+// TestFastPathTalkerDoesNotAge has a MAC talk only through the fast path
+// for twice the aging time: the ager reads the kernel's last-seen time, so
+// the MAC stays learned.
+func TestFastPathTalkerDoesNotAge(t *testing.T) { fastModes(t, testFastPathTalkerDoesNotAge) }
+
+func testFastPathTalkerDoesNotAge(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif1.0", 1, "10.22.0.1/24")
+	b := d.guest("vif2.0", 2, "10.22.0.2/24")
+	// b is static: only a's entry can age.
+	d.start(fmt.Sprintf(`
+bridges:
+  - name: br-age
+    ports: ["vif*"]
+    aging-time: 1s
+    static:
+      - {mac: "%s", port: vif2.0}
+`, b.MAC()))
+	d.waitPorts(2*time.Second, "vif1.0=br-age", "vif2.0=br-age")
+	atB := capture(t, b)
+	inject(t, a, marker(b.MAC(), a.MAC(), "hello"))
+	exactly(t, atB, "b", tagged("hello"), 1)
+	before := d.ports()["vif1.0"]
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		inject(t, a, marker(b.MAC(), a.MAC(), fmt.Sprint("alive-", i)))
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := d.ports()["vif1.0"]
+	if after.RxPackets != before.RxPackets {
+		t.Errorf("userspace saw %d frames of the learned flow", after.RxPackets-before.RxPackets)
+	}
+	if got := d.fdb()["br-age "+a.MAC().String()]; got != "vif1.0" {
+		t.Errorf("a, talking through the fast path for 3 aging periods, is learned on %q, want vif1.0", got)
+	}
+}
