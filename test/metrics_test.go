@@ -112,11 +112,12 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 	if mode == "xdp" {
 		xdp = n
 	}
-	checks := []struct {
+	type check struct {
 		name   string
 		labels map[string]string
 		want   float64
-	}{
+	}
+	checks := []check{
 		{"xswitch_port_receive_packets_total", pa, user},
 		{"xswitch_port_receive_bytes_total", pa, user * 60},
 		{"xswitch_port_transmit_packets_total", pb, user},
@@ -125,23 +126,16 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 		{"xswitch_port_transmit_packets_total", pa, 0},
 	}
 	if mode != "off" {
-		checks = append(checks, []struct {
-			name   string
-			labels map[string]string
-			want   float64
-		}{
+		checks = append(checks, []check{
 			{"xswitch_port_fastpath_packets_total", pa, fast},
 			{"xswitch_port_fastpath_bytes_total", pa, fast * 60},
 			{"xswitch_port_fastpath_xdp_packets_total", pa, xdp},
 			{"xswitch_port_fastpath_redirect_errors_total", pa, 0},
+			{"xswitch_port_fastpath_punt_errors_total", pa, 0},
 			{"xswitch_port_fastpath_packets_total", pb, 0},
 		}...)
 		for _, r := range bpf.PuntReasons {
-			checks = append(checks, struct {
-				name   string
-				labels map[string]string
-				want   float64
-			}{"xswitch_port_fastpath_punts_total", withReason(pa, r), 0})
+			checks = append(checks, check{"xswitch_port_fastpath_punts_total", withReason(pa, r), 0})
 		}
 	}
 	for _, c := range checks {
