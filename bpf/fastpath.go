@@ -108,7 +108,6 @@ type FastPath struct {
 // portLinks are the attachments of one port.
 type portLinks struct {
 	name   string
-	mode   Mode // effective: xdp or tc
 	xdp    link.Link
 	tc     link.Link // nil with clsact
 	clsact bool      // the TC program is a clsact filter

@@ -60,30 +60,26 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		return fail("attach TC ingress", err)
 	}
 	pl.tc, pl.clsact = tc, clsact
+	// XDP cannot see a VLAN tag the NIC strips into metadata
+	// (rx-vlan-offload); TC can. Unknown counts as stripping.
+	strips, err := rxVLANOffload(p.Name)
+	strips = strips || err != nil
 	mode := p.Mode
 	if mode == ModeAuto {
-		// Native XDP where the driver has it; but a veth's peer loses
-		// TSO as soon as the veth has an XDP program (the kernel clears
-		// it, whether the program handles frags or not), which would cost
-		// a guest its super-frames: veths get TC.
-		// And XDP cannot see a tag the NIC strips (rx-vlan-offload):
-		// TC can.
+		// Native XDP where the driver has it, but not on a veth (its
+		// peer loses TSO as soon as the veth has an XDP program, frags
+		// or not, which would cost a guest its super-frames) nor where
+		// tags would be hidden from it.
 		mode = ModeTC
-		if feats&xdpActBasic != 0 && p.Kind != "veth" {
-			if strips, err := rxVLANOffload(p.Name); err == nil && !strips {
-				mode = ModeXDP
-			} else {
-				fp.log.Info("native XDP would not see VLAN tags the NIC strips (rx-vlan-offload on): using TC", "port", p.Name)
-			}
+		if feats&xdpActBasic != 0 && p.Kind != "veth" && !strips {
+			mode = ModeXDP
 		}
 	}
 	if mode == ModeXDP && p.Kind == "veth" {
 		fp.log.Warn("native XDP on a veth: the kernel turns TSO off on its peer, which then segments TCP in software", "port", p.Name)
 	}
-	if mode == ModeXDP {
-		if strips, err := rxVLANOffload(p.Name); err == nil && strips {
-			fp.log.Warn("native XDP with rx-vlan-offload on: XDP sees tagged frames untagged (VLAN 0); turn the offload off (ethtool -K rxvlan off) or use tc", "port", p.Name)
-		}
+	if mode == ModeXDP && strips {
+		fp.log.Warn("native XDP with rx-vlan-offload on: XDP sees tags the device strips as untagged frames (VLAN 0); turn the offload off (ethtool -K DEV rxvlan off) or use tc", "port", p.Name)
 	}
 	if mode == ModeXDP {
 		x, err := fp.attachXDP(p)
@@ -100,7 +96,6 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 	if mode == ModeTC {
 		fp.unpinLink(p.Name, "xdp")
 	}
-	pl.mode = mode
 	fp.ports[p.Index] = pl
 	return mode, nil
 }
@@ -179,16 +174,6 @@ func (fp *FastPath) DetachPort(ifindex int, name string) {
 	}
 	fp.unpinLinks(name)
 	detachClsact(fp.linkPin(name, "clsact"), ifindex)
-}
-
-// Mode returns the effective mode of an attached port, ModeOff for others.
-func (fp *FastPath) Mode(ifindex int) Mode {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	if pl, ok := fp.ports[ifindex]; ok {
-		return pl.mode
-	}
-	return ModeOff
 }
 
 func (fp *FastPath) linkPin(name, kind string) string {
