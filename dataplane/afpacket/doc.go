@@ -16,7 +16,9 @@
 // Sending. Send writes each frame with its virtio-net header, re-inserting an
 // out-of-band tag after the MACs. It never waits: it stops at the first frame
 // the kernel refuses, counts it (Stats.Tx*) and reports it, and the caller
-// decides about the rest.
+// decides about the rest. It sends on a second socket, a blocking one that
+// receives nothing and that the netpoller leaves alone: in the netpoller,
+// every sent frame the kernel frees would wake the netpoller's epoll.
 //
 // Closing. Close may be called from any goroutine; it wakes a blocked
 // Receive, which returns an error satisfying errors.Is(err, net.ErrClosed).

@@ -33,7 +33,56 @@ func Open(ifname string, cfg Config) (*Port, error) {
 		unix.Close(fd)
 		return nil, &OpError{Port: ifname, Op: op, Err: err}
 	}
-	return newPort(ifname, ifindex, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), mem)
+	txfd, op, err := openSender(ifindex, cfg)
+	if err != nil {
+		unix.Munmap(mem)
+		unix.Close(fd)
+		return nil, &OpError{Port: ifname, Op: op, Err: err}
+	}
+	return newPort(ifname, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), os.NewFile(uintptr(txfd), "afpacket-tx:"+ifname), mem)
+}
+
+// openSender opens the socket a port sends on. It is not the receiving
+// socket: a socket in Go's netpoller pays an epoll wake-up for every frame
+// it sent that the kernel frees (the write-space callback), and sending
+// needs no netpoller (Send never waits). So it is a blocking descriptor,
+// which the netpoller leaves alone, used with MSG_DONTWAIT; bound with
+// protocol 0 it receives nothing, and the kernel takes each frame's
+// protocol from its header.
+func openSender(ifindex int, cfg Config) (fd int, op string, err error) {
+	fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, "socket", err
+	}
+	op, err = setupSender(fd, ifindex, cfg)
+	if err != nil {
+		unix.Close(fd)
+		return -1, op, err
+	}
+	return fd, "", nil
+}
+
+func setupSender(fd, ifindex int, cfg Config) (op string, err error) {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return "setsockopt PACKET_VNET_HDR (sender)", err
+	}
+	// Send straight to the driver: a switch port forwards, the qdisc is the
+	// guest's business.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+		return "setsockopt PACKET_QDISC_BYPASS", err
+	}
+	// SO_SNDBUFFORCE passes net.core.wmem_max, which is far below a
+	// super-frame batch by default; without CAP_NET_ADMIN, take what
+	// SO_SNDBUF gives.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SndBuf); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf); err != nil {
+			return "setsockopt SO_SNDBUF", err
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
+		return "bind (sender)", err
+	}
+	return "", nil
 }
 
 // setup configures the fresh socket fd, in the order the kernel requires
@@ -92,11 +141,6 @@ func prepare(fd int, ifname string, cfg Config) (mem []byte, ifindex int, op str
 	if err != nil {
 		return nil, 0, "mmap", err
 	}
-	// Send straight to the driver: a switch port forwards, the qdisc is the
-	// guest's business.
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
-		return mem, 0, "setsockopt PACKET_QDISC_BYPASS", err
-	}
 	// The switch must not see what the interface transmits: its own
 	// forwarded frames, nor anyone else's.
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
@@ -107,14 +151,6 @@ func prepare(fd int, ifname string, cfg Config) (mem []byte, ifindex int, op str
 	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
 		return mem, 0, "setsockopt PACKET_ADD_MEMBERSHIP", err
-	}
-	// SO_SNDBUFFORCE passes net.core.wmem_max, which is far below a
-	// super-frame batch by default; without CAP_NET_ADMIN, take what
-	// SO_SNDBUF gives.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cfg.SndBuf); err != nil {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf); err != nil {
-			return mem, 0, "setsockopt SO_SNDBUF", err
-		}
 	}
 	return mem, ifindex, "", nil
 }

@@ -31,8 +31,10 @@ const degradedPollMillis = 10
 type Port struct {
 	name  string          // interface name; immutable
 	batch int             // Config.BatchSize; immutable
-	file  *os.File        // owns the socket descriptor; closed once, by Close
+	file  *os.File        // owns the receiving socket's descriptor; closed once, by Close
 	rc    syscall.RawConn // file's; every syscall on the socket goes through it, so none can run on a closed (and perhaps reused) descriptor
+	txf   *os.File        // owns the sending socket's descriptor (blocking, outside the netpoller); closed by Close
+	txrc  syscall.RawConn // txf's, for the same reason as rc
 	state atomic.Uint32   // stateClosed | stateHolding
 	unmap sync.Once       // unmaps ring.mem, once the port is closed and not holding
 
@@ -53,10 +55,15 @@ type Port struct {
 	stats counters // written by Receive and Send, read by Stats from any goroutine
 }
 
-func newPort(name string, ifindex int, cfg Config, file *os.File, mem []byte) (*Port, error) {
+func newPort(name string, cfg Config, file, txf *os.File, mem []byte) (*Port, error) {
 	rc, err := file.SyscallConn()
+	var txrc syscall.RawConn
+	if err == nil {
+		txrc, err = txf.SyscallConn()
+	}
 	if err != nil {
 		file.Close()
+		txf.Close()
 		unix.Munmap(mem)
 		return nil, &OpError{Port: name, Op: "netpoller", Err: err}
 	}
@@ -65,8 +72,10 @@ func newPort(name string, ifindex int, cfg Config, file *os.File, mem []byte) (*
 		batch: cfg.BatchSize,
 		file:  file,
 		rc:    rc,
+		txf:   txf,
+		txrc:  txrc,
 		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount, cfg.PuntEtherType),
-		tx:    newSender(cfg.BatchSize, ifindex, cfg.PuntEtherType != 0),
+		tx:    newSender(cfg.BatchSize),
 	}
 	p.pollFn = p.poll
 	p.flushFn = p.flush
@@ -216,7 +225,7 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 		k, bad := p.tx.load(frames)
 		frames = frames[k:]
 		if p.tx.n > 0 {
-			if err := p.rc.Write(p.flushFn); err != nil {
+			if err := p.txrc.Write(p.flushFn); err != nil {
 				p.tx.reset()
 				return sent, &OpError{Port: p.name, Op: "send", Err: net.ErrClosed}
 			}
@@ -283,6 +292,9 @@ func (p *Port) Close() error {
 	}
 	p.readKernelStats()
 	err := p.file.Close() // waits until no syscall uses the descriptor
+	if terr := p.txf.Close(); err == nil {
+		err = terr
+	}
 	if p.state.Load()&stateHolding == 0 {
 		p.unmap.Do(p.unmapRing)
 	}

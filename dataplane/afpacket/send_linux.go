@@ -29,28 +29,17 @@ type sender struct {
 	hdrs []byte         // VNetHdrLen bytes per message: the virtio-net header that iovs[i*iovsPerMsg] points at
 	tags []byte         // vlanTagLen bytes per message: the tag of a Tagged frame, pointed at by its third iovec
 	n    int            // messages loaded into msgs[:n] by load
-	// to is every message's destination when the socket is bound to one
-	// ethertype: with protocol 0, the kernel takes each frame's protocol
-	// from its header, as for a socket bound to ETH_P_ALL.
-	to *unix.RawSockaddrLinklayer
 }
 
-func newSender(batch, ifindex int, addressed bool) sender {
+func newSender(batch int) sender {
 	s := sender{
 		msgs: make([]unix.Mmsghdr, batch),
 		iovs: make([]unix.Iovec, batch*iovsPerMsg),
 		hdrs: make([]byte, batch*dataplane.VNetHdrLen),
 		tags: make([]byte, batch*vlanTagLen),
 	}
-	if addressed {
-		s.to = &unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Ifindex: int32(ifindex)}
-	}
 	for i := range s.msgs {
 		s.msgs[i].Hdr.Iov = &s.iovs[i*iovsPerMsg]
-		if s.to != nil {
-			s.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(s.to))
-			s.msgs[i].Hdr.Namelen = unix.SizeofSockaddrLinklayer
-		}
 	}
 	return s
 }
