@@ -307,20 +307,36 @@ func (d *Daemon) attach(idx int, name string) {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
 	bid := fpp.Bridge
-	mode, err := d.attachFastPath(fpp)
-	if err != nil {
-		fail(err)
-		return
+	// The order matters at the edges. A fast-path port's socket, bound to
+	// the punt ethertype, receives nothing until TC punts: opened first, it
+	// loses none of the first punts. A socket bound to every protocol would
+	// see what a program left by an earlier run still forwards: that goes
+	// first.
+	var (
+		p    *afpacket.Port
+		mode bpf.Mode
+		err  error
+	)
+	if fpp.Mode != bpf.ModeOff && d.fp != nil {
+		punting := ring
+		punting.PuntEtherType = bpf.PuntEtherType
+		if p, err = afpacket.Open(name, punting); err == nil {
+			if mode, err = d.attachFastPath(fpp); err != nil || mode == bpf.ModeOff {
+				p.Close()
+				p = nil
+			}
+		}
+	} else {
+		mode, err = d.attachFastPath(fpp)
 	}
-	if mode != bpf.ModeOff {
-		ring.PuntEtherType = bpf.PuntEtherType
+	if err == nil && p == nil {
+		p, err = afpacket.Open(name, ring) // no fast path after all
 	}
-	p, err := afpacket.Open(name, ring)
 	if err == nil {
 		err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
 	}
 	if err != nil {
-		if mode != bpf.ModeOff {
+		if mode != bpf.ModeOff && mode != "" {
 			d.fp.DetachPort(idx, name)
 		}
 		fail(err)
