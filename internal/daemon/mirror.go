@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/fdb"
@@ -20,7 +19,8 @@ type mirror struct {
 
 	queue   chan mirrorMsg
 	stopped atomic.Bool
-	lost    atomic.Bool // an event did not fit in the queue
+	lost    atomic.Bool   // an event did not fit in the queue
+	nudge   chan struct{} // a send when lost is set; one slot
 	quit    chan struct{}
 	done    chan struct{}
 
@@ -62,6 +62,7 @@ func newMirror(fp *bpf.FastPath, log *slog.Logger) *mirror {
 		fp:      fp,
 		log:     log,
 		queue:   make(chan mirrorMsg, mirrorQueue),
+		nudge:   make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		bridges: map[uint32]*mirrorBridge{},
@@ -80,6 +81,10 @@ func (m *mirror) onEvent(bridge uint32) func(fdb.Event) {
 		case m.queue <- mirrorMsg{kind: msgEvent, bridge: bridge, ev: ev}:
 		default:
 			m.lost.Store(true)
+			select {
+			case m.nudge <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -126,8 +131,6 @@ func (m *mirror) stop() {
 
 func (m *mirror) run() {
 	defer close(m.done)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		select {
 		case <-m.quit:
@@ -136,7 +139,7 @@ func (m *mirror) run() {
 			return
 		case msg := <-m.queue:
 			m.apply(msg)
-		case <-tick.C:
+		case <-m.nudge:
 			if m.lost.Swap(false) {
 				m.log.Warn("fast-path MAC map fell behind; resynchronising it")
 				// The queued events are older than the tables: drop them

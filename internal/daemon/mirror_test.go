@@ -73,6 +73,7 @@ func TestMirrorFollowsTheTable(t *testing.T) {
 	m.sync()
 	m.queue <- mirrorMsg{kind: msgEvent, bridge: br, ev: fdb.Event{Kind: fdb.EventLearned, Key: key(9), Port: fast}}
 	m.lost.Store(true)
+	m.nudge <- struct{}{}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		m.sync()
