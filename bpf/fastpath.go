@@ -16,6 +16,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,8 +122,9 @@ func Load(opts Options) (*FastPath, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := checkMemlock(); err != nil {
-		return nil, err
+	// Kernels before 5.11 charge BPF maps against RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("fast path: %w", err)
 	}
 	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}}
 	if fp.tcHook == "" {
@@ -171,16 +173,6 @@ func verifierDetail(err error) error {
 		return fmt.Errorf("%+v", ve)
 	}
 	return err
-}
-
-// checkMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF maps
-// against it; newer kernels ignore it.
-func checkMemlock() error {
-	lim := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil && !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("fast path: raise RLIMIT_MEMLOCK: %w", err)
-	}
-	return nil
 }
 
 // bpffsMagic is BPF_FS_MAGIC.
