@@ -66,8 +66,8 @@ func newEnv(t *testing.T) *env {
 		}
 		t.Skip("needs root to load BPF programs; run as root (CI does)")
 	}
-	// The test stays on one thread, in its own network namespace, on one
-	// CPU: the socket filter and TC hand decisions over in a per-CPU slot.
+	// The test stays on one thread, in its own network namespace (test runs
+	// need real ingress devices), on one CPU (per-CPU counters read back).
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
