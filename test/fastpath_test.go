@@ -233,30 +233,17 @@ func TestClsactHook(t *testing.T) {
 	d.args = []string{"-tc-hook", "clsact"}
 	a := d.guest("vif1.0", 1, "10.20.0.1/24")
 	b := d.guest("vif2.0", 2, "10.20.0.2/24")
-	filters := func() (n int) {
+	filters := func() int {
 		t.Helper()
-		err := d.host.Do(func() error {
-			for _, name := range []string{"vif1.0", "vif2.0"} {
-				l, err := netlink.LinkByName(name)
-				if err != nil {
-					return err
-				}
-				fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
-				if err != nil {
-					return err
-				}
-				for _, f := range fs {
-					if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "xswitch") {
-						n++
-					}
+		return d.sumOverLinks(func(l netlink.Link) (n int, err error) {
+			fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+			for _, f := range fs {
+				if bf, ok := f.(*netlink.BpfFilter); ok && strings.HasPrefix(bf.Name, "xswitch") {
+					n++
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+			return n, err
+		}, "vif1.0", "vif2.0")
 	}
 	d.start("")
 	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")

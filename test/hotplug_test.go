@@ -177,22 +177,9 @@ func testStopReleasesPorts(t *testing.T, mode string) {
 	d := newDom0(t, mode)
 	d.guest("vif1.0", 1, "10.14.0.1/24")
 	d.guest("vif2.0", 2, "10.14.0.2/24")
-	promisc := func() (n int) {
+	promisc := func() int {
 		t.Helper()
-		err := d.host.Do(func() error {
-			for _, name := range []string{"vif1.0", "vif2.0"} {
-				l, err := netlink.LinkByName(name)
-				if err != nil {
-					return err
-				}
-				n += l.Attrs().Promisc
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return d.sumOverLinks(func(l netlink.Link) (int, error) { return l.Attrs().Promisc, nil }, "vif1.0", "vif2.0")
 	}
 	if n := promisc(); n != 0 {
 		t.Fatalf("%d vifs promiscuous before the switch started", n)

@@ -313,9 +313,8 @@ func exactly(t *testing.T, c *topo.Capture, who string, m func([]byte) bool, n i
 	}
 }
 
-// fastPathPrograms counts the XDP and TC ingress programs attached to the
-// named interfaces of the dom0.
-func (d *dom0) fastPathPrograms(names ...string) (n int) {
+// sumOverLinks adds up count over the named interfaces of the dom0.
+func (d *dom0) sumOverLinks(count func(netlink.Link) (int, error), names ...string) (n int) {
 	d.t.Helper()
 	err := d.host.Do(func() error {
 		for _, name := range names {
@@ -323,14 +322,11 @@ func (d *dom0) fastPathPrograms(names ...string) (n int) {
 			if err != nil {
 				return err
 			}
-			if x := l.Attrs().Xdp; x != nil && x.Attached {
-				n++
-			}
-			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress})
+			k, err := count(l)
 			if err != nil {
-				return fmt.Errorf("query TC ingress of %s: %w", name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
-			n += len(res.Programs)
+			n += k
 		}
 		return nil
 	})
@@ -338,4 +334,21 @@ func (d *dom0) fastPathPrograms(names ...string) (n int) {
 		d.t.Fatal(err)
 	}
 	return n
+}
+
+// fastPathPrograms counts the XDP and TC ingress programs attached to the
+// named interfaces of the dom0.
+func (d *dom0) fastPathPrograms(names ...string) int {
+	d.t.Helper()
+	return d.sumOverLinks(func(l netlink.Link) (int, error) {
+		n := 0
+		if x := l.Attrs().Xdp; x != nil && x.Attached {
+			n++
+		}
+		res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			return 0, fmt.Errorf("query TC ingress: %w", err)
+		}
+		return n + len(res.Programs), nil
+	}, names...)
 }
