@@ -56,13 +56,16 @@ var PuntReasons = [...]string{
 	"egress_not_fastpath",
 	"mtu",
 	"unparsed",
+	"xdp_limit",
 }
 
 // Flags of the maps' entries (PORT_* and FDB_* in xswitch.c).
 const (
-	portXDPTx = 1
-	portPeer  = 2
-	fdbStatic = 1
+	portXDPTx  = 1
+	portPeer   = 2
+	portXSK    = 4
+	portNoFast = 8
+	fdbStatic  = 1
 )
 
 // BridgeID is the number a bridge has in the maps: a hash of its name, so it
@@ -102,16 +105,20 @@ type FastPath struct {
 	log    *slog.Logger
 	offset int64 // fdb clock minus kernel clock
 
-	mu    sync.Mutex
-	ports map[int]*portLinks // by ifindex
+	mu      sync.Mutex
+	ports   map[int]*portLinks // by ifindex
+	xskUsed []bool             // keys of xs_xsks reserved by ReserveXSK
 }
 
 // portLinks are the attachments of one port.
 type portLinks struct {
-	name   string
-	xdp    link.Link
-	tc     link.Link // nil with clsact
-	clsact bool      // the TC program is a clsact filter
+	name    string
+	xdp     link.Link
+	tc      link.Link // nil with clsact
+	clsact  bool      // the TC program is a clsact filter
+	xsk     bool      // an AF_XDP port: XDP alone
+	xskBase uint32    // its first key in xs_xsks
+	off     bool      // an AF_XDP port whose fast path is off
 }
 
 // Load loads the programs and their maps. With a PinDir it mounts bpffs on

@@ -171,3 +171,10 @@ func rxVLANOffload(ifname string) (bool, error) {
 	}
 	return val.data&ethFlagRxVLAN != 0, nil
 }
+
+// NativeXDP reports whether the driver of the interface runs XDP programs
+// itself (not the kernel's generic hook).
+func NativeXDP(ifindex int) bool {
+	feats, err := xdpFeatures(ifindex)
+	return err == nil && feats&xdpActBasic != 0
+}

@@ -22,6 +22,11 @@ type Port struct {
 	// PeerElsewhere says the port is a veth whose peer is in another
 	// network namespace (a guest).
 	PeerElsewhere bool
+	// XSK says the port is an AF_XDP port whose sockets are registered from
+	// key XSKBase on (ReserveXSK, RegisterXSK). Its mode is xdp (auto
+	// means xdp) or off, where the XDP program only feeds the sockets.
+	XSK     bool
+	XSKBase uint32
 }
 
 // ethHdrLen is the Ethernet header the MTU does not count.
@@ -31,7 +36,7 @@ const ethHdrLen = 14
 // Links pinned by an earlier run on the same interface are adopted and given
 // this build's programs, so the port keeps forwarding throughout.
 func (fp *FastPath) AttachPort(p Port) (Mode, error) {
-	if p.Mode == ModeOff {
+	if p.Mode == ModeOff && !p.XSK {
 		fp.DetachPort(p.Index, p.Name)
 		return ModeOff, nil
 	}
@@ -42,10 +47,13 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	if err := fp.putPort(p, feats); err != nil {
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, off: p.Mode == ModeOff}
+	if p.XSK {
+		return fp.attachXSKPort(p, feats, pl)
+	}
+	if err := fp.putPort(p, feats, false); err != nil {
 		return "", err
 	}
-	pl := &portLinks{name: p.Name}
 	fail := func(op string, err error) (Mode, error) {
 		pl.close()
 		fp.unpinLinks(p.Name)
@@ -101,10 +109,17 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 }
 
 // putPort writes the port's entries in the ports, devmap and stats maps.
-func (fp *FastPath) putPort(p Port, feats uint64) error {
+func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
 	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
 	if p.Kind == "veth" && p.PeerElsewhere {
 		v.Flags |= portPeer
+	}
+	if p.XSK {
+		v.Flags |= portXSK
+		v.XskBase = p.XSKBase
+	}
+	if noFast {
+		v.Flags |= portNoFast
 	}
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
@@ -132,11 +147,13 @@ func (fp *FastPath) putPort(p Port, feats uint64) error {
 func (fp *FastPath) Refresh(p Port) error {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	if _, ok := fp.ports[p.Index]; !ok {
+	pl, ok := fp.ports[p.Index]
+	if !ok {
 		return nil
 	}
 	feats, _ := xdpFeatures(p.Index)
-	return fp.putPort(p, feats)
+	p.XSK, p.XSKBase = pl.xsk, pl.xskBase
+	return fp.putPort(p, feats, pl.off)
 }
 
 // deletePort removes the port's entries, and every MAC entry that points at
@@ -247,10 +264,14 @@ func (fp *FastPath) attachTC(p Port) (l link.Link, clsact bool, err error) {
 }
 
 func (fp *FastPath) attachXDP(p Port) (link.Link, error) {
+	return fp.attachXDPMode(p, link.XDPDriverMode)
+}
+
+func (fp *FastPath) attachXDPMode(p Port, mode link.XDPAttachFlags) (link.Link, error) {
 	if l := fp.adopt(p.Name, "xdp", p.Index, fp.objs.XswitchXdp); l != nil {
 		return l, nil
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Interface: p.Index, Program: fp.objs.XswitchXdp, Flags: link.XDPDriverMode})
+	l, err := link.AttachXDP(link.XDPOptions{Interface: p.Index, Program: fp.objs.XswitchXdp, Flags: mode})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,12 @@
 //   xswitch_tc    TC ingress (tcx, or a clsact filter). Redirects learned
 //                 unicast; punts the rest.
 //
+// On an AF_XDP port the XDP program is alone: what it does not redirect it
+// hands to the port's AF_XDP socket for its receive queue (the xs_xsks
+// map), and the userspace switch forwards it; there is no TC program and no
+// punt header. Such a port can have its fast path off: then every frame goes
+// to the socket, and no other port redirects to it.
+//
 // A punted frame gets a 4-byte punt header after its MAC addresses and goes
 // through the port's receive path again (a redirect to the port's own
 // ingress), where the port's AF_PACKET socket, bound to the punt ethertype,
@@ -37,6 +43,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define PORT_XDP_TX 1 // the device accepts frames redirected by XDP
 #define PORT_PEER 2   // a veth whose peer is in another namespace: TC hands
 		      // frames straight to the peer's ingress
+#define PORT_XSK 4    // an AF_XDP port: XDP hands what it does not redirect
+		      // to the port's sockets
+#define PORT_NO_FAST 8 // the port's fast path is off (an AF_XDP port's
+		       // program still feeds its sockets): no decisions on
+		       // its ingress, no redirects to it
 
 // The punt header: this ethertype, then the punt reason (16 bits), then the
 // frame's own ethertype. The mark tells the TC program, which sees the
@@ -58,6 +69,8 @@ enum punt_reason {
 	PUNT_EGRESS,          // destination port has no fast path
 	PUNT_MTU,             // larger than the egress port's MTU
 	PUNT_UNPARSED,        // runt, multicast source, or a tag other than one 802.1Q
+	PUNT_XDP_LIMIT,       // AF_XDP port: a frame XDP cannot redirect (checksum
+			      // pending, multi-buffer, egress takes no XDP frames)
 	PUNT_MAX,
 };
 
@@ -81,10 +94,10 @@ struct fdb_entry {
 };
 
 struct port {
-	__u32 bridge;  // bridge id
-	__u32 flags;   // PORT_*
-	__u32 max_len; // MTU plus the Ethernet header
-	__u32 pad;
+	__u32 bridge;   // bridge id
+	__u32 flags;    // PORT_*
+	__u32 max_len;  // MTU plus the Ethernet header
+	__u32 xsk_base; // PORT_XSK: xs_xsks key of the socket of receive queue 0
 };
 
 struct port_stats {
@@ -134,6 +147,15 @@ struct {
 	__type(value, struct port_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_stats SEC(".maps");
+
+// The AF_XDP sockets of AF_XDP ports: key xsk_base + receive queue.
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_xsks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -201,7 +223,7 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 		return V_PUNT;
 	}
 	struct port *out = bpf_map_lookup_elem(&xs_ports, &out_ifindex);
-	if (!out || out->bridge != in->bridge) {
+	if (!out || out->bridge != in->bridge || (out->flags & PORT_NO_FAST)) {
 		*reason = PUNT_EGRESS;
 		return V_PUNT;
 	}
@@ -380,32 +402,51 @@ static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethert
 	return true;
 }
 
+// to_user hands a frame XDP does not redirect on: to the kernel's receive
+// path (TC decides and counts), or, on an AF_XDP port, to the port's socket
+// for the receive queue, counting the reason.
+static __always_inline int to_user(struct xdp_md *ctx, struct port *in, __u32 reason)
+{
+	if (!in || !(in->flags & PORT_XSK))
+		return XDP_PASS;
+	if (!(in->flags & PORT_NO_FAST))
+		count_punt(ctx->ingress_ifindex, reason);
+	return bpf_redirect_map(&xs_xsks, in->xsk_base + ctx->rx_queue_index, XDP_PASS);
+}
+
 SEC("xdp.frags")
 int xswitch_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct frame f = { .ifindex = ctx->ingress_ifindex };
+	struct port *in = bpf_map_lookup_elem(&xs_ports, &f.ifindex);
 
+	if (!in)
+		return XDP_PASS;
+	if (in->flags & PORT_NO_FAST)
+		return to_user(ctx, in, 0);
 	if (data + ETH_HLEN + 4 > end)
-		return XDP_PASS; // short frames: TC and userspace decide
+		return to_user(ctx, in, PUNT_UNPARSED); // short frames: TC and userspace decide
 	// A multi-buffer frame is a GSO super-frame that veth turned into XDP
 	// frags: redirected as XDP it would lose its offload metadata.
 	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
-		return XDP_PASS;
+		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	f.len = end - data;
 	__builtin_memcpy(f.addr, data, 12);
 	parse_tag(&f, false, 0, 0, *(__u16 *)(data + 12), *(__u16 *)(data + 14));
 	if (!f.parsed)
-		return XDP_PASS;
+		return to_user(ctx, in, PUNT_UNPARSED);
 	if (f.tag_len && (*(__u16 *)(data + 16) == bpf_htons(ETH_P_8021Q) ||
 			  *(__u16 *)(data + 16) == bpf_htons(ETH_P_8021AD)))
-		return XDP_PASS; // a second tag: userspace
+		return to_user(ctx, in, PUNT_UNPARSED); // a second tag: userspace
 
 	__u32 egress = 0, eflags = 0, reason = 0;
-	struct port *in = bpf_map_lookup_elem(&xs_ports, &f.ifindex);
-	if (!in || decide(&f, in, true, &egress, &eflags, &reason) != V_REDIRECT)
-		return XDP_PASS; // punted or for TC: TC counts it
+	enum verdict v = decide(&f, in, true, &egress, &eflags, &reason);
+	if (v == V_TO_TC)
+		return to_user(ctx, in, PUNT_XDP_LIMIT);
+	if (v != V_REDIRECT)
+		return to_user(ctx, in, reason); // punted: TC counts it, or the AF_XDP path
 	void *l3 = data + ETH_HLEN;
 	__u16 ethertype = *(__u16 *)(data + 12);
 	if (f.tag_len) {
@@ -413,13 +454,13 @@ int xswitch_xdp(struct xdp_md *ctx)
 		ethertype = *(__u16 *)(data + 16);
 	}
 	if (!no_offload_pending(l3, end, ethertype))
-		return XDP_PASS; // TC keeps the skb's offload metadata
+		return to_user(ctx, in, PUNT_XDP_LIMIT); // TC keeps the skb's offload metadata
 	long rc = bpf_redirect_map(&xs_tx_ports, egress, XDP_PASS);
 	if (rc != XDP_REDIRECT) {
 		struct port_stats *s = stats_of(f.ifindex);
 		if (s)
 			s->redirect_errors++;
-		return XDP_PASS;
+		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	}
 	count_forward(f.ifindex, f.len, true);
 	return XDP_REDIRECT;

@@ -33,11 +33,11 @@ type xswitchMeta struct {
 }
 
 type xswitchPort struct {
-	_      structs.HostLayout
-	Bridge uint32
-	Flags  uint32
-	MaxLen uint32
-	Pad    uint32
+	_       structs.HostLayout
+	Bridge  uint32
+	Flags   uint32
+	MaxLen  uint32
+	XskBase uint32
 }
 
 type xswitchPortStats struct {
@@ -47,7 +47,7 @@ type xswitchPortStats struct {
 	XdpPackets     uint64
 	RedirectErrors uint64
 	PuntErrors     uint64
-	Punts          [8]uint64
+	Punts          [9]uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -59,6 +59,7 @@ const (
 	xswitchMapXsPorts     = "xs_ports"
 	xswitchMapXsStats     = "xs_stats"
 	xswitchMapXsTxPorts   = "xs_tx_ports"
+	xswitchMapXsXsks      = "xs_xsks"
 	xswitchProgXswitchTc  = "xswitch_tc"
 	xswitchProgXswitchXdp = "xswitch_xdp"
 )
@@ -118,6 +119,7 @@ type xswitchMapSpecs struct {
 	XsPorts   *ebpf.MapSpec `ebpf:"xs_ports"`
 	XsStats   *ebpf.MapSpec `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.MapSpec `ebpf:"xs_tx_ports"`
+	XsXsks    *ebpf.MapSpec `ebpf:"xs_xsks"`
 }
 
 // xswitchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -151,6 +153,7 @@ type xswitchMaps struct {
 	XsPorts   *ebpf.Map `ebpf:"xs_ports"`
 	XsStats   *ebpf.Map `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.Map `ebpf:"xs_tx_ports"`
+	XsXsks    *ebpf.Map `ebpf:"xs_xsks"`
 }
 
 func (m *xswitchMaps) Close() error {
@@ -160,6 +163,7 @@ func (m *xswitchMaps) Close() error {
 		m.XsPorts,
 		m.XsStats,
 		m.XsTxPorts,
+		m.XsXsks,
 	)
 }
 
