@@ -41,6 +41,12 @@ type Frame struct {
 	VLAN   uint16 // TCI (priority, DEI and VID) of an out-of-band tag; valid when Tagged
 	TPID   uint16 // ethertype of the out-of-band tag (0x8100 or 0x88a8); valid when Tagged
 	Tagged bool
+	// Exclusive is set by the dataplane on a frame it sends to one port
+	// only. That port's Send may then keep Data's buffer instead of copying
+	// it, when the buffer is its own kind: AF_XDP ports sharing a UMEM pass
+	// descriptors between their rings. Ports that receive such frames
+	// account for buffers a Send kept.
+	Exclusive bool
 }
 
 // Port is anything that receives and sends frames in batches. The rest of the
@@ -56,7 +62,8 @@ type Frame struct {
 // and the caller decides whether to retry the rest (the dataplane skips the
 // failed frame, counts it and sends frames[n+1:]). The dataplane never calls
 // Send concurrently on one port, and Send does not keep frames (or their Data)
-// after it returns.
+// after it returns, except an Exclusive frame's buffer as Frame.Exclusive
+// says.
 type Port interface {
 	Name() string
 	BatchSize() int

@@ -104,12 +104,14 @@ func (w *worker) forward(frames []Frame) {
 					continue
 				}
 				if e := set.get(id); e != nil {
+					f.Exclusive = true
 					w.add(e, f)
 					continue
 				}
 			}
 		}
 		flooded++
+		f.Exclusive = false
 		for _, e := range set.list {
 			if e != in {
 				w.add(e, f)

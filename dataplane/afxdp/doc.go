@@ -1,0 +1,37 @@
+// Package afxdp is a dataplane.Port on Linux AF_XDP sockets: one socket per
+// receive queue of the interface, all sharing one UMEM (a region of frame
+// buffers registered with the kernel), so frames move between ports as
+// descriptors instead of being copied.
+//
+// Frames reach a socket only through an XDP program that redirects them to
+// it (an XSKMAP entry): Config.Register is called with each socket so the
+// caller can put it in its program's map.
+//
+// Receiving. The kernel takes free frames from a socket's fill ring, writes
+// received frames into them and posts descriptors on the RX ring. Receive
+// returns those frames in place; their Data stay valid until the next
+// Receive on the port, which hands them back to the fill ring, except the
+// ones another port's Send took. While frames flow, Receive spins on the
+// rings for Config.SpinTime before it sleeps in poll(2); an idle port costs
+// no CPU. Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only
+// when it asks to be.
+//
+// Sending. Send posts descriptors on the TX ring of the port's first queue
+// and wakes the kernel when it asks. A frame the dataplane sends to this
+// port only (Frame.Exclusive) whose buffer lies in the same UMEM and was
+// received by an AF_XDP port is sent without a copy: its descriptor moves to
+// the TX ring. Every other frame is copied into a free UMEM frame, an
+// out-of-band VLAN tag put back after the MACs. An AF_XDP device takes no
+// offload metadata, so Send finishes partial checksums and cuts GSO
+// super-frames into segments in software (dataplane.FinishChecksum,
+// dataplane.WriteSegment) first. Frames longer than a UMEM frame or than
+// the MTU are refused with EMSGSIZE.
+//
+// Frames longer than a UMEM frame that arrive are dropped by the kernel and
+// counted (KernelDrops, Stats.RxDropped): never truncated.
+//
+// Every UMEM frame has one owner at a time: the free pool, or one socket
+// (its fill or RX ring and the frames Receive returned, or its TX and
+// completion rings). A closed socket's frames go back to the pool, so none
+// leak; UMEM.Free counts the pool.
+package afxdp

@@ -1,0 +1,191 @@
+package afxdp
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// xsk is the AF_XDP socket of one queue of a port.
+type xsk struct {
+	fd       int
+	queue    int
+	id       uint32 // owner id in the UMEM
+	rxOwner  uint32 // id<<1|roleRx
+	txOwner  uint32 // id<<1|roleTx
+	zeroCopy bool
+
+	fill, comp, rx, tx ring
+
+	// batch holds the addresses of the frames the last Receive returned
+	// from this socket; the Receive goroutine's.
+	batch []uint64
+}
+
+func setsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), n, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func getsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
+	l := uint32(n)
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), uintptr(unsafe.Pointer(&l)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// openXSK opens the socket of one queue, bound in the given mode: it
+// registers u on the socket, or shares it through an already bound socket
+// of u. It returns the name of the step that failed with its error.
+func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, string, error) {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, "socket", err
+	}
+	s := &xsk{fd: fd, queue: queue}
+	fail := func(op string, err error) (*xsk, string, error) {
+		s.close()
+		return nil, op, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return fail("umem", errors.New("umem closed"))
+	}
+	var share *xsk
+	if len(u.socks) > 0 {
+		share = u.socks[0]
+	} else {
+		reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&u.mem[0]))), Len: uint64(len(u.mem)), Size: uint32(u.frameSize)}
+		err := setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+		runtime.KeepAlive(u)
+		if err != nil {
+			return fail("setsockopt XDP_UMEM_REG", err)
+		}
+	}
+	sizes := []struct {
+		opt  int
+		size int
+		name string
+	}{
+		{unix.XDP_RX_RING, cfg.RxRingSize, "XDP_RX_RING"},
+		{unix.XDP_TX_RING, cfg.TxRingSize, "XDP_TX_RING"},
+		{unix.XDP_UMEM_FILL_RING, cfg.RxRingSize, "XDP_UMEM_FILL_RING"},
+		{unix.XDP_UMEM_COMPLETION_RING, cfg.TxRingSize, "XDP_UMEM_COMPLETION_RING"},
+	}
+	for _, r := range sizes {
+		if err := unix.SetsockoptInt(fd, unix.SOL_XDP, r.opt, r.size); err != nil {
+			return fail("setsockopt "+r.name, err)
+		}
+	}
+	var off unix.XDPMmapOffsets
+	if err := getsockopt(fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+		return fail("getsockopt XDP_MMAP_OFFSETS", err)
+	}
+	maps := []struct {
+		r     *ring
+		off   unix.XDPRingOffset
+		pgoff int64
+		size  int
+		entry uintptr
+	}{
+		{&s.rx, off.Rx, unix.XDP_PGOFF_RX_RING, cfg.RxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
+		{&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, cfg.TxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
+		{&s.fill, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, cfg.RxRingSize, 8},
+		{&s.comp, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, cfg.TxRingSize, 8},
+	}
+	for _, m := range maps {
+		mem, err := unix.Mmap(fd, m.pgoff, int(m.off.Desc)+m.size*int(m.entry), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if err != nil {
+			return fail("mmap ring", err)
+		}
+		*m.r = newRing(mem, m.off, uint32(m.size))
+	}
+	sa := &unix.SockaddrXDP{Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	if share != nil {
+		// The bind mode and need_wakeup come with the UMEM.
+		sa.Flags = unix.XDP_SHARED_UMEM
+		sa.SharedUmemFD = uint32(share.fd)
+	} else {
+		sa.Flags = unix.XDP_USE_NEED_WAKEUP
+		switch mode {
+		case BindZeroCopy:
+			sa.Flags |= unix.XDP_ZEROCOPY
+		case BindCopy:
+			sa.Flags |= unix.XDP_COPY
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail(fmt.Sprintf("bind queue %d", queue), err)
+	}
+	var opts struct{ flags uint32 }
+	if err := getsockopt(fd, unix.XDP_OPTIONS, unsafe.Pointer(&opts), unsafe.Sizeof(opts)); err == nil {
+		s.zeroCopy = opts.flags&unix.XDP_OPTIONS_ZEROCOPY != 0
+	}
+	if mode == BindZeroCopy && !s.zeroCopy {
+		return fail(fmt.Sprintf("bind queue %d", queue), errors.New("zero-copy asked for, the UMEM's sockets are in copy mode"))
+	}
+	s.id = u.nextID
+	u.nextID++
+	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
+	s.batch = make([]uint64, 0, cfg.RxRingSize)
+	u.socks = append(u.socks, s)
+	return s, "", nil
+}
+
+// close unmaps the rings and closes the descriptor; the caller removes the
+// socket from its UMEM.
+func (s *xsk) close() {
+	for _, r := range []*ring{&s.rx, &s.tx, &s.fill, &s.comp} {
+		r.unmap()
+	}
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+}
+
+// stats reads the kernel's counters of the socket.
+func (s *xsk) stats() (unix.XDPStatistics, error) {
+	var st unix.XDPStatistics
+	err := getsockopt(s.fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st))
+	return st, err
+}
+
+// QueueCount returns the number of receive queues of ifname in use, which
+// is the number of sockets Open gives the port: the ethtool channels (rx
+// plus combined), or 1 when the driver does not say.
+func QueueCount(ifname string) int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 1
+	}
+	defer unix.Close(fd)
+	var ch struct {
+		cmd                                     uint32
+		maxRx, maxTx, maxOther, maxCombined     uint32
+		rxCount, txCount, otherCount, combCount uint32
+	}
+	ch.cmd = unix.ETHTOOL_GCHANNELS
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data uintptr
+		_    [16]byte
+	}
+	copy(ifr.name[:], ifname)
+	ifr.data = uintptr(unsafe.Pointer(&ch))
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	runtime.KeepAlive(&ch)
+	if errno != 0 || ch.rxCount+ch.combCount == 0 {
+		return 1
+	}
+	return int(ch.rxCount + ch.combCount)
+}

@@ -1,0 +1,181 @@
+package afxdp
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ownerFree marks a frame in the pool. A socket's frames are marked
+// id<<1|roleRx (fill ring, RX ring, returned by Receive) or id<<1|roleTx (TX
+// and completion rings, the sender's spare frames).
+const (
+	ownerFree = 0
+	roleRx    = 0
+	roleTx    = 1
+)
+
+// UMEM is a region of frame buffers that AF_XDP sockets share. Ports opened
+// on the same UMEM pass frames to each other without copies. Its methods are
+// safe for concurrent use.
+type UMEM struct {
+	mem       []byte
+	frameSize uint64
+	shift     uint // log2(frameSize)
+	owner     []atomic.Uint32
+
+	mu     sync.Mutex
+	free   []uint64 // addresses of the frames in the pool
+	socks  []*xsk   // bound sockets; a new one shares the UMEM through any of them
+	nextID uint32
+	closed bool
+}
+
+// NewUMEM maps and locks a UMEM. Zero fields of cfg take their value from
+// DefaultUMEMConfig.
+func NewUMEM(cfg UMEMConfig) (*UMEM, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("afxdp: umem: %w", err)
+	}
+	mem, err := unix.Mmap(-1, 0, cfg.FrameSize*cfg.Frames, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("afxdp: umem: mmap %d bytes: %w", cfg.FrameSize*cfg.Frames, err)
+	}
+	u := &UMEM{
+		mem:       mem,
+		frameSize: uint64(cfg.FrameSize),
+		shift:     uint(bits.TrailingZeros(uint(cfg.FrameSize))),
+		owner:     make([]atomic.Uint32, cfg.Frames),
+		free:      make([]uint64, cfg.Frames),
+		nextID:    1,
+	}
+	for i := range u.free {
+		u.free[i] = uint64(len(u.free)-1-i) << u.shift // frame 0 on top
+	}
+	return u, nil
+}
+
+// Frames returns the number of frame buffers.
+func (u *UMEM) Frames() int { return len(u.owner) }
+
+// FrameSize returns the size of one frame buffer.
+func (u *UMEM) FrameSize() int { return int(u.frameSize) }
+
+// Free returns the number of frames in the pool: not given to any socket.
+// With no port open, every frame is free.
+func (u *UMEM) Free() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.free)
+}
+
+// Close unmaps the UMEM. It fails while ports are open on it.
+func (u *UMEM) Close() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil
+	}
+	if len(u.socks) > 0 {
+		return errors.New("afxdp: umem: close: ports are still open on it")
+	}
+	u.closed = true
+	return unix.Munmap(u.mem)
+}
+
+// get moves up to len(dst) frames from the pool to owner and returns how
+// many it moved.
+func (u *UMEM) get(dst []uint64, owner uint32) int {
+	return u.getKeeping(dst, owner, 0)
+}
+
+// getKeeping is get that leaves at least keep frames in the pool: fill
+// rings must not take the frames senders need.
+func (u *UMEM) getKeeping(dst []uint64, owner uint32, keep int) int {
+	u.mu.Lock()
+	n := max(min(len(dst), len(u.free)-keep), 0)
+	copy(dst, u.free[len(u.free)-n:])
+	u.free = u.free[:len(u.free)-n]
+	u.mu.Unlock()
+	for _, a := range dst[:n] {
+		u.owner[a>>u.shift].Store(owner)
+	}
+	return n
+}
+
+// put returns frames to the pool; addrs may point anywhere in their frames.
+func (u *UMEM) put(addrs []uint64) {
+	for i, a := range addrs {
+		addrs[i] = a &^ (u.frameSize - 1)
+		u.owner[a>>u.shift].Store(ownerFree)
+	}
+	u.mu.Lock()
+	u.free = append(u.free, addrs...)
+	u.mu.Unlock()
+}
+
+// reclaim returns to the pool every frame a closed socket owned, wherever
+// the socket left it.
+func (u *UMEM) reclaim(id uint32) int {
+	rx, tx := id<<1|roleRx, id<<1|roleTx
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for i := range u.owner {
+		if o := u.owner[i].Load(); o == rx || o == tx {
+			u.owner[i].Store(ownerFree)
+			u.free = append(u.free, uint64(i)<<u.shift)
+			n++
+		}
+	}
+	return n
+}
+
+// take moves a frame the dataplane received on some socket of this UMEM to
+// the sending socket with owner to, provided it is still where Receive left
+// it; addr is the frame's offset in the UMEM.
+func (u *UMEM) take(addr uint64, to uint32) bool {
+	o := &u.owner[addr>>u.shift]
+	cur := o.Load()
+	return cur != ownerFree && cur&1 == roleRx && o.CompareAndSwap(cur, to)
+}
+
+// offset returns the offset of b in the UMEM, or false when b lies
+// elsewhere.
+func (u *UMEM) offset(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	start := uintptr(unsafe.Pointer(&u.mem[0]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	if p < start || p+uintptr(len(b)) > start+uintptr(len(u.mem)) {
+		return 0, false
+	}
+	off := uint64(p - start)
+	if (off+uint64(len(b))-1)>>u.shift != off>>u.shift {
+		return 0, false // spans two frames: not one of ours
+	}
+	return off, true
+}
+
+// frame returns n bytes of the UMEM at addr.
+func (u *UMEM) frame(addr uint64, n int) []byte {
+	return u.mem[addr : addr+uint64(n) : (addr|(u.frameSize-1))+1]
+}
+
+// fillTarget is how many frames one socket keeps in its fill ring: an equal
+// share of half the UMEM (the other half is for frames in flight and being
+// sent), at least two batches, at most the ring.
+func (u *UMEM) fillTarget(ring, batch uint32) uint32 {
+	u.mu.Lock()
+	socks := max(len(u.socks), 1)
+	u.mu.Unlock()
+	share := uint32(len(u.owner) / (2 * socks))
+	return min(max(share, 2*batch), ring)
+}
