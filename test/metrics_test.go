@@ -106,10 +106,10 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 	// Through userspace without a fast path; with one, the learned flow
 	// never reaches userspace, and the fast path's counters have it all.
 	user, fast, xdp := float64(n), 0.0, 0.0
-	if mode != "off" {
+	if fastPath(mode) != "off" {
 		user, fast = 0, n
 	}
-	if mode == "xdp" {
+	if fastPath(mode) == "xdp" {
 		xdp = n
 	}
 	type check struct {
@@ -125,7 +125,7 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 		{"xswitch_port_flooded_packets_total", pa, 0},
 		{"xswitch_port_transmit_packets_total", pa, 0},
 	}
-	if mode != "off" {
+	if fastPath(mode) != "off" {
 		checks = append(checks, []check{
 			{"xswitch_port_fastpath_packets_total", pa, fast},
 			{"xswitch_port_fastpath_bytes_total", pa, fast * 60},
@@ -143,7 +143,11 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 			t.Errorf("%s{port=%q}: grew by %v, want %v", c.name, c.labels["port"], got, c.want)
 		}
 	}
-	info := map[string]string{"bridge": "xenbr0", "port": "vif4.0", "domid": "4", "devid": "0", "kind": "afpacket", "uplink": "false", "fastpath": mode}
+	kind := "afpacket"
+	if isAFXDP(mode) {
+		kind = "afxdp"
+	}
+	info := map[string]string{"bridge": "xenbr0", "port": "vif4.0", "domid": "4", "devid": "0", "kind": kind, "uplink": "false", "fastpath": fastPath(mode)}
 	if got := value(t, after, "xswitch_port_info", info); got != 1 {
 		t.Errorf("xswitch_port_info%v = %v", info, got)
 	}

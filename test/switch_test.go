@@ -37,16 +37,19 @@ type dom0 struct {
 	log  *lockedBuffer
 	// mode is the fast-path mode of every port: off, tc or xdp.
 	mode string
+	// afxdp says every port is an AF_XDP port.
+	afxdp bool
 	// pinDir is where the daemon pins its fast path; unique per test.
 	pinDir string
 	// args are more flags for xswitchd.
 	args []string
 }
 
-// modes are the fast-path modes the suite runs in.
-var modes = []string{"off", "tc", "xdp"}
+// modes are the modes the suite runs in: the fast-path mode of every port,
+// with AF_PACKET ports, or after "afxdp-" with AF_XDP ports.
+var modes = []string{"off", "tc", "xdp", "afxdp-off", "afxdp-xdp"}
 
-// forEachMode runs a scenario once per fast-path mode.
+// forEachMode runs a scenario once per mode.
 func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
 	for _, m := range modes {
 		t.Run(m, func(t *testing.T) { f(t, m) })
@@ -55,10 +58,18 @@ func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
 
 // fastModes runs a scenario in the modes that have a fast path.
 func fastModes(t *testing.T, f func(t *testing.T, mode string)) {
-	for _, m := range modes[1:] {
-		t.Run(m, func(t *testing.T) { f(t, m) })
+	for _, m := range modes {
+		if fastPath(m) != "off" {
+			t.Run(m, func(t *testing.T) { f(t, m) })
+		}
 	}
 }
+
+// fastPath returns the fast-path mode of a suite mode: off, tc or xdp.
+func fastPath(mode string) string { return strings.TrimPrefix(mode, "afxdp-") }
+
+// isAFXDP says whether a suite mode has AF_XDP ports.
+func isAFXDP(mode string) bool { return strings.HasPrefix(mode, "afxdp-") }
 
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -90,7 +101,10 @@ func newDom0(t *testing.T, mode string) *dom0 {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	d := &dom0{t: t, host: h, dir: t.TempDir(), log: &lockedBuffer{}, mode: mode, pinDir: "/sys/fs/bpf/" + h.Name()}
+	d := &dom0{t: t, host: h, dir: t.TempDir(), log: &lockedBuffer{}, mode: fastPath(mode), afxdp: isAFXDP(mode), pinDir: "/sys/fs/bpf/" + h.Name()}
+	if d.afxdp {
+		d.args = append(d.args, "-port-type", "afxdp")
+	}
 	// Runs after the daemon stopped (cleanups run last first): the clean
 	// stop that removes the fast path.
 	t.Cleanup(func() {
@@ -227,7 +241,8 @@ func (d *dom0) fdb() map[string]string {
 
 // guest adds a guest behind vif with MAC topo.MAC(n) and the given address.
 // In xdp mode the guest turns GRO on, as a guest that wants XDP frames
-// redirected to it does: a veth then accepts them.
+// redirected to it does: a veth then accepts them. (With AF_XDP ports the
+// frames the switch sends are skbs: no GRO needed.)
 func (d *dom0) guest(vif string, n int, addr string) *topo.Guest {
 	d.t.Helper()
 	g, err := d.host.AddGuest(vif, topo.MAC(n), netip.MustParsePrefix(addr))

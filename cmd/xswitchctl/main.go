@@ -84,7 +84,11 @@ func main() {
 					for _, n := range p.Drops {
 						drops += n
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, p.Kind, p.FastPath, p.FastPathPackets, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
+					kind := p.Kind
+					if p.AFXDP != nil {
+						kind += "/" + p.AFXDP.Socket // how its sockets are bound
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, kind, p.FastPath, p.FastPathPackets, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
 				}
 			})
 		}

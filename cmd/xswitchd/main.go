@@ -43,6 +43,11 @@ attached when xswitchd stops, so guests keep talking across a restart or an
 upgrade, and the next xswitchd adopts them. To stop for good, stop xswitchd
 and run 'xswitchd -cleanup', which detaches and removes all of it.
 
+A port receives and sends through an AF_PACKET socket or through AF_XDP
+sockets (one per receive queue, sharing a UMEM with the bridge's other
+AF_XDP ports). In auto port type an uplink whose driver has native XDP gets
+AF_XDP, every other port AF_PACKET.
+
 Flags:
 `
 
@@ -62,6 +67,7 @@ func run() int {
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
+	portType := fs.String("port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
 	pinDir := fs.String("bpf-pin-dir", bpf.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
 	tcHook := fs.String("tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
 	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
@@ -106,6 +112,16 @@ func run() int {
 		}
 		if cfg.Auto || !cfg.FastPathSet {
 			cfg.FastPath = m
+		}
+	}
+	if *portType != "" {
+		t, err := config.ParsePortType(*portType)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -port-type: %v\n", err)
+			return 2
+		}
+		if cfg.Auto || !cfg.PortTypeSet {
+			cfg.PortType = t
 		}
 	}
 	cfg.PinDir = *pinDir

@@ -19,6 +19,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
 )
 
@@ -45,6 +46,38 @@ type Config struct {
 	// TCHook says how TC programs are attached: tcx, clsact, or auto (tcx
 	// where the kernel has it).
 	TCHook bpf.TCHook
+	// PortType is the port type of ports whose bridge says nothing.
+	PortType PortType
+	// PortTypeSet says the file sets PortType (the -port-type flag does
+	// not override it).
+	PortTypeSet bool
+	// AFXDP configures the AF_XDP ports: their sockets, and the UMEM each
+	// bridge's AF_XDP ports share.
+	AFXDP afxdp.Config
+	UMEM  afxdp.UMEMConfig
+}
+
+// PortType says which kind of socket a port gets.
+type PortType string
+
+// Port types.
+const (
+	// PortTypeAuto is afxdp for an uplink whose driver has native XDP,
+	// afpacket otherwise.
+	PortTypeAuto     PortType = "auto"
+	PortTypeAFPacket PortType = "afpacket"
+	PortTypeAFXDP    PortType = "afxdp"
+)
+
+// ParsePortType checks a port type name; "" is auto.
+func ParsePortType(s string) (PortType, error) {
+	switch t := PortType(s); t {
+	case PortTypeAuto, PortTypeAFPacket, PortTypeAFXDP:
+		return t, nil
+	case "":
+		return PortTypeAuto, nil
+	}
+	return "", fmt.Errorf("unknown port type %q (want auto, afpacket or afxdp)", s)
 }
 
 // WantsFastPath reports whether any port may use the fast path.
@@ -65,6 +98,24 @@ func (c *Config) WantsFastPath() bool {
 	return false
 }
 
+// WantsAFXDP reports whether any port may be an AF_XDP port.
+func (c *Config) WantsAFXDP() bool {
+	if c.PortType != PortTypeAFPacket && c.PortType != "" {
+		return true
+	}
+	for _, b := range c.Bridges {
+		if b.PortType != "" && b.PortType != PortTypeAFPacket {
+			return true
+		}
+		for _, pt := range b.PortTypes {
+			if pt.Type != PortTypeAFPacket {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Bridge is one configured bridge.
 type Bridge struct {
 	Name   string
@@ -77,7 +128,17 @@ type Bridge struct {
 	FastPath bpf.Mode
 	// PortModes set the mode of single ports, first match wins.
 	PortModes []PortMode
+	// PortType is the type of the bridge's ports; "" takes Config.PortType.
+	PortType PortType
+	// PortTypes set the type of single ports, first match wins.
+	PortTypes []PortTypeOf
 	Line      int // where the bridge starts in Source
+}
+
+// PortTypeOf is the port type of the ports whose names match Pattern.
+type PortTypeOf struct {
+	Pattern string
+	Type    PortType
 }
 
 // PortMode is the fast-path mode of the ports whose names match Pattern (an
@@ -105,6 +166,8 @@ type file struct {
 	Metrics  *string      `yaml:"metrics"`
 	Control  *string      `yaml:"control"`
 	FastPath string       `yaml:"fastpath"`
+	PortType string       `yaml:"port-type"`
+	AFXDP    fileAFXDP    `yaml:"afxdp"`
 	Bridges  []fileBridge `yaml:"bridges"`
 }
 
@@ -116,6 +179,8 @@ type fileBridge struct {
 	FastPath  string   `yaml:"fastpath"`
 	// PortFastPath maps names or globs to modes; a node keeps their order.
 	PortFastPath yaml.Node `yaml:"port-fastpath"`
+	PortType     string    `yaml:"port-type"`
+	PortTypes    yaml.Node `yaml:"port-types"`
 	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
@@ -129,6 +194,16 @@ type fileBridge struct {
 		Vif    fileRing `yaml:"vif"`
 		Uplink fileRing `yaml:"uplink"`
 	} `yaml:"rings"`
+}
+
+type fileAFXDP struct {
+	Frames    int    `yaml:"frames"`
+	FrameSize int    `yaml:"frame-size"`
+	RxRing    int    `yaml:"rx-ring"`
+	TxRing    int    `yaml:"tx-ring"`
+	BatchSize int    `yaml:"batch-size"`
+	Mode      string `yaml:"bind"`
+	SpinTime  string `yaml:"spin-time"`
 }
 
 type fileRing struct {
@@ -148,7 +223,7 @@ func Load(name string) (*Config, error) {
 
 // Auto returns the configuration used when there is no file.
 func Auto() *Config {
-	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true, FastPath: bpf.ModeAuto, PinDir: bpf.DefaultPinDir}
+	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true, FastPath: bpf.ModeAuto, PinDir: bpf.DefaultPinDir, PortType: PortTypeAuto}
 }
 
 // lineErr is an error at a place in the file.
@@ -194,6 +269,13 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &lineErr{name, topKeyLine(&doc, "fastpath"), "fastpath: " + err.Error()}
 	}
 	c.FastPathSet = f.FastPath != ""
+	if c.PortType, err = ParsePortType(f.PortType); err != nil {
+		return nil, &lineErr{name, topKeyLine(&doc, "port-type"), "port-type: " + err.Error()}
+	}
+	c.PortTypeSet = f.PortType != ""
+	if c.AFXDP, c.UMEM, err = afxdpConfig(f.AFXDP); err != nil {
+		return nil, &lineErr{name, topKeyLine(&doc, "afxdp"), "afxdp: " + err.Error()}
+	}
 	if f.Metrics != nil {
 		c.Metrics = *f.Metrics
 	}
@@ -283,6 +365,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		if b.PortModes, line, err = portModes(&fb.PortFastPath); err != nil {
 			return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: port-fastpath: %v", b.Name, err)}
 		}
+		if fb.PortType != "" {
+			if b.PortType, err = ParsePortType(fb.PortType); err != nil {
+				return nil, &lineErr{name, at("port-type"), fmt.Sprintf("bridge %q: port-type: %v", b.Name, err)}
+			}
+		}
+		if b.PortTypes, line, err = portTypes(&fb.PortTypes); err != nil {
+			return nil, &lineErr{name, line, fmt.Sprintf("bridge %q: port-types: %v", b.Name, err)}
+		}
 		if b.Rings.Vif, err = ring(fb.Rings.Vif, afpacket.VifConfig()); err != nil {
 			return nil, &lineErr{name, at("rings"), fmt.Sprintf("bridge %q: rings.vif: %v", b.Name, err)}
 		}
@@ -292,6 +382,66 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Bridges = append(c.Bridges, b)
 	}
 	return c, nil
+}
+
+// afxdpConfig reads the afxdp block.
+func afxdpConfig(f fileAFXDP) (afxdp.Config, afxdp.UMEMConfig, error) {
+	c := afxdp.Config{RxRingSize: f.RxRing, TxRingSize: f.TxRing, BatchSize: f.BatchSize, Mode: afxdp.BindMode(f.Mode)}
+	u := afxdp.UMEMConfig{Frames: f.Frames, FrameSize: f.FrameSize}
+	if f.SpinTime != "" {
+		d, err := parseDuration(f.SpinTime)
+		if err != nil {
+			return c, u, fmt.Errorf("spin-time: %v", err)
+		}
+		c.SpinTime = d
+		if d == 0 {
+			c.SpinTime = -1 // never spin
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, u, err
+	}
+	return c, u, u.Validate()
+}
+
+// portTypes reads the port-types mapping, in file order.
+func portTypes(n *yaml.Node) ([]PortTypeOf, int, error) {
+	if n.Kind == 0 {
+		return nil, 0, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, n.Line, errors.New("want a mapping of interface names or globs to port types, such as 'peth*: afxdp'")
+	}
+	var out []PortTypeOf
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		pat, val, line := n.Content[i].Value, n.Content[i+1].Value, n.Content[i].Line
+		if _, err := path.Match(pat, ""); err != nil || pat == "" {
+			return nil, line, fmt.Errorf("%q is not an interface name or glob", pat)
+		}
+		t, err := ParsePortType(val)
+		if err != nil || val == "" {
+			return nil, line, fmt.Errorf("%s: unknown port type %q (want auto, afpacket or afxdp)", pat, val)
+		}
+		out = append(out, PortTypeOf{Pattern: pat, Type: t})
+	}
+	return out, 0, nil
+}
+
+// Type returns the port type of one of the bridge's ports: the first
+// port-types entry that matches it, else the bridge's type, else def.
+func (b *Bridge) Type(ifname string, def PortType) PortType {
+	for _, pt := range b.PortTypes {
+		if m, _ := path.Match(pt.Pattern, ifname); m {
+			return pt.Type
+		}
+	}
+	if b.PortType != "" {
+		return b.PortType
+	}
+	if def == "" {
+		return PortTypeAuto
+	}
+	return def
 }
 
 // portModes reads the port-fastpath mapping, in file order; an error comes

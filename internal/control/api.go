@@ -23,6 +23,19 @@ type Port struct {
 	FastPathPackets uint64            `json:"fastpath_packets"`
 	FastPathBytes   uint64            `json:"fastpath_bytes"`
 	Punts           map[string]uint64 `json:"fastpath_punts,omitempty"`
+	// AFXDP is set for an AF_XDP port.
+	AFXDP *AFXDP `json:"afxdp,omitempty"`
+}
+
+// AFXDP are the counters particular to an AF_XDP port.
+type AFXDP struct {
+	Socket             string `json:"socket"` // zerocopy or copy
+	Queues             int    `json:"queues"`
+	SharesUMEM         bool   `json:"shares_umem"`
+	TxUncopied         uint64 `json:"tx_uncopied_packets"`
+	Segmented          uint64 `json:"segmented_packets"`
+	Segments           uint64 `json:"segments"`
+	ChecksumsCompleted uint64 `json:"checksums_completed"`
 }
 
 // FDBEntry is a learned or static MAC, as GET /v1/fdb returns it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/metrics"
@@ -137,6 +138,14 @@ func portJSON(src Source, bridge string, p dataplane.PortStatus) Port {
 	}
 	if out.FastPath == "" {
 		out.FastPath = "off"
+	}
+	if x, ok := p.Port.(*afxdp.Port); ok {
+		s := x.Stats()
+		out.AFXDP = &AFXDP{Socket: "copy", Queues: x.Queues(), SharesUMEM: x.SharesUMEM(), TxUncopied: s.TxZeroCopy,
+			Segmented: s.TxSegmented, Segments: s.TxSegments, ChecksumsCompleted: s.RxChecksumsCompleted}
+		if x.ZeroCopy() {
+			out.AFXDP.Socket = "zerocopy"
+		}
 	}
 	if fps, ok := src.(metrics.FastPathSource); ok && out.FastPath != "off" {
 		if s, ok := fps.FastPathStats(p.Ifindex); ok {

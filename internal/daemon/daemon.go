@@ -19,6 +19,7 @@ import (
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/afpacket"
+	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 )
@@ -38,10 +39,11 @@ type Daemon struct {
 	failed   map[int]string               // by ifindex: the last attach error logged, so it is logged once
 	closed   bool                         // Close ran: attach nothing more
 
-	fp     *bpf.FastPath // nil when every port is off or loading failed
-	fpErr  error         // why fp is nil when a port wants it
-	mirror *mirror       // keeps fp's MAC map in step; nil without fp
-	warm   *warmCache    // fp's MAC map as an earlier run left it
+	umems  map[string]*afxdp.UMEM // by bridge: the UMEM its AF_XDP ports share
+	fp     *bpf.FastPath          // nil when no port may use it or loading failed
+	fpErr  error                  // why fp is nil when a port wants it
+	mirror *mirror                // keeps fp's MAC map in step; nil without fp
+	warm   *warmCache             // fp's MAC map as an earlier run left it
 }
 
 // attachment is an interface attached to a bridge.
@@ -51,6 +53,9 @@ type attachment struct {
 	fastPath bpf.Mode // effective: xdp, tc or off
 	id       fdb.PortID
 	mtu      int
+	xsk      bool   // an AF_XDP port: its XDP program stays until it is detached
+	xskBase  uint32 // its keys in the AF_XDP socket map
+	xskN     int
 }
 
 // New creates the configured bridges. In auto mode there are none until
@@ -62,8 +67,9 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 		bridges:  map[string]*dataplane.Bridge{},
 		attached: map[int]attachment{},
 		failed:   map[int]string{},
+		umems:    map[string]*afxdp.UMEM{},
 	}
-	if cfg.WantsFastPath() {
+	if cfg.WantsFastPath() || cfg.WantsAFXDP() {
 		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, TCHook: cfg.TCHook, Log: log})
 		if err != nil {
 			d.fpErr = err
@@ -76,7 +82,7 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
 		}
 	}
-	if !cfg.WantsFastPath() {
+	if !cfg.WantsFastPath() && !cfg.WantsAFXDP() {
 		d.removeStaleFastPath()
 	}
 	for _, b := range cfg.Bridges {
@@ -307,6 +313,22 @@ func (d *Daemon) attach(idx int, name string) {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
 	bid := fpp.Bridge
+	typ := b.Type(name, d.cfg.PortType)
+	if typ == config.PortTypeAuto {
+		typ = config.PortTypeAFPacket
+		// An AF_XDP port's fast path is XDP: not for a port set to tc.
+		if uplink && d.fp != nil && fpp.Mode != bpf.ModeTC && bpf.NativeXDP(idx) {
+			typ = config.PortTypeAFXDP
+		}
+	}
+	if typ == config.PortTypeAFXDP {
+		if err := d.attachXSK(br, b, fpp, uplink); err != nil {
+			fail(err)
+			return
+		}
+		delete(d.failed, idx)
+		return
+	}
 	// The order matters at the edges. A fast-path port's socket, bound to
 	// the punt ethertype, receives nothing until TC punts: opened first, it
 	// loses none of the first punts. A socket bound to every protocol would
@@ -474,10 +496,15 @@ func (d *Daemon) detach(idx int, why string) {
 		// First out of the fast path's maps, so the kernel never
 		// redirects to a port that is gone.
 		d.mirror.removePort(bpf.BridgeID(a.bridge), a.id)
+	}
+	if a.fastPath != bpf.ModeOff || a.xsk {
 		d.fp.DetachPort(idx, a.name)
 	}
 	if err := d.bridges[a.bridge].RemovePort(a.name); err != nil {
 		d.log.Warn("detach", "port", a.name, "bridge", a.bridge, "err", err)
+	}
+	if a.xsk {
+		d.fp.ReleaseXSK(a.xskBase, a.xskN)
 	}
 }
 
@@ -499,8 +526,76 @@ func (d *Daemon) Close() error {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
+	for _, u := range d.umems {
+		errs = append(errs, u.Close())
+	}
 	if d.fp != nil {
 		errs = append(errs, d.fp.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// attachXSK attaches an AF_XDP port: its sockets on the bridge's UMEM, then
+// the XDP program that feeds them (and is its fast path, unless that is
+// off); under mu.
+func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, uplink bool) error {
+	name, idx := fpp.Name, fpp.Index
+	if d.fp == nil {
+		return fmt.Errorf("%s: an afxdp port needs the eBPF programs, which did not load: %w", name, d.fpErr)
+	}
+	u, ok := d.umems[b.Name]
+	if !ok {
+		var err error
+		if u, err = afxdp.NewUMEM(d.cfg.UMEM); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		d.umems[b.Name] = u
+	}
+	n := afxdp.QueueCount(name)
+	base, err := d.fp.ReserveXSK(n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	cfg := d.cfg.AFXDP
+	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
+	// Frames from a local stack (a guest's vif or veth) may carry checksums
+	// left to offload; a physical NIC's never do.
+	cfg.CompleteChecksums = !(uplink && fpp.Kind == "device")
+	p, err := afxdp.Open(name, u, cfg)
+	if err != nil {
+		d.fp.ReleaseXSK(base, n)
+		return err
+	}
+	fpp.XSK, fpp.XSKBase = true, base
+	mode, err := d.fp.AttachPort(fpp)
+	if err != nil {
+		p.Close()
+		d.fp.ReleaseXSK(base, n)
+		return err
+	}
+	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx}
+	if err := br.AddPort(p, info); err != nil {
+		d.fp.DetachPort(idx, name)
+		d.fp.ReleaseXSK(base, n)
+		return err
+	}
+	d.log.Info("AF_XDP sockets bound", "port", name, "queues", p.Queues(), "zerocopy", p.ZeroCopy(), "shares_umem", p.SharesUMEM())
+	if !p.SharesUMEM() {
+		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
+	}
+	a := attachment{name: name, bridge: b.Name, fastPath: mode, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n}
+	for _, ps := range br.Ports() {
+		if ps.Name == name {
+			a.id = ps.ID
+		}
+	}
+	d.attached[idx] = a
+	if mode != bpf.ModeOff && a.id != 0 {
+		d.mirror.addPort(fpp.Bridge, a.id, idx)
+		for _, e := range d.warm.take(idx, fpp.Bridge) {
+			br.FDB().Learn(e.Key, a.id, e.Seen)
+		}
+	}
+	d.pinStatic(br, b, name)
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/internal/config"
 )
 
@@ -46,6 +47,12 @@ var (
 	fpRedirErrs = desc("port_fastpath_redirect_errors_total", "XDP redirects from the port that the devmap refused; the frame went on to TC instead.", portLabels...)
 	fpPuntErrs  = desc("port_fastpath_punt_errors_total", "Frames from the port that TC could not punt to userspace (a frame of over 16 KB that is no super-frame cannot grow by the punt header): dropped.", portLabels...)
 
+	xskZeroCopy  = desc("port_afxdp_zerocopy", "1 when the AF_XDP port's sockets are bound in zero-copy mode, 0 in copy mode.", portLabels...)
+	xskTxNoCopy  = desc("port_afxdp_transmit_uncopied_packets_total", "Frames the AF_XDP port sent from the receiving port's buffer, without a copy.", portLabels...)
+	xskSegmented = desc("port_afxdp_segmented_packets_total", "GSO super-frames the AF_XDP port cut into segments in software before sending.", portLabels...)
+	xskSegments  = desc("port_afxdp_segments_total", "Segments those super-frames gave.", portLabels...)
+	xskCsums     = desc("port_afxdp_checksums_completed_total", "Received frames whose TCP or UDP checksum, left pending by a local stack, the AF_XDP port finished.", portLabels...)
+
 	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
 	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
 	fdbMoved    = desc("fdb_moved_total", "MAC addresses seen behind another port than the one they were learned on.", "bridge")
@@ -70,6 +77,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rxPackets, rxBytes, rxGSO, txPackets, txBytes, flooded, drops, uplink,
 		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs, fpPuntErrs,
+		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
 		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
 		ch <- d
 	}
@@ -106,6 +114,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				mode = "off"
 			}
 			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink), mode)...)
+			if x, ok := p.Port.(*afxdp.Port); ok {
+				s := x.Stats()
+				zc := 0.0
+				if x.ZeroCopy() {
+					zc = 1
+				}
+				ch <- prometheus.MustNewConstMetric(xskZeroCopy, prometheus.GaugeValue, zc, labels...)
+				counter(xskTxNoCopy, s.TxZeroCopy, labels...)
+				counter(xskSegmented, s.TxSegmented, labels...)
+				counter(xskSegments, s.TxSegments, labels...)
+				counter(xskCsums, s.RxChecksumsCompleted, labels...)
+			}
 			if fps == nil || mode == "off" {
 				continue
 			}
