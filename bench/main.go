@@ -91,8 +91,16 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int, only s
 			return a, b, nil, err
 		}},
 	}
-	for _, fp := range []string{"off", "tc", "xdp"} {
-		modes = append(modes, mode{"xswitch fastpath " + fp, func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
+	type variant struct{ name, fastPath, portType string }
+	variants := []variant{
+		{"xswitch fastpath off", "off", "afpacket"},
+		{"xswitch afxdp userspace", "off", "afxdp"},
+		{"xswitch fastpath tc", "tc", "afpacket"},
+		{"xswitch fastpath xdp", "xdp", "afpacket"},
+	}
+	for _, v := range variants {
+		fp := v.fastPath
+		modes = append(modes, mode{v.name, func(h *topo.Host) (*topo.Guest, *topo.Guest, func(), error) {
 			a, b, err := guests(h)
 			if err != nil {
 				return nil, nil, nil, err
@@ -106,7 +114,7 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int, only s
 					}
 				}
 			}
-			stop, err := startSwitch(ctx, h, xswitchd, fp)
+			stop, _, err := startSwitch(ctx, h, xswitchd, fp, v.portType)
 			return a, b, stop, err
 		}})
 	}
@@ -138,7 +146,84 @@ func run(ctx context.Context, xswitchd string, d time.Duration, runs int, only s
 		fmt.Printf("\n%s:\n", layoutTitle(split))
 		report(results)
 	}
+	fmt.Printf("\nidle switch, two idle ports, over %v:\n", idleFor)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "ports\tCPU, % of one core\tRSS, MB\t")
+	for _, pt := range []string{"afpacket", "afxdp"} {
+		cpu, rss, err := idle(ctx, xswitchd, pt)
+		if err != nil {
+			return fmt.Errorf("idle %s: %w", pt, err)
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%.1f\t\n", pt, cpu, rss)
+	}
+	w.Flush()
 	return nil
+}
+
+// idleFor is how long the idle switch is watched.
+const idleFor = 10 * time.Second
+
+// idle runs the switch with two ports (fast path off) and nothing to
+// forward, and returns its CPU use in percent of one core and its RSS in MB.
+func idle(ctx context.Context, xswitchd, portType string) (cpu, rss float64, err error) {
+	h, err := topo.NewHost("bench")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer h.Close()
+	if _, err := h.AddGuest("vif1.0", topo.MAC(1), netip.MustParsePrefix("10.77.0.1/24")); err != nil {
+		return 0, 0, err
+	}
+	if _, err := h.AddGuest("vif2.0", topo.MAC(2), netip.MustParsePrefix("10.77.0.2/24")); err != nil {
+		return 0, 0, err
+	}
+	stop, pid, err := startSwitch(ctx, h, xswitchd, "off", portType)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stop()
+	time.Sleep(time.Second) // let start-up work finish
+	t0, err := cpuTicks(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	case <-time.After(idleFor):
+	}
+	t1, err := cpuTicks(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			rss = kb / 1024
+		}
+	}
+	const hz = 100 // USER_HZ: /proc reports times in 1/100 s
+	return float64(t1-t0) / hz / idleFor.Seconds() * 100, rss, nil
+}
+
+// cpuTicks returns a process's user plus system time in clock ticks.
+func cpuTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return ut + st, nil
 }
 
 func layoutName(split bool) string {
@@ -176,16 +261,16 @@ func report(results []result) {
 	w.Flush()
 }
 
-// startSwitch runs xswitchd in auto mode, with the given fast-path mode,
-// in h until stop is called.
-func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath string) (stop func(), err error) {
+// startSwitch runs xswitchd in auto mode, with the given fast-path mode and
+// port type, in h until stop is called. It returns the daemon's pid.
+func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath, portType string) (stop func(), pid int, err error) {
 	sock := filepath.Join(os.TempDir(), h.Name()+".sock")
 	pins := "/sys/fs/bpf/" + h.Name()
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+h.NSPath(), bin, "-control", sock, "-metrics", "off", "-log-level", "warn",
-		"-fastpath", fastPath, "-bpf-pin-dir", pins)
+		"-fastpath", fastPath, "-port-type", portType, "-bpf-pin-dir", pins)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c := control.NewClient(sock)
 	stop = func() {
@@ -212,11 +297,11 @@ func startSwitch(ctx context.Context, h *topo.Host, bin, fastPath string) (stop 
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var ports []control.Port
 		if err := c.Get(ctx, "/v1/ports", nil, &ports); err == nil && len(ports) == 2 {
-			return stop, nil
+			return stop, cmd.Process.Pid, nil // nsenter execs xswitchd
 		}
 	}
 	stop()
-	return nil, errors.New("xswitchd did not attach both vifs within 5s")
+	return nil, 0, errors.New("xswitchd did not attach both vifs within 5s")
 }
 
 // measure builds the mode's topology, sends 64-byte UDP frames from guest a

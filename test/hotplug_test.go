@@ -224,3 +224,86 @@ func testStopReleasesPorts(t *testing.T, mode string) {
 		t.Errorf("pin directory left behind by -cleanup: %v", err)
 	}
 }
+
+// TestPortRemovedUnderTraffic removes a guest's port while another guest
+// blasts frames at it, unicast and flooded: the switch goes on, and a flow
+// between two other guests loses nothing. (With AF_XDP ports the removed
+// port's UMEM frames, also those other ports hold, go back to the pool.)
+func TestPortRemovedUnderTraffic(t *testing.T) { forEachMode(t, testPortRemovedUnderTraffic) }
+
+func testPortRemovedUnderTraffic(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif1.0", 1, "10.15.0.1/24")
+	b := d.guest("vif2.0", 2, "10.15.0.2/24")
+	c := d.guest("vif3.0", 3, "10.15.0.3/24")
+	d.start("")
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "vif3.0=xenbr0")
+	if err := ping(t, a, c.Addr(), 1); err != nil {
+		t.Fatal(err)
+	}
+	atB := capture(t, b)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the blast at c: learned unicast and broadcast
+		defer wg.Done()
+		uni := marker(c.MAC(), a.MAC(), "blast")
+		bcast := marker(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, a.MAC(), "blast-bcast")
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f := uni
+			if i%8 == 0 {
+				f = bcast
+			}
+			a.Inject(f) // errors (ENOBUFS) are fine: this is a flood
+		}
+	}()
+	sent := 0
+	go func() { // the flow that must not suffer, from another guest
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := c.Inject(marker(b.MAC(), c.MAC(), fmt.Sprint("flow-", sent))); err != nil {
+					return // c is gone
+				}
+				sent++
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0")
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if sent < 100 {
+		t.Fatalf("only %d frames of the c→b flow were sent", sent)
+	}
+	// Every frame c got out before its vif went arrives once; none twice.
+	got := atB.Count(taggedPrefix("flow-"))
+	for i := range sent {
+		if n := atB.Count(tagged(fmt.Sprint("flow-", i))); n > 1 {
+			t.Fatalf("flow frame %d arrived %d times", i, n)
+		}
+	}
+	if got < sent-2 {
+		t.Errorf("b got %d of the %d frames c sent before its removal", got, sent)
+	}
+	// The switch still forwards, between the guests that are left.
+	if err := ping(t, a, b.Addr(), 2); err != nil {
+		t.Error(err)
+	}
+	t.Logf("c→b: %d of %d frames; the a→c blast ran until c's vif was removed", got, sent)
+}
