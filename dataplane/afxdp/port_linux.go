@@ -44,7 +44,7 @@ type Port struct {
 	spinned bool     // the last Receive returned frames: spin before sleeping
 	refill  []uint64 // scratch for the fill ring
 
-	sockMu sync.Mutex // guards the sockets' descriptors against teardown, for KernelDrops
+	sockMu sync.Mutex // guards the sockets' descriptors and evfd against teardown, for KernelDrops and Close
 	last   [2]uint64  // kernel drop counters of the closed sockets: ring full, dropped; under sockMu
 
 	txMu   sync.Mutex // serializes Send and guards the TX side
@@ -558,7 +558,11 @@ func (p *Port) Close() error {
 	}
 	var one [8]byte
 	one[0] = 1
-	unix.Write(p.evfd, one[:])
+	p.sockMu.Lock() // a Receive that sees the close may be tearing down
+	if p.evfd >= 0 {
+		unix.Write(p.evfd, one[:])
+	}
+	p.sockMu.Unlock()
 	p.rxMu.Lock()
 	defer p.rxMu.Unlock()
 	if !p.holding {
@@ -614,10 +618,12 @@ func (p *Port) teardown() {
 		u.reclaim(s.id)
 	}
 	p.spare = p.spare[:0]
+	p.sockMu.Lock()
 	if p.evfd >= 0 {
 		unix.Close(p.evfd)
 		p.evfd = -1
 	}
+	p.sockMu.Unlock()
 	if p.promfd >= 0 {
 		unix.Close(p.promfd)
 		p.promfd = -1
