@@ -112,13 +112,14 @@ type FastPath struct {
 
 // portLinks are the attachments of one port.
 type portLinks struct {
-	name    string
-	xdp     link.Link
-	tc      link.Link // nil with clsact
-	clsact  bool      // the TC program is a clsact filter
-	xsk     bool      // an AF_XDP port: XDP alone
-	xskBase uint32    // its first key in xs_xsks
-	off     bool      // an AF_XDP port whose fast path is off
+	name      string
+	xdp       link.Link
+	tc        link.Link // nil with clsact
+	clsact    bool      // the TC program is a clsact filter
+	xsk       bool      // an AF_XDP port: XDP alone
+	xskBase   uint32    // its first key in xs_xsks
+	xskQueues int       // and how many
+	off       bool      // an AF_XDP port whose fast path is off
 }
 
 // Load loads the programs and their maps. With a PinDir it mounts bpffs on

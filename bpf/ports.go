@@ -25,8 +25,9 @@ type Port struct {
 	// XSK says the port is an AF_XDP port whose sockets are registered from
 	// key XSKBase on (ReserveXSK, RegisterXSK). Its mode is xdp (auto
 	// means xdp) or off, where the XDP program only feeds the sockets.
-	XSK     bool
-	XSKBase uint32
+	XSK       bool
+	XSKBase   uint32
+	XSKQueues int // keys from XSKBase on; frames from other queues go to the kernel stack
 }
 
 // ethHdrLen is the Ethernet header the MTU does not count.
@@ -47,7 +48,7 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, off: p.Mode == ModeOff}
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff}
 	if p.XSK {
 		return fp.attachXSKPort(p, feats, pl)
 	}
@@ -117,6 +118,7 @@ func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
 	if p.XSK {
 		v.Flags |= portXSK
 		v.XskBase = p.XSKBase
+		v.XskQueues = uint32(p.XSKQueues)
 	}
 	if noFast {
 		v.Flags |= portNoFast
@@ -152,7 +154,7 @@ func (fp *FastPath) Refresh(p Port) error {
 		return nil
 	}
 	feats, _ := xdpFeatures(p.Index)
-	p.XSK, p.XSKBase = pl.xsk, pl.xskBase
+	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
 	return fp.putPort(p, feats, pl.off)
 }
 

@@ -98,6 +98,8 @@ struct port {
 	__u32 flags;    // PORT_*
 	__u32 max_len;  // MTU plus the Ethernet header
 	__u32 xsk_base; // PORT_XSK: xs_xsks key of the socket of receive queue 0
+	__u32 xsk_queues; // PORT_XSK: the port's keys, from xsk_base on
+	__u32 pad;
 };
 
 struct port_stats {
@@ -408,6 +410,10 @@ static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethert
 static __always_inline int to_user(struct xdp_md *ctx, struct port *in, __u32 reason)
 {
 	if (!in || !(in->flags & PORT_XSK))
+		return XDP_PASS;
+	// A queue the port has no socket for (channels added since it was
+	// opened): the kernel stack, not another port's socket.
+	if (ctx->rx_queue_index >= in->xsk_queues)
 		return XDP_PASS;
 	if (!(in->flags & PORT_NO_FAST))
 		count_punt(ctx->ingress_ifindex, reason);

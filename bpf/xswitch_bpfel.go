@@ -33,11 +33,13 @@ type xswitchMeta struct {
 }
 
 type xswitchPort struct {
-	_       structs.HostLayout
-	Bridge  uint32
-	Flags   uint32
-	MaxLen  uint32
-	XskBase uint32
+	_         structs.HostLayout
+	Bridge    uint32
+	Flags     uint32
+	MaxLen    uint32
+	XskBase   uint32
+	XskQueues uint32
+	Pad       uint32
 }
 
 type xswitchPortStats struct {

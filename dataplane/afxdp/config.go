@@ -41,6 +41,9 @@ type Config struct {
 	// says so does not survive XDP. Frames from a physical NIC carry
 	// complete checksums and need no such pass.
 	CompleteChecksums bool
+	// Queues is the number of receive queues to open sockets on, from
+	// queue 0; 0 means QueueCount of the interface.
+	Queues int
 	// Register, if set, is called with each socket once it is bound, to put
 	// it in the XSKMAP of the XDP program that feeds it. An error fails
 	// Open.
@@ -77,6 +80,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("TxRingSize %d: must be a power of two up to 65536", c.TxRingSize)
 	case c.BatchSize < 1 || c.BatchSize > c.RxRingSize || c.BatchSize > c.TxRingSize:
 		return c, fmt.Errorf("BatchSize %d: must be between 1 and the ring sizes", c.BatchSize)
+	case c.Queues < 0:
+		return c, fmt.Errorf("Queues %d: must not be negative", c.Queues)
 	case c.Mode != BindAuto && c.Mode != BindZeroCopy && c.Mode != BindCopy:
 		return c, fmt.Errorf("Mode %q: must be auto, zerocopy or copy", c.Mode)
 	}

@@ -20,6 +20,10 @@ var _ dataplane.KernelDropper = (*Port)(nil)
 // frames a port has sent before it takes their buffers back.
 const drainTimeout = 200 * time.Millisecond
 
+// zeroCopyGrace is how long the frames of a closed zero-copy socket are
+// kept out of the pool.
+const zeroCopyGrace = 2 * time.Second
+
 // Port is a dataplane.Port on the AF_XDP sockets of one interface, one per
 // receive queue.
 type Port struct {
@@ -49,9 +53,12 @@ type Port struct {
 
 	txMu   sync.Mutex // serializes Send and guards the TX side
 	spare  []uint64   // free frames the sender holds, owned by txq.txOwner
+	segs   []uint64   // scratch for the frames of one super-frame's segments
 	reaped []uint64   // scratch for the completion ring
 	txPost uint64     // descriptors posted on the TX ring
 	txDone uint64     // of those, completed
+	// maxInFlight bounds txPost-txDone: what a stalled device can hold.
+	maxInFlight uint64
 
 	c counters
 }
@@ -80,7 +87,10 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 		p.teardown()
 		return nil, &OpError{Port: ifname, Op: "promiscuous mode", Err: err}
 	}
-	n := QueueCount(ifname)
+	n := cfg.Queues
+	if n == 0 {
+		n = QueueCount(ifname)
+	}
 	for q := range n {
 		s, op, err := p.openQueue(q)
 		if err != nil {
@@ -103,6 +113,8 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	p.refill = make([]uint64, cfg.RxRingSize)
 	p.reaped = make([]uint64, cfg.TxRingSize)
 	p.spare = make([]uint64, 0, 2*cfg.BatchSize)
+	p.segs = make([]uint64, 0, cfg.TxRingSize)
+	p.maxInFlight = uint64(min(cfg.TxRingSize, max(p.umem.Frames()/8, cfg.BatchSize)))
 	for _, s := range p.queues {
 		p.fillQueue(s)
 	}
@@ -135,8 +147,10 @@ func (p *Port) openQueue(q int) (*xsk, string, error) {
 	if p.ownUMEM || q > 0 {
 		return nil, op, err
 	}
-	// The UMEM's mode or device does not fit this device: one of its own.
-	own, uerr := NewUMEM(UMEMConfig{FrameSize: p.umem.FrameSize(), Frames: p.umem.Frames()})
+	// The UMEM's mode or device does not fit this device: one of its own,
+	// sized for this port's rings rather than for a bridge.
+	frames := min(p.umem.Frames(), 2*(p.cfg.RxRingSize+p.cfg.TxRingSize))
+	own, uerr := NewUMEM(UMEMConfig{FrameSize: p.umem.FrameSize(), Frames: frames})
 	if uerr != nil {
 		return nil, op, err
 	}
@@ -186,6 +200,7 @@ func (p *Port) fillQueue(s *xsk) {
 	}
 	if n > 0 {
 		s.fill.submit()
+		s.wakeFill()
 	}
 }
 
@@ -215,6 +230,7 @@ func (p *Port) recycle() {
 		}
 		if posted {
 			s.fill.submit()
+			s.wakeFill()
 		}
 		if len(extra) > 0 {
 			p.umem.put(extra)
@@ -276,7 +292,7 @@ func (p *Port) receive(frames []dataplane.Frame) int {
 			d := s.rx.desc(s.rx.local)
 			s.rx.local++
 			s.batch = append(s.batch, d.Addr)
-			data := p.umem.mem[d.Addr : d.Addr+uint64(d.Len)]
+			data := p.umem.frame(d.Addr, int(d.Len))
 			if p.cfg.CompleteChecksums && dataplane.CompletePendingChecksum(data) {
 				p.c.rxCsumCompleted.Add(1)
 			}
@@ -340,7 +356,7 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	return len(frames), nil
 }
 
-// post puts one frame (or its segments) on the TX ring.
+// post puts one frame (or all its segments) on the TX ring, or nothing.
 func (p *Port) post(f *dataplane.Frame) error {
 	maxLen := int(p.maxLen.Load())
 	tag := 0
@@ -348,38 +364,7 @@ func (p *Port) post(f *dataplane.Frame) error {
 		tag = 4
 	}
 	if f.VNet.GSOType != dataplane.VNetHdrGSONone {
-		n, err := dataplane.GSOSegments(f)
-		if err != nil {
-			p.c.txInvalid.Add(1)
-			return syscall.EINVAL
-		}
-		for i := range n {
-			l, err := dataplane.SegmentLen(f, i)
-			if err != nil {
-				p.c.txInvalid.Add(1)
-				return syscall.EINVAL
-			}
-			if l+tag > int(p.umem.frameSize) || l > maxLen+vlanAllowance(f.Data) {
-				p.c.txTooBig.Add(1)
-				return syscall.EMSGSIZE
-			}
-			addr, ok := p.alloc()
-			if !ok {
-				p.c.txNoBuffer.Add(1)
-				return syscall.ENOBUFS
-			}
-			buf := p.umem.frame(addr, int(p.umem.frameSize))
-			l, err = dataplane.WriteSegment(f, i, buf[tag:])
-			if err != nil {
-				p.free(addr)
-				p.c.txInvalid.Add(1)
-				return syscall.EINVAL
-			}
-			p.enqueue(addr, tagInPlace(buf, l, f))
-		}
-		p.c.txSegmented.Add(1)
-		p.c.txSegments.Add(uint64(n))
-		return nil
+		return p.postSegments(f, tag, maxLen)
 	}
 	l := len(f.Data)
 	if l+tag > int(p.umem.frameSize) || l > maxLen+vlanAllowance(f.Data) {
@@ -390,14 +375,16 @@ func (p *Port) post(f *dataplane.Frame) error {
 		p.c.txInvalid.Add(1)
 		return syscall.EINVAL
 	}
+	if !p.room(1) {
+		p.c.txNoBuffer.Add(1)
+		return syscall.ENOBUFS
+	}
 	if f.Exclusive && !f.Tagged {
 		if off, ok := p.umem.offset(f.Data); ok && p.umem.take(off, p.txq.txOwner) {
 			if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 {
 				dataplane.FinishChecksum(f)
 			}
-			if !p.enqueue(off, l) {
-				return syscall.ENOBUFS
-			}
+			p.enqueue(off, l)
 			p.c.txZeroCopy.Add(1)
 			return nil
 		}
@@ -417,10 +404,76 @@ func (p *Port) post(f *dataplane.Frame) error {
 			return syscall.EINVAL
 		}
 	}
-	if !p.enqueue(addr, tagInPlace(buf, l, f)) {
+	p.enqueue(addr, tagInPlace(buf, l, f))
+	return nil
+}
+
+// postSegments cuts a GSO super-frame and posts every segment, or none:
+// a stream with a hole would cost the receiver more than a lost
+// super-frame.
+func (p *Port) postSegments(f *dataplane.Frame, tag, maxLen int) error {
+	n, err := dataplane.GSOSegments(f)
+	if err != nil || n > int(p.txq.tx.size) {
+		p.c.txInvalid.Add(1)
+		return syscall.EINVAL
+	}
+	for i := range n {
+		l, err := dataplane.SegmentLen(f, i)
+		if err != nil {
+			p.c.txInvalid.Add(1)
+			return syscall.EINVAL
+		}
+		if l+tag > int(p.umem.frameSize) || l > maxLen+vlanAllowance(f.Data) {
+			p.c.txTooBig.Add(1)
+			return syscall.EMSGSIZE
+		}
+	}
+	if !p.room(uint32(n)) {
+		p.c.txNoBuffer.Add(1)
 		return syscall.ENOBUFS
 	}
+	addrs := p.segs[:0]
+	for range n {
+		a, ok := p.alloc()
+		if !ok {
+			for _, a := range addrs {
+				p.free(a)
+			}
+			p.c.txNoBuffer.Add(1)
+			return syscall.ENOBUFS
+		}
+		addrs = append(addrs, a)
+	}
+	for i, a := range addrs {
+		buf := p.umem.frame(a, int(p.umem.frameSize))
+		l, err := dataplane.WriteSegment(f, i, buf[tag:])
+		if err != nil { // GSOSegments vouched for every segment
+			panic("afxdp: segment " + err.Error())
+		}
+		p.enqueue(a, tagInPlace(buf, l, f))
+	}
+	p.c.txSegmented.Add(1)
+	p.c.txSegments.Add(uint64(n))
 	return nil
+}
+
+// room reports whether n more descriptors may be posted: the TX ring has
+// room (after a wake-up of the kernel if needed), and the port's frames in
+// flight stay within its share, so a stalled device cannot take the whole
+// UMEM.
+func (p *Port) room(n uint32) bool {
+	if p.txPost-p.txDone+uint64(n) > p.maxInFlight {
+		p.reap()
+		if p.txPost-p.txDone+uint64(n) > p.maxInFlight {
+			return false
+		}
+	}
+	r := &p.txq.tx
+	if r.free(n) >= n {
+		return true
+	}
+	p.kick()
+	return r.free(n) >= n
 }
 
 // vlanAllowance is the length of an in-band 802.1Q tag, which the MTU does
@@ -448,25 +501,15 @@ func tagInPlace(buf []byte, l int, f *dataplane.Frame) int {
 	return l + 4
 }
 
-// enqueue posts one descriptor, making room by kicking the kernel when the
-// ring is full. A frame that finds no room goes back to the pool.
-func (p *Port) enqueue(addr uint64, l int) bool {
+// enqueue posts one descriptor; room said there is room.
+func (p *Port) enqueue(addr uint64, l int) {
 	r := &p.txq.tx
-	if r.free(1) == 0 {
-		p.kick()
-		if r.free(1) == 0 {
-			p.free(addr)
-			p.c.txNoBuffer.Add(1)
-			return false
-		}
-	}
 	d := r.desc(r.local)
 	d.Addr, d.Len, d.Options = addr, uint32(l), 0
 	r.local++
 	p.txPost++
 	p.c.txPackets.Add(1)
 	p.c.txBytes.Add(uint64(l))
-	return true
 }
 
 // alloc returns a free frame for the sender.
@@ -498,22 +541,25 @@ func (p *Port) free(addr uint64) {
 
 // kick publishes the TX ring and, when the kernel asks for it, wakes it to
 // send. In copy mode the kernel sends a bounded batch per call, so it is
-// called until the ring is empty or the device pushes back.
+// woken until the ring is empty or a wake-up makes no progress: the device
+// queue is full (EAGAIN) or the completion ring is (reaped between tries).
 func (p *Port) kick() {
 	r := &p.txq.tx
 	if atomic.LoadUint32(r.prod) != r.local {
 		r.submit()
 	}
-	for tries := 0; r.pending() > 0 && tries < 64; tries++ {
-		if !r.needWakeup() {
-			break
-		}
+	for r.pending() > 0 && r.needWakeup() {
+		before := atomic.LoadUint32(r.cons)
 		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(p.txq.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		p.reap()
 		switch errno {
 		case 0, unix.EAGAIN, unix.EBUSY:
-			continue // more to send, or the kernel is busy completing
-		case unix.ENOBUFS:
-			p.c.txDeviceBusy.Add(1)
+			if atomic.LoadUint32(r.cons) != before {
+				continue
+			}
+			if errno == unix.EAGAIN {
+				p.c.txDeviceBusy.Add(1)
+			}
 		case unix.ENETDOWN, unix.ENXIO:
 			p.c.txDown.Add(1)
 		default:
@@ -589,15 +635,6 @@ func (p *Port) teardown() {
 			}
 		}
 	}
-	p.sockMu.Lock()
-	for _, s := range p.queues {
-		if st, err := s.stats(); err == nil {
-			full, long := kernelDrops(st)
-			p.last[0] += full
-			p.last[1] += long
-		}
-	}
-	p.sockMu.Unlock()
 	u := p.umem
 	u.mu.Lock()
 	socks := u.socks[:0]
@@ -609,12 +646,27 @@ func (p *Port) teardown() {
 	clear(u.socks[len(socks):])
 	u.socks = socks
 	u.mu.Unlock()
+	// The last counters and the close in one step, so KernelDrops never
+	// counts a socket twice or goes back.
 	p.sockMu.Lock()
 	for _, s := range p.queues {
+		if st, err := s.stats(); err == nil {
+			full, long := kernelDrops(st)
+			p.last[0] += full
+			p.last[1] += long
+		}
 		s.close()
 	}
 	p.sockMu.Unlock()
 	for _, s := range p.queues {
+		if s.zeroCopy {
+			// The kernel lets go of a zero-copy queue later than close:
+			// until then the driver may still write to its fill
+			// frames or read its TX frames.
+			id := s.id
+			time.AfterFunc(zeroCopyGrace, func() { u.reclaim(id) })
+			continue
+		}
 		u.reclaim(s.id)
 	}
 	p.spare = p.spare[:0]

@@ -59,15 +59,17 @@ func (e *env) port(name, guest string, cfg Config) (*Port, *nstest.Raw) {
 		if err != nil {
 			return err
 		}
-		base, err := e.fp.ReserveXSK(QueueCount(name))
+		n := QueueCount(name)
+		base, err := e.fp.ReserveXSK(n)
 		if err != nil {
 			return err
 		}
+		cfg.Queues = n
 		cfg.Register = func(q, fd int) error { return e.fp.RegisterXSK(base+uint32(q), fd) }
 		if p, err = Open(name, e.umem, cfg); err != nil {
 			return err
 		}
-		_, err = e.fp.AttachPort(bpf.Port{Name: name, Index: ifi.Index, Bridge: 1, MTU: ifi.MTU, Mode: bpf.ModeOff, Kind: "veth", XSK: true, XSKBase: base})
+		_, err = e.fp.AttachPort(bpf.Port{Name: name, Index: ifi.Index, Bridge: 1, MTU: ifi.MTU, Mode: bpf.ModeOff, Kind: "veth", XSK: true, XSKBase: base, XSKQueues: n})
 		return err
 	})
 	t.Cleanup(func() { p.Close() })

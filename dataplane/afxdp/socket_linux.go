@@ -141,6 +141,14 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	return s, "", nil
 }
 
+// wakeFill wakes a driver that stopped taking fill entries and asked to be
+// told when there are some (zero-copy mode).
+func (s *xsk) wakeFill() {
+	if s.fill.needWakeup() {
+		unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	}
+}
+
 // close unmaps the rings and closes the descriptor; the caller removes the
 // socket from its UMEM.
 func (s *xsk) close() {

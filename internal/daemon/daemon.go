@@ -415,6 +415,18 @@ func (d *Daemon) attachFastPath(p bpf.Port) (bpf.Mode, error) {
 // and whether it accepts XDP frames. It talks to the kernel: call it
 // without holding d.mu.
 func (d *Daemon) refresh(idx int, a attachment) {
+	if a.xsk {
+		// An AF_XDP port checks what it sends against the MTU itself.
+		if l, err := netlink.LinkByIndex(idx); err == nil {
+			if br, ok := d.Bridge(a.bridge); ok {
+				for _, ps := range br.Ports() {
+					if x, ok := ps.Port.(*afxdp.Port); ok && ps.Name == a.name {
+						x.SetMTU(l.Attrs().MTU)
+					}
+				}
+			}
+		}
+	}
 	if d.fp == nil || a.fastPath == bpf.ModeOff {
 		return
 	}
@@ -557,6 +569,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	cfg := d.cfg.AFXDP
+	cfg.Queues = n
 	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
 	// Frames from a local stack (a guest's vif or veth) may carry checksums
 	// left to offload; a physical NIC's never do.
@@ -566,7 +579,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 		d.fp.ReleaseXSK(base, n)
 		return err
 	}
-	fpp.XSK, fpp.XSKBase = true, base
+	fpp.XSK, fpp.XSKBase, fpp.XSKQueues = true, base, n
 	mode, err := d.fp.AttachPort(fpp)
 	if err != nil {
 		p.Close()
