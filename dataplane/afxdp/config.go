@@ -50,10 +50,10 @@ type Config struct {
 	Register func(queue, fd int) error
 }
 
-// DefaultConfig returns the defaults: rings of 1024 entries, batches of 64,
+// DefaultConfig returns the defaults: rings of 2048 entries, batches of 256,
 // automatic bind mode, 20 µs of spinning.
 func DefaultConfig() Config {
-	return Config{RxRingSize: 1024, TxRingSize: 1024, BatchSize: 64, Mode: BindAuto, SpinTime: 20 * time.Microsecond}
+	return Config{RxRingSize: 2048, TxRingSize: 2048, BatchSize: 256, Mode: BindAuto, SpinTime: 20 * time.Microsecond}
 }
 
 func (c Config) withDefaults() (Config, error) {
