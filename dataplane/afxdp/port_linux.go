@@ -112,7 +112,9 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(p.evfd), Events: unix.POLLIN})
 	p.refill = make([]uint64, cfg.RxRingSize)
 	p.reaped = make([]uint64, cfg.TxRingSize)
-	p.spare = make([]uint64, 0, 2*cfg.BatchSize)
+	// A sender keeps a few free frames, not so many that the fill rings
+	// starve.
+	p.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, p.umem.Frames()/16), 1))
 	p.segs = make([]uint64, 0, cfg.TxRingSize)
 	p.maxInFlight = uint64(min(cfg.TxRingSize, max(p.umem.Frames()/8, cfg.BatchSize)))
 	for _, s := range p.queues {
@@ -188,7 +190,7 @@ func (p *Port) SetMTU(mtu int) { p.maxLen.Store(int64(mtu + 14)) }
 // rxMu (or before the port is shared).
 func (p *Port) fillQueue(s *xsk) {
 	have := s.fill.pending()
-	target := p.umem.fillTarget(s.fill.size, uint32(p.cfg.BatchSize))
+	target := p.umem.fillTarget(s.fill.size)
 	if have >= target {
 		return
 	}
@@ -518,7 +520,7 @@ func (p *Port) alloc() (uint64, bool) {
 		p.reap()
 	}
 	if len(p.spare) == 0 {
-		n := p.umem.get(p.spare[:cap(p.spare)/2], p.txq.txOwner)
+		n := p.umem.get(p.spare[:max(cap(p.spare)/2, 1)], p.txq.txOwner)
 		p.spare = p.spare[:n]
 		if n == 0 {
 			return 0, false

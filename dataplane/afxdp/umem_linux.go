@@ -171,11 +171,12 @@ func (u *UMEM) frame(addr uint64, n int) []byte {
 
 // fillTarget is how many frames one socket keeps in its fill ring: an equal
 // share of half the UMEM (the other half is for frames in flight and being
-// sent), at least two batches, at most the ring.
-func (u *UMEM) fillTarget(ring, batch uint32) uint32 {
+// sent), at most the ring; never more, or frames taken by senders could
+// leave other sockets nothing to refill with.
+func (u *UMEM) fillTarget(ring uint32) uint32 {
 	u.mu.Lock()
 	socks := max(len(u.socks), 1)
 	u.mu.Unlock()
 	share := uint32(len(u.owner) / (2 * socks))
-	return min(max(share, 2*batch), ring)
+	return max(min(share, ring), 1)
 }
