@@ -94,6 +94,57 @@ bridges:
 	}
 }
 
+func TestPortTypes(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+port-type: afpacket
+afxdp: {frames: 4096, frame-size: 2048, rx-ring: 512, tx-ring: 256, batch-size: 32, bind: copy, spin-time: 0}
+bridges:
+  - name: a
+    ports: ["vif*"]
+    uplink: peth0
+    port-types:
+      peth0: afxdp
+      "vif9.*": auto
+  - name: b
+    port-type: afxdp
+    ports: ["tap*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		bridge int
+		port   string
+		want   PortType
+	}{
+		{0, "peth0", PortTypeAFXDP},
+		{0, "vif9.1", PortTypeAuto},
+		{0, "vif1.0", PortTypeAFPacket}, // the file's default
+		{1, "tap0", PortTypeAFXDP},
+	} {
+		if got := c.Bridges[tt.bridge].Type(tt.port, c.PortType); got != tt.want {
+			t.Errorf("%s: type %s, want %s", tt.port, got, tt.want)
+		}
+	}
+	if !c.PortTypeSet || !c.WantsAFXDP() {
+		t.Errorf("PortTypeSet %v, WantsAFXDP %v", c.PortTypeSet, c.WantsAFXDP())
+	}
+	if c.UMEM.Frames != 4096 || c.UMEM.FrameSize != 2048 || c.AFXDP.RxRingSize != 512 || c.AFXDP.TxRingSize != 256 ||
+		c.AFXDP.BatchSize != 32 || c.AFXDP.Mode != "copy" || c.AFXDP.SpinTime >= 0 {
+		t.Errorf("afxdp block read as %+v, %+v", c.AFXDP, c.UMEM)
+	}
+	plain, err := Parse("x.yaml", []byte("port-type: afpacket\nbridges:\n  - name: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.WantsAFXDP() {
+		t.Error("every port afpacket, yet AF_XDP is wanted")
+	}
+	if Auto().PortType != PortTypeAuto || !Auto().WantsAFXDP() {
+		t.Errorf("auto mode: port type %q", Auto().PortType)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
@@ -116,6 +167,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad bridge fastpath", "bridges:\n  - name: a\n    fastpath: dpdk\n", `x.yaml:3: bridge "a": fastpath: unknown fast path mode "dpdk"`},
 		{"bad port fastpath", "bridges:\n  - name: a\n    port-fastpath:\n      vif1.0: tc\n      peth0: turbo\n", `x.yaml:5: bridge "a": port-fastpath: peth0: unknown fast path mode "turbo"`},
 		{"port fastpath list", "bridges:\n  - name: a\n    port-fastpath: [tc]\n", `x.yaml:3: bridge "a": port-fastpath: want a mapping`},
+		{"bad port type", "port-type: dpdk\nbridges:\n  - name: a\n", `x.yaml:1: port-type: unknown port type "dpdk"`},
+		{"bad bridge port type", "bridges:\n  - name: a\n    port-type: tap\n", `x.yaml:3: bridge "a": port-type: unknown port type "tap"`},
+		{"bad port types", "bridges:\n  - name: a\n    port-types:\n      peth0: xdp\n", `x.yaml:4: bridge "a": port-types: peth0: unknown port type "xdp"`},
+		{"odd afxdp ring", "afxdp: {rx-ring: 1000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: RxRingSize 1000: must be a power of two`},
+		{"odd umem frame", "afxdp: {frame-size: 3000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: FrameSize 3000: must be 2048 or 4096`},
+		{"bad bind", "afxdp: {bind: fast}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: Mode "fast"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
