@@ -5,11 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -17,83 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/nstest"
 )
-
-// requireRoot skips a test that needs root, or fails it in CI, where
-// privileged tests must run.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root, and CI runs as root: refusing to skip")
-	}
-	t.Skip("needs root (network namespaces, veth pairs, AF_PACKET)")
-}
-
-var nsSeq atomic.Int32
-
-// newNetns creates a network namespace with a unique name and deletes it
-// when the test ends.
-func newNetns(t testing.TB) string {
-	t.Helper()
-	name := fmt.Sprintf("xsw-afp-%d-%d", os.Getpid(), nsSeq.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
-}
-
-// newVeth creates a veth pair from ifA in netns nsA to ifB in netns nsB and
-// brings both ends up, without IPv6 addresses (so the kernel sends nothing
-// on its own).
-func newVeth(t testing.TB, nsA, ifA, nsB, ifB string) {
-	t.Helper()
-	run(t, "ip", "-n", nsA, "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", nsB)
-	run(t, "ip", "-n", nsA, "link", "set", ifA, "addrgenmode", "none", "up")
-	run(t, "ip", "-n", nsB, "link", "set", ifB, "addrgenmode", "none", "up")
-}
-
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// inNetns runs fn on a fresh OS thread that has entered network namespace
-// ns; sockets fn creates stay in ns. The thread is never unlocked, so the Go
-// runtime discards it instead of reusing it in the wrong namespace.
-func inNetns(t testing.TB, ns string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
 
 // openPort opens a Port on ifname in netns ns and closes it when the test ends.
 func openPort(t testing.TB, ns, ifname string, cfg Config) *Port {
 	t.Helper()
 	var p *Port
-	inNetns(t, ns, func() (err error) {
+	nstest.In(t, ns, func() (err error) {
 		p, err = Open(ifname, cfg)
 		return err
 	})
@@ -178,7 +104,7 @@ type rawSock struct {
 func openRaw(t testing.TB, ns, ifname string, vnet bool) *rawSock {
 	t.Helper()
 	s := &rawSock{fd: -1}
-	inNetns(t, ns, func() error {
+	nstest.In(t, ns, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
@@ -264,7 +190,7 @@ func (s *rawSock) recvMatching(t testing.TB, timeout time.Duration, want int, ke
 // off (ETHTOOL_STXCSUM), so the kernel finishes partial checksums itself.
 func setTxChecksum(t testing.TB, ns, ifname string, on bool) {
 	t.Helper()
-	inNetns(t, ns, func() error {
+	nstest.In(t, ns, func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -292,7 +218,7 @@ func setTxChecksum(t testing.TB, ns, ifname string, on bool) {
 func linkInfo(t testing.TB, ns, ifname string) map[string]any {
 	t.Helper()
 	var links []map[string]any
-	if err := json.Unmarshal([]byte(run(t, "ip", "-n", ns, "-d", "-j", "link", "show", "dev", ifname)), &links); err != nil || len(links) != 1 {
+	if err := json.Unmarshal([]byte(nstest.Run(t, "ip", "-n", ns, "-d", "-j", "link", "show", "dev", ifname)), &links); err != nil || len(links) != 1 {
 		t.Fatalf("ip link show %s: %v", ifname, err)
 	}
 	return links[0]

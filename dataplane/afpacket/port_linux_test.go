@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/nstest"
 )
 
 // etherTypeTest is the IEEE "local experimental" ethertype: no stack in the
@@ -61,9 +62,9 @@ type pair struct{ nsPort, nsPeer string }
 
 func newPair(t testing.TB) pair {
 	t.Helper()
-	requireRoot(t)
-	p := pair{nsPort: newNetns(t), nsPeer: newNetns(t)}
-	newVeth(t, p.nsPort, "port0", p.nsPeer, "peer0")
+	nstest.RequireRoot(t)
+	p := pair{nsPort: nstest.Netns(t, "xsw-afp"), nsPeer: nstest.Netns(t, "xsw-afp")}
+	nstest.Veth(t, p.nsPort, "port0", p.nsPeer, "peer0")
 	return p
 }
 
@@ -482,7 +483,7 @@ func TestPortSurvivesLinkDownAndUp(t *testing.T) {
 	rx := startReceiver(t, p, 8)
 	peer := openRaw(t, pr.nsPeer, "peer0", false)
 
-	run(t, "ip", "-n", pr.nsPort, "link", "set", "port0", "down")
+	nstest.Run(t, "ip", "-n", pr.nsPort, "link", "set", "port0", "down")
 	for deadline := time.Now().Add(5 * time.Second); p.Stats().SocketErrors == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the socket error of the link going down was not taken")
@@ -498,7 +499,7 @@ func TestPortSurvivesLinkDownAndUp(t *testing.T) {
 		t.Errorf("TxDown = %d, want 1", st.TxDown)
 	}
 
-	run(t, "ip", "-n", pr.nsPort, "link", "set", "port0", "up")
+	nstest.Run(t, "ip", "-n", pr.nsPort, "link", "set", "port0", "up")
 	// The peer's qdisc drops frames until the carrier is back: resend.
 	got := false
 	for seq := uint32(10); !got && seq < 100; seq++ {
@@ -524,8 +525,8 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open("eth0", Config{BlockCount: 1}); err == nil || !strings.Contains(err.Error(), "BlockCount") {
 		t.Errorf("Open with BlockCount 1 = %v, want an error naming BlockCount", err)
 	}
-	requireRoot(t)
-	ns := newNetns(t)
+	nstest.RequireRoot(t)
+	ns := nstest.Netns(t, "xsw-afp")
 	// A failed Open would leak a socket; other descriptors (the runtime's,
 	// a namespace handle) come and go on their own.
 	fds := func() (n int) {
@@ -539,7 +540,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	before := fds()
 	var err error
-	inNetns(t, ns, func() error { _, err = Open("nosuch0", Config{}); return nil })
+	nstest.In(t, ns, func() error { _, err = Open("nosuch0", Config{}); return nil })
 	var oe *OpError
 	if !errors.As(err, &oe) || oe.Port != "nosuch0" || oe.Op != "ioctl SIOCGIFINDEX" || !errors.Is(err, syscall.ENODEV) {
 		t.Errorf("Open(nosuch0) = %v, want an OpError naming the interface and SIOCGIFINDEX, wrapping ENODEV", err)
@@ -572,12 +573,12 @@ func forward(from, to *Port, superFrames *atomic.Int64) {
 // ports and a forwarding loop: it proves GSO super-frames arrive with their
 // metadata and leave with it intact.
 func TestTCPThroughPortPair(t *testing.T) {
-	requireRoot(t)
-	sw, gA, gB := newNetns(t), newNetns(t), newNetns(t)
-	newVeth(t, sw, "pa", gA, "eth0")
-	newVeth(t, sw, "pb", gB, "eth0")
-	run(t, "ip", "-n", gA, "addr", "add", "10.99.1.1/24", "dev", "eth0")
-	run(t, "ip", "-n", gB, "addr", "add", "10.99.1.2/24", "dev", "eth0")
+	nstest.RequireRoot(t)
+	sw, gA, gB := nstest.Netns(t, "xsw-afp"), nstest.Netns(t, "xsw-afp"), nstest.Netns(t, "xsw-afp")
+	nstest.Veth(t, sw, "pa", gA, "eth0")
+	nstest.Veth(t, sw, "pb", gB, "eth0")
+	nstest.Run(t, "ip", "-n", gA, "addr", "add", "10.99.1.1/24", "dev", "eth0")
+	nstest.Run(t, "ip", "-n", gB, "addr", "add", "10.99.1.2/24", "dev", "eth0")
 
 	pa := openPort(t, sw, "pa", Config{})
 	pb := openPort(t, sw, "pb", Config{})
@@ -588,7 +589,7 @@ func TestTCPThroughPortPair(t *testing.T) {
 	t.Cleanup(func() { pa.Close(); pb.Close(); <-done; <-done })
 
 	var ln net.Listener
-	inNetns(t, gB, func() (err error) { ln, err = net.Listen("tcp4", "10.99.1.2:0"); return err })
+	nstest.In(t, gB, func() (err error) { ln, err = net.Listen("tcp4", "10.99.1.2:0"); return err })
 	defer ln.Close()
 	type result struct {
 		n   int64
@@ -610,7 +611,7 @@ func TestTCPThroughPortPair(t *testing.T) {
 	}()
 
 	var conn net.Conn
-	inNetns(t, gA, func() (err error) {
+	nstest.In(t, gA, func() (err error) {
 		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
 		return err
 	})
@@ -640,8 +641,8 @@ func TestTruncatedFramesCountedNotReturned(t *testing.T) {
 	if out, err := exec.Command("ip", "-n", pr.nsPeer, "link", "set", "peer0", "gso_max_size", "262144").CombinedOutput(); err != nil {
 		t.Skipf("cannot enable BIG TCP on the peer: %v: %s", err, out)
 	}
-	run(t, "ip", "-n", pr.nsPort, "addr", "add", "fd00:99::2/64", "dev", "port0", "nodad")
-	run(t, "ip", "-n", pr.nsPeer, "addr", "add", "fd00:99::1/64", "dev", "peer0", "nodad")
+	nstest.Run(t, "ip", "-n", pr.nsPort, "addr", "add", "fd00:99::2/64", "dev", "port0", "nodad")
+	nstest.Run(t, "ip", "-n", pr.nsPeer, "addr", "add", "fd00:99::1/64", "dev", "peer0", "nodad")
 	p := openPort(t, pr.nsPort, "port0", Config{BlockSize: 128 << 10})
 	var maxLen atomic.Int64
 	var cut atomic.Int64
@@ -670,7 +671,7 @@ func TestTruncatedFramesCountedNotReturned(t *testing.T) {
 	t.Cleanup(func() { p.Close(); <-done })
 
 	var ln net.Listener
-	inNetns(t, pr.nsPort, func() (err error) { ln, err = net.Listen("tcp6", "[fd00:99::2]:0"); return err })
+	nstest.In(t, pr.nsPort, func() (err error) { ln, err = net.Listen("tcp6", "[fd00:99::2]:0"); return err })
 	defer ln.Close()
 	go func() {
 		if c, err := ln.Accept(); err == nil {
@@ -679,7 +680,7 @@ func TestTruncatedFramesCountedNotReturned(t *testing.T) {
 		}
 	}()
 	var conn net.Conn
-	inNetns(t, pr.nsPeer, func() (err error) {
+	nstest.In(t, pr.nsPeer, func() (err error) {
 		conn, err = net.DialTimeout("tcp6", ln.Addr().String(), 10*time.Second)
 		return err
 	})

@@ -24,24 +24,15 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/xswitch/xswitch/internal/nstest"
 )
 
 // requireRoot skips a test that needs root, except in CI, where root is
 // promised and its absence is a failure.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("needs root to create network namespaces, and CI is set: CI must run as root")
-	}
-	t.Skip("needs root to create network namespaces")
-}
-
 func newHost(t *testing.T) *Host {
 	t.Helper()
-	requireRoot(t)
+	nstest.RequireRoot(t)
 	h, err := NewHost("topo")
 	if err != nil {
 		t.Fatal(err)
@@ -524,7 +515,7 @@ func TestAddGuestFailureLeavesNothing(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	requireRoot(t)
+	nstest.RequireRoot(t)
 	h, err := NewHost("close")
 	if err != nil {
 		t.Fatal(err)
@@ -578,7 +569,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestRemoveStale(t *testing.T) {
-	requireRoot(t)
+	nstest.RequireRoot(t)
 	max, err := os.ReadFile("/proc/sys/kernel/pid_max")
 	if err != nil {
 		t.Fatal(err)
