@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e bench demo generate check-generate lint clean
+.PHONY: all build test unit e2e bench bench-smoke demo generate check-generate lint clean
 
 all: build
 
@@ -22,10 +22,18 @@ unit:
 e2e:
 	$(GO) test -count=1 -v -timeout 20m ./test/...
 
-# Microbenchmarks, then the forwarding comparison with the kernel bridge (root).
+# Microbenchmarks, then every forwarding mode against the kernel bridge, with
+# the sweeps (root; about 15 minutes). Results and charts go to bench-results/.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./fdb ./dataplane
 	$(GO) run ./bench $(BENCHFLAGS)
+
+# Checks that the bench works: one short run of one xswitch mode and the
+# kernel bridge, which must leave a result file (root; CI runs it).
+bench-smoke: build
+	rm -rf $(BIN)/bench-smoke
+	$(GO) run ./bench -smoke -out $(BIN)/bench-smoke
+	test -s $(BIN)/bench-smoke/results.json
 
 # Builds xswitchd, makes a dom0 with guests in network namespaces, runs the
 # switch in auto mode and shows it working (root).

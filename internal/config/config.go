@@ -210,6 +210,10 @@ type fileRing struct {
 	BlockSize string `yaml:"block-size"`
 	Blocks    int    `yaml:"blocks"`
 	BatchSize int    `yaml:"batch-size"`
+	// The kernel runs a timer this often per ring, busy or idle, so a
+	// dom0 with hundreds of ports wants a longer one; latency at low
+	// rates grows with it.
+	BlockTimeout string `yaml:"block-timeout"`
 }
 
 // Load reads and validates a configuration file.
@@ -549,6 +553,13 @@ func ring(r fileRing, def afpacket.Config) (afpacket.Config, error) {
 	}
 	if r.BatchSize != 0 {
 		c.BatchSize = r.BatchSize
+	}
+	if r.BlockTimeout != "" {
+		d, err := parseDuration(r.BlockTimeout)
+		if err != nil {
+			return c, fmt.Errorf("block-timeout: %v", err)
+		}
+		c.BlockTimeout = d
 	}
 	return c, c.Validate()
 }

@@ -156,6 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{"port in two bridges", "bridges:\n  - name: a\n    ports: [vif1.0]\n  - name: b\n    ports:\n      - vif2.0\n      - vif1.0\n", `x.yaml:7: bridge "b": port vif1.0 is already a port of bridge "a"`},
 		{"bad glob", "bridges:\n  - name: a\n    ports: [\"vif[\"]\n", `x.yaml:3: bridge "a": port "vif[" is not an interface name or glob`},
 		{"long name", "bridges:\n  - name: a-very-long-bridge-name\n", `x.yaml:2: bridge "a-very-long-bridge-name": name:`},
+		{"long block timeout", "bridges:\n  - name: a\n    rings:\n      vif: {block-timeout: 100s}\n", `x.yaml:4: bridge "a": rings.vif: BlockTimeout 1m40s`},
 		{"small block", "bridges:\n  - name: a\n    rings:\n      vif: {block-size: 4096}\n", `x.yaml:4: bridge "a": rings.vif: BlockSize 4096`},
 		{"static multicast", "bridges:\n  - name: a\n    static:\n      - {mac: \"01:00:5e:00:00:01\", port: vif1.0}\n", `x.yaml:4: bridge "a": static: "01:00:5e:00:00:01" is not a unicast`},
 		{"static glob", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: \"vif*\"}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: port "vif*" is not an interface name`},

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/xswitch/xswitch/internal/control"
+	"github.com/xswitch/xswitch/internal/topo"
+)
+
+// A mode is one way of joining guests: the two that exchange traffic are
+// a and b; extra idle guests join the same way.
+type mode struct {
+	name     string
+	kind     string // "wire", "bridge" or "xswitch"
+	fastPath string // xswitch: off, tc or xdp
+	portType string // xswitch: afpacket or afxdp
+}
+
+// modes are every forwarding mode the bench knows, in table order.
+var modes = []mode{
+	{name: "direct veth wire", kind: "wire"},
+	{name: "kernel bridge", kind: "bridge"},
+	{name: "xswitch userspace afpacket", kind: "xswitch", fastPath: "off", portType: "afpacket"},
+	{name: "xswitch userspace afxdp", kind: "xswitch", fastPath: "off", portType: "afxdp"},
+	{name: "xswitch fastpath xdp", kind: "xswitch", fastPath: "xdp", portType: "afpacket"},
+	{name: "xswitch fastpath tc", kind: "xswitch", fastPath: "tc", portType: "afpacket"},
+}
+
+const bridgeMode = "kernel bridge"
+
+// topology is a built mode: a host (the dom0), the two guests that talk,
+// and what to stop.
+type topology struct {
+	h    *topo.Host
+	a, b *topo.Guest
+	c    *topo.Guest // the first idle guest, if any
+	pid  int         // xswitchd's, when it runs
+	sock string      // xswitchd's control socket
+	stop func()
+}
+
+func (t *topology) close() {
+	if t.stop != nil {
+		t.stop()
+	}
+	t.h.Close()
+}
+
+// setupOpts vary a topology for the sweeps.
+type setupOpts struct {
+	idle int    // more guests, attached and idle
+	yaml string // xswitchd configuration; "" is auto mode
+}
+
+var (
+	prefixA = netip.MustParsePrefix("10.77.0.1/16")
+	prefixB = netip.MustParsePrefix("10.77.0.2/16")
+)
+
+// guestAddr is the address of guest n (1-based).
+func guestAddr(n int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 77, byte(n >> 8), byte(n)}), 16)
+}
+
+// setup builds the mode's topology.
+func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topology, err error) {
+	h, err := topo.NewHost("bench")
+	if err != nil {
+		return nil, err
+	}
+	t := &topology{h: h}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if m.kind == "wire" {
+		t.a, t.b, err = h.AddWire(topo.MAC(1), prefixA, topo.MAC(2), prefixB)
+		return t, err
+	}
+	var vifs []string
+	for n := 1; n <= 2+o.idle; n++ {
+		g, err := h.AddGuest(fmt.Sprintf("vif%d.0", n), topo.MAC(n), guestAddr(n))
+		if err != nil {
+			return nil, err
+		}
+		switch n {
+		case 1:
+			t.a = g
+		case 2:
+			t.b = g
+		case 3:
+			t.c = g
+		}
+		vifs = append(vifs, g.Vif())
+	}
+	if m.kind == "bridge" {
+		return t, h.AddBridge("br0", vifs...)
+	}
+	if m.fastPath == "xdp" {
+		// A veth accepts XDP frames only while its peer has GRO on (or an
+		// XDP program).
+		for _, g := range []*topo.Guest{t.a, t.b} {
+			if out, err := g.Command(ctx, "ethtool", "-K", "eth0", "gro", "on").CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("ethtool -K eth0 gro on: %v: %s", err, out)
+			}
+		}
+	}
+	t.sock = filepath.Join(os.TempDir(), h.Name()+".sock")
+	t.stop, t.pid, err = startSwitch(ctx, h, xswitchd, m, o.yaml, t.sock, len(vifs))
+	return t, err
+}
+
+// startSwitch runs xswitchd in h until stop is called, and waits until it
+// has attached ports ports. It returns the daemon's pid.
+func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, sock string, ports int) (stop func(), pid int, err error) {
+	pins := "/sys/fs/bpf/" + h.Name()
+	args := []string{"--net=" + h.NSPath(), bin, "-control", sock, "-metrics", "off", "-log-level", "error",
+		"-fastpath", m.fastPath, "-port-type", m.portType, "-bpf-pin-dir", pins}
+	if yaml != "" {
+		f := filepath.Join(os.TempDir(), h.Name()+".yaml")
+		if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+			return nil, 0, err
+		}
+		defer os.Remove(f) // read at start-up
+		args = append(args, "-config", f)
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	c := control.NewClient(sock)
+	stop = func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		os.Remove(sock)
+		// In the bench's dom0: -cleanup finds interfaces by name.
+		exec.Command("nsenter", "--net="+h.NSPath(), bin, "-cleanup", "-bpf-pin-dir", pins).Run()
+	}
+	deadline := time.Now().Add(5*time.Second + time.Duration(ports)*50*time.Millisecond)
+	for time.Now().Before(deadline) {
+		var got []control.Port
+		if err := c.Get(ctx, "/v1/ports", nil, &got); err == nil && len(got) == ports {
+			return stop, cmd.Process.Pid, nil // nsenter execs xswitchd
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return nil, 0, fmt.Errorf("xswitchd did not attach %d ports in time", ports)
+}
+
+// available says why a mode cannot run here, or nil.
+func (m mode) available(xswitchd string) error {
+	if m.kind != "xswitch" {
+		return nil
+	}
+	if _, err := os.Stat(xswitchd); err != nil {
+		return fmt.Errorf("no xswitchd binary (run make build): %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"os"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// stat is one figure: its runs and their median.
+type stat struct {
+	Median float64   `json:"median"`
+	Runs   []float64 `json:"runs"`
+}
+
+func (s *stat) add(v float64) {
+	s.Runs = append(s.Runs, v)
+	r := slices.Clone(s.Runs)
+	slices.Sort(r)
+	s.Median = r[len(r)/2]
+}
+
+// modeResult holds every figure of one mode; nil figures were not measured.
+type modeResult struct {
+	Mode      string `json:"mode"`
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why not available
+	// Frames/s delivered to guest b, and sent by the generator; CPU ns per
+	// delivered frame (whole machine); per layout.
+	OneCore  *layoutResult `json:"one_core,omitempty"`
+	TwoCores *layoutResult `json:"two_cores,omitempty"`
+	TCPGbps  *stat         `json:"tcp_gbit_per_s,omitempty"`
+	P50us    *stat         `json:"latency_p50_us,omitempty"`
+	P99us    *stat         `json:"latency_p99_us,omitempty"`
+	IdleCPU  *stat         `json:"idle_cpu_percent,omitempty"` // of one core, xswitch only
+	RSSMB    *stat         `json:"rss_mb,omitempty"`           // xswitch only
+}
+
+type layoutResult struct {
+	Delivered stat `json:"delivered_frames_per_s"`
+	Generated stat `json:"generated_frames_per_s"`
+	CPUNs     stat `json:"cpu_ns_per_frame"`
+}
+
+// point is one measurement of a sweep.
+type point struct {
+	X         float64 `json:"x"`
+	Delivered float64 `json:"delivered_frames_per_s"`
+}
+
+type sweep struct {
+	Name   string             `json:"name"`
+	XLabel string             `json:"x_label"`
+	Modes  map[string][]point `json:"modes"`
+	Errors map[string]string  `json:"errors,omitempty"`
+}
+
+type results struct {
+	Date     string         `json:"date"`
+	Commit   string         `json:"commit"`
+	Kernel   string         `json:"kernel"`
+	Machine  machine        `json:"machine"`
+	Go       string         `json:"go"`
+	Settings map[string]any `json:"settings"`
+	Modes    []*modeResult  `json:"modes"`
+	Sweeps   []*sweep       `json:"sweeps,omitempty"`
+}
+
+func run(ctx context.Context, o options) (*results, error) {
+	res := &results{
+		Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(), Kernel: kernel(), Machine: readMachine(), Go: goVersion(),
+		Settings: map[string]any{"runs": o.runs, "duration_s": o.duration.Seconds(), "idle_s": o.idleFor.Seconds(), "pings": o.pings,
+			"frame_bytes": 64, "sweep_runs": 1},
+	}
+	p := &progress{start: time.Now()}
+	var avail []mode
+	for _, m := range o.modes {
+		r := &modeResult{Mode: m.name, Available: true}
+		if err := m.available(o.xswitchd); err != nil {
+			r.Available, r.Reason = false, err.Error()
+			fmt.Fprintf(os.Stderr, "%s: unavailable: %v\n", m.name, err)
+		} else {
+			avail = append(avail, m)
+		}
+		res.Modes = append(res.Modes, r)
+	}
+	todo := sweeps
+	if o.only != "" {
+		todo = slices.DeleteFunc(slices.Clone(sweeps), func(s sweepDef) bool { return s.name != o.only })
+		if len(todo) == 0 {
+			return nil, fmt.Errorf("-sweep %q: no such sweep", o.only)
+		}
+		o.sweeps = true
+	}
+	if o.only == "" {
+		p.total = len(avail) * 3 * o.runs
+	}
+	if o.sweeps {
+		p.total += sweepSteps(todo, avail)
+	}
+	for _, m := range avail {
+		if o.only != "" {
+			break
+		}
+		r := res.mode(m.name)
+		if err := measureMode(ctx, o, m, r, p); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			r.Available, r.Reason = false, err.Error()
+			p.note("%s: unavailable: %v", m.name, err)
+		}
+	}
+	if o.sweeps {
+		for _, s := range todo {
+			sw, err := s.run(ctx, o, availableOf(res, avail), p)
+			res.Sweeps = append(res.Sweeps, sw)
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+func (r *results) mode(name string) *modeResult {
+	for _, m := range r.Modes {
+		if m.Mode == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// availableOf returns the modes that measured without error.
+func availableOf(res *results, ms []mode) []mode {
+	return slices.DeleteFunc(slices.Clone(ms), func(m mode) bool { return !res.mode(m.name).Available })
+}
+
+// measureMode takes every figure of one mode.
+func measureMode(ctx context.Context, o options, m mode, r *modeResult, p *progress) error {
+	for _, split := range []bool{false, true} {
+		lr := &layoutResult{}
+		for i := range o.runs {
+			p.step("%s, %s, run %d/%d: 64-byte frames", m.name, layoutName(split), i+1, o.runs)
+			t, err := m.setup(ctx, o.xswitchd, setupOpts{})
+			if err != nil {
+				return err
+			}
+			rt, err := throughput(ctx, m, t, 64, o.duration, split)
+			t.close()
+			if err != nil {
+				return err
+			}
+			p.note("sent %.0f frames/s, delivered %.0f frames/s, %.0f ns of CPU per frame", rt.generated, rt.delivered, rt.cpuNs)
+			lr.Delivered.add(rt.delivered)
+			lr.Generated.add(rt.generated)
+			lr.CPUNs.add(rt.cpuNs)
+		}
+		if split {
+			r.TwoCores = lr
+		} else {
+			r.OneCore = lr
+		}
+	}
+	r.TCPGbps, r.P50us, r.P99us = &stat{}, &stat{}, &stat{}
+	if m.kind == "xswitch" {
+		r.IdleCPU, r.RSSMB = &stat{}, &stat{}
+	}
+	for i := range o.runs {
+		p.step("%s, run %d/%d: idle, TCP stream, request/response", m.name, i+1, o.runs)
+		t, err := m.setup(ctx, o.xswitchd, setupOpts{})
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer t.close()
+			if t.pid != 0 {
+				cpu, rss, err := idle(ctx, t.pid, o.idleFor)
+				if err != nil {
+					return fmt.Errorf("idle: %w", err)
+				}
+				r.IdleCPU.add(cpu)
+				r.RSSMB.add(rss)
+				p.note("idle: %.2f %% of a core, %.1f MB RSS", cpu, rss)
+			}
+			gbps, err := tcp(ctx, t, o.duration)
+			if err != nil {
+				return err
+			}
+			r.TCPGbps.add(gbps)
+			p50, p99, err := latency(ctx, t, o.pings)
+			if err != nil {
+				return err
+			}
+			r.P50us.add(p50)
+			r.P99us.add(p99)
+			p.note("TCP %.2f Gbit/s; round trip p50 %.1f µs, p99 %.1f µs", gbps, p50, p99)
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func layoutName(split bool) string {
+	if split {
+		return "two cores"
+	}
+	return "one core"
+}
