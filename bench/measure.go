@@ -25,6 +25,14 @@ type rate struct {
 	generated float64 // frames/s the generator sent
 	delivered float64 // frames/s that reached guest b
 	cpuNs     float64 // busy CPU time of the whole machine per delivered frame, ns
+	drops     string  // xswitchd's drops by reason, for the progress display
+}
+
+func dropsNote(d string) string {
+	if d == "" {
+		return ""
+	}
+	return "; xswitchd dropped: " + d
 }
 
 // throughput sends frames of size bytes from a to b for d and measures what

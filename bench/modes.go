@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -166,4 +168,30 @@ func (m mode) available(xswitchd string) error {
 		return fmt.Errorf("no xswitchd binary (run make build): %w", err)
 	}
 	return nil
+}
+
+// drops sums, over xswitchd's ports, the frames dropped by reason: where
+// frames were lost, if anywhere.
+func (t *topology) drops(ctx context.Context) string {
+	if t.pid == 0 {
+		return ""
+	}
+	var ports []control.Port
+	if err := control.NewClient(t.sock).Get(ctx, "/v1/ports", nil, &ports); err != nil {
+		return ""
+	}
+	sum := map[string]uint64{}
+	for _, p := range ports {
+		for r, n := range p.Drops {
+			sum[r] += n
+		}
+	}
+	var out []string
+	for r, n := range sum {
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }

@@ -149,11 +149,12 @@ func measureMode(ctx context.Context, o options, m mode, r *modeResult, p *progr
 				return err
 			}
 			rt, err := throughput(ctx, m, t, 64, o.duration, split)
+			rt.drops = t.drops(ctx)
 			t.close()
 			if err != nil {
 				return err
 			}
-			p.note("sent %.0f frames/s, delivered %.0f frames/s, %.0f ns of CPU per frame", rt.generated, rt.delivered, rt.cpuNs)
+			p.note("sent %.0f frames/s, delivered %.0f frames/s, %.0f ns of CPU per frame%s", rt.generated, rt.delivered, rt.cpuNs, dropsNote(rt.drops))
 			lr.Delivered.add(rt.delivered)
 			lr.Generated.add(rt.generated)
 			lr.CPUNs.add(rt.cpuNs)

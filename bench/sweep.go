@@ -50,7 +50,9 @@ var sweeps = []sweepDef{
 				return rate{}, err
 			}
 			defer t.close()
-			return throughput(ctx, m, t, 64, o.duration, false)
+			r, err := throughput(ctx, m, t, 64, o.duration, false)
+			r.drops = t.drops(ctx)
+			return r, err
 		},
 	},
 	{
@@ -111,7 +113,7 @@ func (s sweepDef) run(ctx context.Context, o options, ms []mode, p *progress) (*
 				p.note("failed: %v", err)
 				continue
 			}
-			p.note("delivered %.0f frames/s", r.delivered)
+			p.note("delivered %.0f frames/s (sent %.0f)%s", r.delivered, r.generated, dropsNote(r.drops))
 			sw.Modes[m.name] = append(sw.Modes[m.name], point{X: float64(x), Delivered: r.delivered})
 		}
 	}
