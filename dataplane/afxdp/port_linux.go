@@ -46,6 +46,7 @@ type Port struct {
 	pfds    []unix.PollFd
 	next    int      // queue the next Receive starts with
 	spinned bool     // the last Receive returned frames: spin before sleeping
+	hungry  int      // waits in a row that found a fill ring empty
 	refill  []uint64 // scratch for the fill ring
 
 	sockMu sync.Mutex // guards the sockets' descriptors and evfd against teardown, for KernelDrops and Close
@@ -325,8 +326,15 @@ func (p *Port) wait() error {
 	for _, s := range p.queues {
 		p.fillQueue(s)
 		if s.fill.pending() == 0 {
-			timeout = 1
+			// The pool had nothing: try again later, less often the
+			// longer it lasts, so that ports waiting for frames do not
+			// take the CPU from the ports that hold them.
+			p.hungry = min(p.hungry+1, 7)
+			timeout = 1 << p.hungry // 2 ms up to 128 ms
 		}
+	}
+	if timeout < 0 {
+		p.hungry = 0
 	}
 	for i := range p.pfds {
 		p.pfds[i].Revents = 0
