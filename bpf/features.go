@@ -5,13 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"syscall"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/internal/ethtool"
 )
 
 // The netdev generic netlink family (include/uapi/linux/netdev.h), which
@@ -151,23 +152,9 @@ const (
 // rxVLANOffload reports whether the interface strips 802.1Q tags from the
 // frames it receives before XDP sees them.
 func rxVLANOffload(ifname string) (bool, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return false, err
-	}
-	defer unix.Close(fd)
 	val := struct{ cmd, data uint32 }{cmd: ethtoolGFlags}
-	var ifr struct {
-		name [unix.IFNAMSIZ]byte
-		data uintptr
-		_    [16]byte
-	}
-	copy(ifr.name[:], ifname)
-	ifr.data = uintptr(unsafe.Pointer(&val))
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	runtime.KeepAlive(&val)
-	if errno != 0 {
-		return false, fmt.Errorf("%s: ethtool flags: %w", ifname, errno)
+	if err := ethtool.Ioctl(ifname, unsafe.Pointer(&val)); err != nil {
+		return false, err
 	}
 	return val.data&ethFlagRxVLAN != 0, nil
 }

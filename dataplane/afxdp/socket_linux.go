@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/internal/ethtool"
 )
 
 // xsk is the AF_XDP socket of one queue of a port.
@@ -172,27 +174,12 @@ func (s *xsk) stats() (unix.XDPStatistics, error) {
 // is the number of sockets Open gives the port: the ethtool channels (rx
 // plus combined), or 1 when the driver does not say.
 func QueueCount(ifname string) int {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 1
-	}
-	defer unix.Close(fd)
-	var ch struct {
+	ch := struct {
 		cmd                                     uint32
 		maxRx, maxTx, maxOther, maxCombined     uint32
 		rxCount, txCount, otherCount, combCount uint32
-	}
-	ch.cmd = unix.ETHTOOL_GCHANNELS
-	var ifr struct {
-		name [unix.IFNAMSIZ]byte
-		data uintptr
-		_    [16]byte
-	}
-	copy(ifr.name[:], ifname)
-	ifr.data = uintptr(unsafe.Pointer(&ch))
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	runtime.KeepAlive(&ch)
-	if errno != 0 || ch.rxCount+ch.combCount == 0 {
+	}{cmd: unix.ETHTOOL_GCHANNELS}
+	if ethtool.Ioctl(ifname, unsafe.Pointer(&ch)) != nil || ch.rxCount+ch.combCount == 0 {
 		return 1
 	}
 	return int(ch.rxCount + ch.combCount)
