@@ -29,6 +29,15 @@ const (
 // VNetHdrLen is the size of struct virtio_net_hdr on the wire.
 const VNetHdrLen = 10
 
+// Ethernet and 802.1Q framing, shared by the worker, the offload code and the
+// port packages.
+const (
+	EthHdrLen     = 14     // destination, source, ethertype
+	VLANTagLen    = 4      // TPID and TCI of one tag
+	EtherTypeVLAN = 0x8100 // 802.1Q
+	EtherTypeQinQ = 0x88a8 // 802.1ad
+)
+
 // Frame is one Ethernet frame in a batch.
 //
 // Data starts at the destination MAC. A port that receives 802.1Q tags out of
