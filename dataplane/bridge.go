@@ -132,9 +132,10 @@ func (b *Bridge) ager(aging time.Duration) {
 	}
 }
 
-// AddPort attaches p and starts forwarding its frames. The bridge owns p from
-// then on, and closes it when the port is removed (also when AddPort fails).
-func (b *Bridge) AddPort(p Port, info PortInfo) error {
+// AddPort attaches p, starts forwarding its frames and returns the port's
+// id. The bridge owns p from then on, and closes it when the port is removed
+// (also when AddPort fails).
+func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.ports.Load()
@@ -145,7 +146,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) error {
 		}
 		if q != nil && q.info.Name == info.Name {
 			p.Close()
-			return fmt.Errorf("bridge %s: add port %s: %w", b.name, info.Name, ErrPortExists)
+			return 0, fmt.Errorf("bridge %s: add port %s: %w", b.name, info.Name, ErrPortExists)
 		}
 	}
 	if slot < 0 {
@@ -153,7 +154,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) error {
 	}
 	if slot >= maxPorts {
 		p.Close()
-		return fmt.Errorf("bridge %s: add port %s: bridge has %d ports, the most it can hold", b.name, info.Name, maxPorts)
+		return 0, fmt.Errorf("bridge %s: add port %s: bridge has %d ports, the most it can hold", b.name, info.Name, maxPorts)
 	}
 	b.gen++
 	np := &port{
@@ -174,7 +175,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) error {
 	b.ports.Store(set)
 	go b.run(np)
 	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink, "fastpath", info.FastPath)
-	return nil
+	return np.id, nil
 }
 
 // RemovePort stops forwarding to and from the named port, closes it and

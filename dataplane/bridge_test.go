@@ -52,7 +52,7 @@ func newRig(t *testing.T, cfg fdb.Config, names ...string) *rig {
 
 func (r *rig) add(name string) *porttest.Port {
 	p := porttest.New(name, 8)
-	if err := r.br.AddPort(p, dataplane.PortInfo{Name: name, Kind: "porttest"}); err != nil {
+	if _, err := r.br.AddPort(p, dataplane.PortInfo{Name: name, Kind: "porttest"}); err != nil {
 		r.t.Fatal(err)
 	}
 	r.ports[name] = p
@@ -192,7 +192,7 @@ func TestMTUDropSkipsOnlyTheOversizeFrame(t *testing.T) {
 	r := newRig(t, fdb.DefaultConfig(), "a")
 	b := porttest.New("b", 8)
 	b.MTU = 100
-	if err := r.br.AddPort(b, dataplane.PortInfo{Name: "b"}); err != nil {
+	if _, err := r.br.AddPort(b, dataplane.PortInfo{Name: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	r.ports["b"] = b
@@ -250,7 +250,7 @@ func TestMetadataPassesThrough(t *testing.T) {
 
 func TestAddPortTwice(t *testing.T) {
 	r := newRig(t, fdb.DefaultConfig(), "a")
-	if err := r.br.AddPort(porttest.New("a", 8), dataplane.PortInfo{Name: "a"}); err == nil {
+	if _, err := r.br.AddPort(porttest.New("a", 8), dataplane.PortInfo{Name: "a"}); err == nil {
 		t.Fatal("second port with the same name attached")
 	}
 }

@@ -34,7 +34,7 @@ func BenchmarkForward(b *testing.B) {
 			br := NewBridge(BridgeConfig{Name: "bench", FDB: fdb.DefaultConfig()}, slog.New(slog.DiscardHandler))
 			defer br.Close()
 			for i := range ports {
-				if err := br.AddPort(&nullPort{fmt.Sprint("p", i), make(chan struct{})}, PortInfo{Name: fmt.Sprint("p", i)}); err != nil {
+				if _, err := br.AddPort(&nullPort{fmt.Sprint("p", i), make(chan struct{})}, PortInfo{Name: fmt.Sprint("p", i)}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -25,7 +25,7 @@ func TestAPI(t *testing.T) {
 		p      *porttest.Port
 		uplink bool
 	}{{a, false}, {b, true}} {
-		if err := br.AddPort(p.p, dataplane.PortInfo{Name: p.p.Name(), Uplink: p.uplink, Kind: "porttest"}); err != nil {
+		if _, err := br.AddPort(p.p, dataplane.PortInfo{Name: p.p.Name(), Uplink: p.uplink, Kind: "porttest"}); err != nil {
 			t.Fatal(err)
 		}
 	}

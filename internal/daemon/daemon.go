@@ -354,8 +354,9 @@ func (d *Daemon) attach(idx int, name string) {
 	if err == nil && p == nil {
 		p, err = afpacket.Open(name, ring) // no fast path after all
 	}
+	var id fdb.PortID
 	if err == nil {
-		err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
+		id, err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
 	}
 	if err != nil {
 		if mode != bpf.ModeOff && mode != "" {
@@ -365,12 +366,7 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	delete(d.failed, idx)
-	a := attachment{name: name, bridge: b.Name, fastPath: mode, mtu: fpp.MTU}
-	for _, ps := range br.Ports() {
-		if ps.Name == name {
-			a.id = ps.ID
-		}
-	}
+	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU}
 	d.attached[idx] = a
 	if mode != bpf.ModeOff && a.id != 0 {
 		d.mirror.addPort(bid, a.id, idx)
@@ -380,7 +376,7 @@ func (d *Daemon) attach(idx int, name string) {
 			br.FDB().Learn(e.Key, a.id, e.Seen)
 		}
 	}
-	d.pinStatic(br, b, name)
+	d.pinStatic(br, b, name, id)
 }
 
 // attachFastPath puts a port in the fast path as its mode asks, and returns
@@ -475,15 +471,9 @@ func (d *Daemon) FastPathStats(ifindex int) (bpf.PortStats, bool) {
 
 // pinStatic installs the static MACs of a port that just attached; they go
 // with the port's other entries when it is removed.
-func (d *Daemon) pinStatic(br *dataplane.Bridge, b config.Bridge, port string) {
-	var id fdb.PortID
-	for _, p := range br.Ports() {
-		if p.Name == port {
-			id = p.ID
-		}
-	}
+func (d *Daemon) pinStatic(br *dataplane.Bridge, b config.Bridge, port string, id fdb.PortID) {
 	for _, st := range b.Static {
-		if st.Port != port || id == 0 {
+		if st.Port != port {
 			continue
 		}
 		if err := br.FDB().AddStatic(fdb.MakeKey(st.VLAN, st.MAC), id); err != nil {
@@ -587,7 +577,8 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 		return err
 	}
 	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx}
-	if err := br.AddPort(p, info); err != nil {
+	id, err := br.AddPort(p, info)
+	if err != nil {
 		d.fp.DetachPort(idx, name)
 		d.fp.ReleaseXSK(base, n)
 		return err
@@ -596,12 +587,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 	if !p.SharesUMEM() {
 		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
 	}
-	a := attachment{name: name, bridge: b.Name, fastPath: mode, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n}
-	for _, ps := range br.Ports() {
-		if ps.Name == name {
-			a.id = ps.ID
-		}
-	}
+	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n}
 	d.attached[idx] = a
 	if mode != bpf.ModeOff && a.id != 0 {
 		d.mirror.addPort(fpp.Bridge, a.id, idx)
@@ -609,6 +595,6 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 			br.FDB().Learn(e.Key, a.id, e.Seen)
 		}
 	}
-	d.pinStatic(br, b, name)
+	d.pinStatic(br, b, name, id)
 	return nil
 }
