@@ -228,22 +228,3 @@ bridges:
 		t.Errorf("xenbr2 lost its uplink: %+v", b)
 	}
 }
-
-func TestParseVif(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		want Vif
-		ok   bool
-	}{
-		{"vif7.1", Vif{7, 1, false}, true},
-		{"vif12.0-emu", Vif{12, 0, true}, true},
-		{"vif7", Vif{}, false},
-		{"vif7.1x", Vif{}, false},
-		{"peth0", Vif{}, false},
-	} {
-		got, ok := ParseVif(tt.name)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("ParseVif(%q) = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
-		}
-	}
-}

@@ -2,41 +2,12 @@ package config
 
 import (
 	"path"
-	"regexp"
 	"strconv"
 
 	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/xen"
 )
-
-// Xen names dom0's interfaces: pethN is the physical NIC behind ethN, vifD.N
-// is device N of domain D (vifD.N-emu its emulated twin for HVM guests), and
-// device N joins the bridge of ethN.
-var (
-	pethName = regexp.MustCompile(`^peth(\d+)$`)
-	vifName  = regexp.MustCompile(`^vif(\d+)\.(\d+)(-emu)?$`)
-)
-
-// Vif is what a Xen vif name says about its guest.
-type Vif struct {
-	DomID int  // domain id (never reused by Xen)
-	DevID int  // device index inside the guest
-	Emu   bool // the -emu tap of an HVM guest
-}
-
-// ParseVif parses vifD.N and vifD.N-emu.
-func ParseVif(name string) (Vif, bool) {
-	m := vifName.FindStringSubmatch(name)
-	if m == nil {
-		return Vif{}, false
-	}
-	d, err1 := strconv.Atoi(m[1])
-	n, err2 := strconv.Atoi(m[2])
-	if err1 != nil || err2 != nil {
-		return Vif{}, false
-	}
-	return Vif{DomID: d, DevID: n, Emu: m[3] != ""}, true
-}
 
 // Match says which bridge an interface belongs to, and whether it is that
 // bridge's uplink. In a file, an exact name wins over a glob, and among globs
@@ -67,12 +38,12 @@ func (c *Config) Match(ifname string) (b Bridge, uplink, ok bool) {
 }
 
 func (c *Config) autoMatch(ifname string) (Bridge, bool, bool) {
-	if m := pethName.FindStringSubmatch(ifname); m != nil {
-		b := c.autoBridge(m[1])
+	if n, ok := xen.ParsePeth(ifname); ok {
+		b := c.autoBridge(n)
 		b.Uplink = ifname
 		return *b, true, true
 	}
-	if v, ok := ParseVif(ifname); ok {
+	if v, ok := xen.ParseVif(ifname); ok {
 		return *c.autoBridge(strconv.Itoa(v.DevID)), false, true
 	}
 	return Bridge{}, false, false

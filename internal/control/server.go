@@ -15,8 +15,8 @@ import (
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
-	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/metrics"
+	"github.com/xswitch/xswitch/internal/xen"
 )
 
 // Source gives the server the bridges to show.
@@ -127,7 +127,7 @@ func portJSON(src Source, bridge string, p dataplane.PortStatus) Port {
 	out := Port{Bridge: bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
 		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
 		Drops: map[string]uint64{}}
-	if v, ok := config.ParseVif(p.Name); ok {
+	if v, ok := xen.ParseVif(p.Name); ok {
 		out.DomID, out.DevID = &v.DomID, &v.DevID
 	}
 	for _, r := range dataplane.DropReasons() {

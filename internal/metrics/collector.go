@@ -11,7 +11,7 @@ import (
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/afxdp"
-	"github.com/xswitch/xswitch/internal/config"
+	"github.com/xswitch/xswitch/internal/xen"
 )
 
 // Source gives the collector the bridges to report.
@@ -156,7 +156,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // domain and device ids a Xen vif name carries (empty for other ports).
 func PortLabels(bridge, port string) []string {
 	domid, devid := "", ""
-	if v, ok := config.ParseVif(port); ok {
+	if v, ok := xen.ParseVif(port); ok {
 		domid, devid = strconv.Itoa(v.DomID), strconv.Itoa(v.DevID)
 	}
 	return []string{bridge, port, domid, devid}
