@@ -19,13 +19,13 @@ import (
 // env is a network namespace where veth pairs stand for ports and guests,
 // with the XDP program that feeds AF_XDP sockets on the port ends.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	ns   string
 	fp   *bpf.FastPath
 	umem *UMEM
 }
 
-func newEnv(t *testing.T, frames int) *env {
+func newEnv(t testing.TB, frames int) *env {
 	nstest.RequireRoot(t)
 	e := &env{t: t, ns: nstest.Netns(t, "xsw-xsk")}
 	fp, err := bpf.Load(bpf.Options{})
