@@ -230,21 +230,12 @@ func (b *Bridge) Close() error {
 	return errors.Join(errs...)
 }
 
-// PortStatus is a port's description and counters at one moment.
-type PortStatus struct {
-	PortInfo
-	ID       fdb.PortID
-	Counters CounterValues
-	// Port is the attached port itself, for exporters that know its type.
-	Port Port
-}
-
 // Ports returns the attached ports in slot order.
 func (b *Bridge) Ports() []PortStatus {
 	set := b.ports.Load()
 	out := make([]PortStatus, 0, len(set.list))
 	for _, q := range set.list {
-		out = append(out, PortStatus{PortInfo: q.info, ID: q.id, Counters: q.c.Load(), Port: q.p})
+		out = append(out, q.status())
 	}
 	return out
 }

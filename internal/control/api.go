@@ -23,8 +23,19 @@ type Port struct {
 	FastPathPackets uint64            `json:"fastpath_packets"`
 	FastPathBytes   uint64            `json:"fastpath_bytes"`
 	Punts           map[string]uint64 `json:"fastpath_punts,omitempty"`
+	// TxErrors counts by reason what the port's sockets refused to send.
+	TxErrors map[string]uint64 `json:"tx_errors,omitempty"`
+	// AFPacket is set for an AF_PACKET port.
+	AFPacket *AFPacket `json:"afpacket,omitempty"`
 	// AFXDP is set for an AF_XDP port.
 	AFXDP *AFXDP `json:"afxdp,omitempty"`
+}
+
+// AFPacket are the counters particular to an AF_PACKET port.
+type AFPacket struct {
+	RingFreezes     uint64 `json:"ring_freezes"`
+	SocketErrors    uint64 `json:"socket_errors"`
+	LastSocketError string `json:"last_socket_error,omitempty"`
 }
 
 // AFXDP are the counters particular to an AF_XDP port.

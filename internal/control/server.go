@@ -13,10 +13,8 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/metrics"
-	"github.com/xswitch/xswitch/internal/xen"
 )
 
 // Source gives the server the bridges to show.
@@ -43,8 +41,8 @@ func Handler(src Source) http.Handler {
 			return
 		}
 		for _, b := range list {
-			for _, p := range b.Ports() {
-				out = append(out, portJSON(src, b.Name(), p))
+			for _, p := range metrics.Ports(src, b) {
+				out = append(out, portJSON(p))
 			}
 		}
 		reply(w, out)
@@ -122,38 +120,44 @@ func bridges(src Source, w http.ResponseWriter, r *http.Request) (_ []*dataplane
 	return nil, false
 }
 
-func portJSON(src Source, bridge string, p dataplane.PortStatus) Port {
+func portJSON(p metrics.Port) Port {
 	c := p.Counters
-	out := Port{Bridge: bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
+	out := Port{Bridge: p.Bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
 		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
 		Drops: map[string]uint64{}}
-	if v, ok := xen.ParseVif(p.Name); ok {
-		out.DomID, out.DevID = &v.DomID, &v.DevID
+	if p.Vif != nil {
+		out.DomID, out.DevID = &p.Vif.DomID, &p.Vif.DevID
 	}
 	for _, r := range dataplane.DropReasons() {
 		out.Drops[r.String()] = c.Drops[r]
 	}
-	if kd, ok := p.Port.(dataplane.KernelDropper); ok {
-		out.Drops["ring_full"], out.Drops["truncated"] = kd.KernelDrops()
+	if kd := p.KernelDrops; kd != nil {
+		out.Drops["ring_full"], out.Drops["truncated"] = kd.RingFull, kd.Truncated
 	}
-	if out.FastPath == "" {
-		out.FastPath = "off"
+	if len(p.TxErrors) > 0 {
+		out.TxErrors = map[string]uint64{}
+		for _, e := range p.TxErrors {
+			out.TxErrors[e.Reason] = e.Count
+		}
 	}
-	if x, ok := p.Port.(*afxdp.Port); ok {
-		s := x.Stats()
-		out.AFXDP = &AFXDP{Socket: "copy", Queues: x.Queues(), SharesUMEM: x.SharesUMEM(), TxUncopied: s.TxZeroCopy,
-			Segmented: s.TxSegmented, Segments: s.TxSegments, ChecksumsCompleted: s.RxChecksumsCompleted}
-		if x.ZeroCopy() {
+	if x := p.AFPacket; x != nil {
+		out.AFPacket = &AFPacket{RingFreezes: x.RingFreezes, SocketErrors: x.SocketErrors}
+		if x.LastSocketError != 0 {
+			out.AFPacket.LastSocketError = x.LastSocketError.Error()
+		}
+	}
+	if x := p.AFXDP; x != nil {
+		out.AFXDP = &AFXDP{Socket: "copy", Queues: x.Queues, SharesUMEM: x.SharesUMEM, TxUncopied: x.TxUncopied,
+			Segmented: x.Segmented, Segments: x.Segments, ChecksumsCompleted: x.ChecksumsCompleted}
+		if x.ZeroCopy {
 			out.AFXDP.Socket = "zerocopy"
 		}
 	}
-	if fps, ok := src.(metrics.FastPathSource); ok && out.FastPath != "off" {
-		if s, ok := fps.FastPathStats(p.Ifindex); ok {
-			out.FastPathPackets, out.FastPathBytes = s.Packets, s.Bytes
-			out.Punts = map[string]uint64{}
-			for i, r := range bpf.PuntReasons {
-				out.Punts[r] = s.Punts[i]
-			}
+	if s := p.FastPathStats; s != nil {
+		out.FastPathPackets, out.FastPathBytes = s.Packets, s.Bytes
+		out.Punts = map[string]uint64{}
+		for i, r := range bpf.PuntReasons {
+			out.Punts[r] = s.Punts[i]
 		}
 	}
 	return out

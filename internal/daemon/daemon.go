@@ -56,6 +56,7 @@ type attachment struct {
 	xsk      bool   // an AF_XDP port: its XDP program stays until it is detached
 	xskBase  uint32 // its keys in the AF_XDP socket map
 	xskN     int
+	xskPort  *afxdp.Port // the AF_XDP port's own handle, for what the bridge does not do
 }
 
 // New creates the configured bridges. In auto mode there are none until
@@ -414,13 +415,7 @@ func (d *Daemon) refresh(idx int, a attachment) {
 	if a.xsk {
 		// An AF_XDP port checks what it sends against the MTU itself.
 		if l, err := netlink.LinkByIndex(idx); err == nil {
-			if br, ok := d.Bridge(a.bridge); ok {
-				for _, ps := range br.Ports() {
-					if x, ok := ps.Port.(*afxdp.Port); ok && ps.Name == a.name {
-						x.SetMTU(l.Attrs().MTU)
-					}
-				}
-			}
+			a.xskPort.SetMTU(l.Attrs().MTU)
 		}
 	}
 	if d.fp == nil || a.fastPath == bpf.ModeOff {
@@ -587,7 +582,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 	if !p.SharesUMEM() {
 		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
 	}
-	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n}
+	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n, xskPort: p}
 	d.attached[idx] = a
 	if mode != bpf.ModeOff && a.id != 0 {
 		d.mirror.addPort(fpp.Bridge, a.id, idx)

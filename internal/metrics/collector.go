@@ -10,8 +10,6 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/dataplane/afxdp"
-	"github.com/xswitch/xswitch/internal/xen"
 )
 
 // Source gives the collector the bridges to report.
@@ -53,6 +51,11 @@ var (
 	xskSegments  = desc("port_afxdp_segments_total", "Segments those super-frames gave.", portLabels...)
 	xskCsums     = desc("port_afxdp_checksums_completed_total", "Received frames whose TCP or UDP checksum, left pending by a local stack, the AF_XDP port finished.", portLabels...)
 
+	sockTxErrs   = desc("port_socket_transmit_errors_total", "Sends the port's sockets refused, by reason. AF_PACKET counts frames: too_big (longer than the MTU), busy (send buffer or device queue full), down (link down or gone), invalid, other. AF_XDP counts frames for too_big, no_buffer (no free UMEM frame or TX ring entry) and invalid, and failed wake-ups of the kernel, whose frames stay queued, for device_busy, down and other.", append(portLabels, "reason")...)
+	pktFreezes   = desc("port_afpacket_ring_freezes_total", "Times the AF_PACKET port's receive ring ran full and the kernel stopped filling it until the switch handed a block back.", portLabels...)
+	pktSockErrs  = desc("port_afpacket_socket_errors_total", "Asynchronous socket errors the AF_PACKET port took while it waited for frames, e.g. ENETDOWN while the link was down; the port goes on when the link comes back.", portLabels...)
+	pktLastErrno = desc("port_afpacket_last_socket_error", "The errno of the latest of those socket errors (e.g. 100 for ENETDOWN); 0 if none.", portLabels...)
+
 	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
 	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
 	fdbMoved    = desc("fdb_moved_total", "MAC addresses seen behind another port than the one they were learned on.", "bridge")
@@ -78,6 +81,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rxPackets, rxBytes, rxGSO, txPackets, txBytes, flooded, drops, uplink,
 		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs, fpPuntErrs,
 		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
+		sockTxErrs, pktFreezes, pktSockErrs, pktLastErrno,
 		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
 		ch <- d
 	}
@@ -88,57 +92,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	fps, _ := c.src.(FastPathSource)
 	for _, b := range c.src.Bridges() {
 		name := b.Name()
-		ports := b.Ports()
+		ports := Ports(c.src, b)
 		for _, p := range ports {
-			labels := PortLabels(name, p.Name)
-			v := p.Counters
-			counter(rxPackets, v.RxPackets, labels...)
-			counter(rxBytes, v.RxBytes, labels...)
-			counter(txPackets, v.TxPackets, labels...)
-			counter(txBytes, v.TxBytes, labels...)
-			counter(rxGSO, v.RxGSO, labels...)
-			counter(flooded, v.Flooded, labels...)
-			for _, r := range dataplane.DropReasons() {
-				counter(drops, v.Drops[r], append(labels, r.String())...)
-			}
-			if kd, ok := p.Port.(dataplane.KernelDropper); ok {
-				full, trunc := kd.KernelDrops()
-				counter(drops, full, append(labels, "ring_full")...)
-				counter(drops, trunc, append(labels, "truncated")...)
-			}
-			mode := p.FastPath
-			if mode == "" {
-				mode = "off"
-			}
-			ch <- prometheus.MustNewConstMetric(uplink, prometheus.GaugeValue, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink), mode)...)
-			if x, ok := p.Port.(*afxdp.Port); ok {
-				s := x.Stats()
-				zc := 0.0
-				if x.ZeroCopy() {
-					zc = 1
-				}
-				ch <- prometheus.MustNewConstMetric(xskZeroCopy, prometheus.GaugeValue, zc, labels...)
-				counter(xskTxNoCopy, s.TxZeroCopy, labels...)
-				counter(xskSegmented, s.TxSegmented, labels...)
-				counter(xskSegments, s.TxSegments, labels...)
-				counter(xskCsums, s.RxChecksumsCompleted, labels...)
-			}
-			if fps == nil || mode == "off" {
-				continue
-			}
-			if s, ok := fps.FastPathStats(p.Ifindex); ok {
-				counter(fpPackets, s.Packets, labels...)
-				counter(fpBytes, s.Bytes, labels...)
-				counter(fpXDP, s.XDPPackets, labels...)
-				counter(fpRedirErrs, s.RedirectErrors, labels...)
-				counter(fpPuntErrs, s.PuntErrors, labels...)
-				for i, r := range bpf.PuntReasons {
-					counter(fpPunts, s.Punts[i], append(labels, r)...)
-				}
-			}
+			c.collectPort(ch, p)
 		}
 		st := b.FDB().Stats()
 		ch <- prometheus.MustNewConstMetric(fdbEntries, prometheus.GaugeValue, float64(st.Entries), name)
@@ -152,12 +110,65 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// PortLabels returns the label values of a port: bridge, port, and the
-// domain and device ids a Xen vif name carries (empty for other ports).
-func PortLabels(bridge, port string) []string {
-	domid, devid := "", ""
-	if v, ok := xen.ParseVif(port); ok {
-		domid, devid = strconv.Itoa(v.DomID), strconv.Itoa(v.DevID)
+func (c *Collector) collectPort(ch chan<- prometheus.Metric, p Port) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	return []string{bridge, port, domid, devid}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	labels := p.labels()
+	v := p.Counters
+	counter(rxPackets, v.RxPackets, labels...)
+	counter(rxBytes, v.RxBytes, labels...)
+	counter(txPackets, v.TxPackets, labels...)
+	counter(txBytes, v.TxBytes, labels...)
+	counter(rxGSO, v.RxGSO, labels...)
+	counter(flooded, v.Flooded, labels...)
+	for _, r := range dataplane.DropReasons() {
+		counter(drops, v.Drops[r], append(labels, r.String())...)
+	}
+	if kd := p.KernelDrops; kd != nil {
+		counter(drops, kd.RingFull, append(labels, "ring_full")...)
+		counter(drops, kd.Truncated, append(labels, "truncated")...)
+	}
+	gauge(uplink, 1, append(labels, p.Kind, strconv.FormatBool(p.Uplink), p.FastPath)...)
+	for _, e := range p.TxErrors {
+		counter(sockTxErrs, e.Count, append(labels, e.Reason)...)
+	}
+	if x := p.AFPacket; x != nil {
+		counter(pktFreezes, x.RingFreezes, labels...)
+		counter(pktSockErrs, x.SocketErrors, labels...)
+		gauge(pktLastErrno, float64(x.LastSocketError), labels...)
+	}
+	if x := p.AFXDP; x != nil {
+		zc := 0.0
+		if x.ZeroCopy {
+			zc = 1
+		}
+		gauge(xskZeroCopy, zc, labels...)
+		counter(xskTxNoCopy, x.TxUncopied, labels...)
+		counter(xskSegmented, x.Segmented, labels...)
+		counter(xskSegments, x.Segments, labels...)
+		counter(xskCsums, x.ChecksumsCompleted, labels...)
+	}
+	if s := p.FastPathStats; s != nil {
+		counter(fpPackets, s.Packets, labels...)
+		counter(fpBytes, s.Bytes, labels...)
+		counter(fpXDP, s.XDPPackets, labels...)
+		counter(fpRedirErrs, s.RedirectErrors, labels...)
+		counter(fpPuntErrs, s.PuntErrors, labels...)
+		for i, r := range bpf.PuntReasons {
+			counter(fpPunts, s.Punts[i], append(labels, r)...)
+		}
+	}
+}
+
+// labels returns the port's label values: bridge, port, domid, devid.
+func (p Port) labels() []string {
+	domid, devid := "", ""
+	if p.Vif != nil {
+		domid, devid = strconv.Itoa(p.Vif.DomID), strconv.Itoa(p.Vif.DevID)
+	}
+	return []string{p.Bridge, p.Name, domid, devid}
 }

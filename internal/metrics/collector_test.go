@@ -1,0 +1,114 @@
+package metrics
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/xswitch/xswitch/bpf"
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/porttest"
+	"github.com/xswitch/xswitch/fdb"
+)
+
+// socketPort is a port with the figures an AF_PACKET port reports.
+type socketPort struct{ *porttest.Port }
+
+func (socketPort) KernelDrops() (uint64, uint64) { return 5, 6 }
+
+func (socketPort) ReportStatus(s *dataplane.PortStatus) {
+	s.AFPacket = &dataplane.AFPacketStatus{RingFreezes: 2, SocketErrors: 1, LastSocketError: syscall.ENETDOWN}
+	s.TxErrors = []dataplane.ReasonCount{{Reason: "busy", Count: 3}, {Reason: "down", Count: 4}}
+}
+
+// xskPort is a port with the figures an AF_XDP port reports.
+type xskPort struct{ *porttest.Port }
+
+func (xskPort) ReportStatus(s *dataplane.PortStatus) {
+	s.AFXDP = &dataplane.AFXDPStatus{ZeroCopy: true, Queues: 2, TxUncopied: 7}
+	s.TxErrors = []dataplane.ReasonCount{{Reason: "no_buffer", Count: 8}}
+}
+
+type source struct{ bridges []*dataplane.Bridge }
+
+func (s source) Bridges() []*dataplane.Bridge { return s.bridges }
+
+func (source) FastPathStats(ifindex int) (bpf.PortStats, bool) {
+	if ifindex != 3 {
+		return bpf.PortStats{}, false
+	}
+	return bpf.PortStats{Packets: 9}, true
+}
+
+func TestCollectPortSections(t *testing.T) {
+	br := dataplane.NewBridge(dataplane.BridgeConfig{Name: "xenbr0", FDB: fdb.DefaultConfig()}, nil)
+	defer br.Close()
+	for _, p := range []struct {
+		p    dataplane.Port
+		info dataplane.PortInfo
+	}{
+		{socketPort{porttest.New("vif3.1", 8)}, dataplane.PortInfo{Name: "vif3.1", Kind: "afpacket", FastPath: "tc", Ifindex: 3}},
+		{xskPort{porttest.New("peth0", 8)}, dataplane.PortInfo{Name: "peth0", Kind: "afxdp", Uplink: true, Ifindex: 4}},
+		{porttest.New("tap0", 8), dataplane.PortInfo{Name: "tap0", Kind: "porttest"}},
+	} {
+		if _, err := br.AddPort(p.p, p.info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(source{[]*dataplane.Bridge{br}}))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{} // name{port,reason} → value
+	count := map[string]int{}   // name → series
+	for _, f := range families {
+		for _, m := range f.Metric {
+			key := f.GetName() + "{" + label(m, "port") + "," + label(m, "reason") + "}"
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			count[f.GetName()]++
+		}
+	}
+	for key, want := range map[string]float64{
+		"xswitch_port_socket_transmit_errors_total{vif3.1,busy}":     3,
+		"xswitch_port_socket_transmit_errors_total{vif3.1,down}":     4,
+		"xswitch_port_socket_transmit_errors_total{peth0,no_buffer}": 8,
+		"xswitch_port_afpacket_ring_freezes_total{vif3.1,}":          2,
+		"xswitch_port_afpacket_socket_errors_total{vif3.1,}":         1,
+		"xswitch_port_afpacket_last_socket_error{vif3.1,}":           float64(syscall.ENETDOWN),
+		"xswitch_port_drops_total{vif3.1,ring_full}":                 5,
+		"xswitch_port_drops_total{vif3.1,truncated}":                 6,
+		"xswitch_port_afxdp_zerocopy{peth0,}":                        1,
+		"xswitch_port_afxdp_transmit_uncopied_packets_total{peth0,}": 7,
+		"xswitch_port_fastpath_packets_total{vif3.1,}":               9,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+	// Each section's series only for the ports that have it.
+	for name, want := range map[string]int{
+		"xswitch_port_socket_transmit_errors_total": 3,
+		"xswitch_port_afpacket_ring_freezes_total":  1,
+		"xswitch_port_afxdp_zerocopy":               1,
+		"xswitch_port_fastpath_packets_total":       1,
+		"xswitch_port_info":                         3,
+		"xswitch_port_drops_total":                  3*len(dataplane.DropReasons()) + 2,
+	} {
+		if count[name] != want {
+			t.Errorf("%s: %d series, want %d", name, count[name], want)
+		}
+	}
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}

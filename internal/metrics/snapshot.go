@@ -1,0 +1,43 @@
+package metrics
+
+import (
+	"github.com/xswitch/xswitch/bpf"
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/xen"
+)
+
+// Port is one port as the exporters show it: the bridge's status of it,
+// what its name says of a Xen guest, and its fast-path counters. The
+// collector and the control API both build it with Ports.
+type Port struct {
+	Bridge string
+	dataplane.PortStatus
+	// Vif is set when the name is a Xen vif's.
+	Vif *xen.Vif
+	// FastPathStats is set when the port has the fast path (FastPath is
+	// then not "off") and its counters could be read.
+	FastPathStats *bpf.PortStats
+}
+
+// Ports returns the ports of b, with FastPath "off" where the port has none.
+func Ports(src Source, b *dataplane.Bridge) []Port {
+	fps, _ := src.(FastPathSource)
+	list := b.Ports()
+	out := make([]Port, len(list))
+	for i, ps := range list {
+		p := Port{Bridge: b.Name(), PortStatus: ps}
+		if p.FastPath == "" {
+			p.FastPath = "off"
+		}
+		if v, ok := xen.ParseVif(p.Name); ok {
+			p.Vif = &v
+		}
+		if fps != nil && p.FastPath != "off" {
+			if s, ok := fps.FastPathStats(p.Ifindex); ok {
+				p.FastPathStats = &s
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
