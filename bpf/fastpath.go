@@ -10,63 +10,15 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultPinDir is where the daemon pins its maps and links.
 const DefaultPinDir = "/sys/fs/bpf/xswitch"
-
-// Mode says how a port takes part in the fast path.
-type Mode string
-
-// The port modes.
-const (
-	ModeAuto Mode = "auto" // native XDP where the driver has it, TC otherwise
-	ModeXDP  Mode = "xdp"  // native XDP (and TC for what XDP cannot redirect)
-	ModeTC   Mode = "tc"   // TC ingress only
-	ModeOff  Mode = "off"  // no fast path: userspace forwards every frame
-)
-
-// ParseMode checks a mode name.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeAuto, ModeXDP, ModeTC, ModeOff:
-		return m, nil
-	case "":
-		return ModeAuto, nil
-	}
-	return "", fmt.Errorf("unknown fast path mode %q (want auto, xdp, tc or off)", s)
-}
-
-// PuntReasons name the reasons a frame is punted to userspace, indexed like
-// PortStats.Punts (enum punt_reason in xswitch.c).
-var PuntReasons = [...]string{
-	"unknown_source",
-	"moved_source",
-	"flood",
-	"unknown_destination",
-	"local_destination",
-	"egress_not_fastpath",
-	"mtu",
-	"unparsed",
-	"xdp_limit",
-}
-
-// Flags of the maps' entries (PORT_* and FDB_* in xswitch.c).
-const (
-	portXDPTx  = 1
-	portPeer   = 2
-	portXSK    = 4
-	portNoFast = 8
-	fdbStatic  = 1
-)
 
 // BridgeID is the number a bridge has in the maps: a hash of its name, so it
 // is the same after a restart whatever the order of the configuration.
@@ -143,13 +95,14 @@ func Load(opts Options) (*FastPath, error) {
 		return nil, fmt.Errorf("fast path: %w", err)
 	}
 	var copts ebpf.CollectionOptions
+	pinned := pinnedMaps(spec)
 	if fp.pinDir != "" {
 		if err := ensureBPFFS(fp.pinDir); err != nil {
 			return nil, err
 		}
-		if stale, why := fp.stalePins(); stale {
+		if stale, why := fp.stalePins(pinned); stale {
 			log.Warn("replacing fast-path maps pinned by another build", "dir", fp.pinDir, "why", why)
-			fp.removeMapPins()
+			fp.removeMapPins(pinned)
 		}
 		copts.Maps.PinPath = fp.pinDir
 	} else {
@@ -160,7 +113,7 @@ func Load(opts Options) (*FastPath, error) {
 	err = spec.LoadAndAssign(&fp.objs, &copts)
 	if errors.Is(err, ebpf.ErrMapIncompatible) && fp.pinDir != "" {
 		log.Warn("replacing incompatible fast-path maps", "dir", fp.pinDir, "err", err)
-		fp.removeMapPins()
+		fp.removeMapPins(pinned)
 		err = spec.LoadAndAssign(&fp.objs, &copts)
 	}
 	if err != nil {
@@ -182,79 +135,6 @@ func verifierDetail(err error) error {
 	}
 	return err
 }
-
-// bpffsMagic is BPF_FS_MAGIC.
-const bpffsMagic = 0xcafe4a11
-
-// ensureBPFFS makes sure dir is a directory on a bpffs, mounting one on
-// /sys/fs/bpf when dir is under it and nothing is mounted there.
-func ensureBPFFS(dir string) error {
-	parent := filepath.Dir(dir)
-	var st unix.Statfs_t
-	if err := unix.Statfs(parent, &st); err != nil {
-		return fmt.Errorf("fast path: pin directory %s: %w", dir, err)
-	}
-	if st.Type != bpffsMagic {
-		if parent != "/sys/fs/bpf" {
-			return fmt.Errorf("fast path: pin directory %s: %s is not a bpf filesystem", dir, parent)
-		}
-		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("fast path: mount bpffs on %s: %w", parent, err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("fast path: pin directory: %w", err)
-	}
-	return nil
-}
-
-// stalePins reports whether the pinned maps come from another build.
-func (fp *FastPath) stalePins() (bool, string) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(fp.pinDir, "xs_meta"), nil)
-	if errors.Is(err, os.ErrNotExist) {
-		if fp.hasMapPins() {
-			return true, "no version map"
-		}
-		return false, ""
-	}
-	if err != nil {
-		return true, err.Error()
-	}
-	defer m.Close()
-	var meta xswitchMeta
-	if err := m.Lookup(uint32(0), &meta); err != nil {
-		return true, err.Error()
-	}
-	if meta.Version != version() {
-		return true, fmt.Sprintf("version %016x, this build is %016x", meta.Version, version())
-	}
-	return false, ""
-}
-
-// mapNames are the pinned maps, as named in xswitch.c.
-var mapNames = []string{"xs_fdb", "xs_ports", "xs_tx_ports", "xs_stats", "xs_meta"}
-
-func (fp *FastPath) hasMapPins() bool {
-	for _, n := range mapNames {
-		if _, err := os.Stat(filepath.Join(fp.pinDir, n)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// removeMapPins unpins the maps; programs still attached keep theirs until
-// they are replaced.
-func (fp *FastPath) removeMapPins() {
-	for _, n := range mapNames {
-		os.Remove(filepath.Join(fp.pinDir, n))
-	}
-}
-
-// PuntEtherType is the ethertype of the header the TC program puts in the
-// frames it punts (PUNT_ETHERTYPE in xswitch.c): a fast-path port's socket
-// binds to it (see afpacket.Config.PuntEtherType).
-const PuntEtherType = 0x88b6
 
 // Close releases the loader's handles. Pinned maps and links stay: the fast
 // path keeps forwarding learned unicast until a daemon adopts it again or
@@ -279,43 +159,4 @@ func (pl *portLinks) close() {
 	if pl.tc != nil {
 		pl.tc.Close()
 	}
-}
-
-// Cleanup detaches every link pinned in dir, removes the clsact filters
-// whose programs are pinned there (on the interfaces of the calling thread's
-// network namespace), and removes the pins and the directory: the
-// documented clean stop, run when no daemon uses dir.
-func Cleanup(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("fast path cleanup: %w", err)
-	}
-	var errs []error
-	for path, ifname := range clsactPins(dir) {
-		detachClsact(path, ifindexOf(ifname))
-	}
-	entries, err = os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("fast path cleanup: %w", err)
-	}
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		if l, err := link.LoadPinnedLink(path, nil); err == nil {
-			if err := l.Unpin(); err != nil {
-				errs = append(errs, err)
-			}
-			l.Close() // the last reference: the program is detached
-			continue
-		}
-		if err := os.Remove(path); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := os.Remove(dir); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }

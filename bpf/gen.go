@@ -1,5 +1,7 @@
 package bpf
 
 // The generated files are committed: a build needs no clang. Regenerate with
-// `make generate` after changing xswitch.c.
-//go:generate go tool bpf2go -tags linux -target bpfel -type fdb_key -type fdb_entry -type port -type port_stats -type meta xswitch xswitch.c -- -O2 -Wall -Werror -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu
+// `make generate` after changing xswitch.c or its headers. The -type list
+// gives the Go side the maps' entries and the enums of maps.h, so no
+// constant is copied by hand.
+//go:generate go tool bpf2go -tags linux -target bpfel -type fdb_key -type fdb_entry -type port -type port_stats -type meta -type port_flag -type fdb_flag -type punt_header -type punt_reason xswitch xswitch.c -- -O2 -Wall -Werror -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu

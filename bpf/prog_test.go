@@ -329,8 +329,8 @@ func checkPunt(t *testing.T, name string, got tcRun, in []byte, reason int) {
 	}
 }
 
-// puntMark is PUNT_MARK of xswitch.c.
-const puntMark = 0x78737770
+// puntMark is PUNT_MARK of maps.h.
+const puntMark = uint32(xswitchPuntHeaderPUNT_MARK)
 
 // TestPuntedFrameComesBack checks the second pass of a punted frame: TC
 // lets it through to the port's socket, once, and a guest's own frame of
@@ -509,6 +509,45 @@ func TestXDPLeavesPartialChecksumsToTC(t *testing.T) {
 		copy(f[6:12], macA)
 		if got := e.runXDP(e.a, f); got != c.want {
 			t.Errorf("%s: verdict %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestXDPOnAFXDPPort checks what XDP counts on an AF_XDP port: a frame it
+// hands to the port's socket as punted, with its reason; nothing for a
+// receive queue without a socket, or when the port's fast path is off.
+// (No socket is registered: the redirect falls back to a pass.)
+func TestXDPOnAFXDPPort(t *testing.T) {
+	e := newEnv(t)
+	unknown := puntIndex(t, "unknown_source")
+	for _, c := range []struct {
+		name    string
+		flags   uint32
+		queues  uint32
+		counted bool
+	}{
+		{"socket for the queue", portXSK, 1, true},
+		{"no socket for the queue", portXSK, 0, false},
+		{"fast path off", portXSK | portNoFast, 1, false},
+	} {
+		v := xswitchPort{Bridge: bridge1, Flags: c.flags, MaxLen: 1500 + ethHdrLen, XskQueues: c.queues}
+		if err := e.fp.objs.XsPorts.Update(uint32(e.a), v, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		zero := make([]xswitchPortStats, ebpf.MustPossibleCPU())
+		if err := e.fp.objs.XsStats.Update(uint32(e.a), zero, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 60)); got != xdpPass {
+			t.Errorf("%s: verdict %d, want pass", c.name, got)
+		}
+		s := e.stats(e.a)
+		want := uint64(0)
+		if c.counted {
+			want = 1
+		}
+		if s.Punts[unknown] != want {
+			t.Errorf("%s: punts[unknown_source] = %d, want %d", c.name, s.Punts[unknown], want)
 		}
 	}
 }

@@ -1,15 +1,11 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
-
-// xskKeys is the size of the xs_xsks map: AF_XDP sockets of all ports.
-const xskKeys = 4096
 
 // ReserveXSK reserves n consecutive keys of the AF_XDP socket map for a
 // port with n receive queues and returns the first. Give the port's sockets
@@ -18,7 +14,7 @@ func (fp *FastPath) ReserveXSK(n int) (uint32, error) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	if fp.xskUsed == nil {
-		fp.xskUsed = make([]bool, xskKeys)
+		fp.xskUsed = make([]bool, fp.objs.XsXsks.MaxEntries())
 	}
 	run := 0
 	for i := range fp.xskUsed {
@@ -35,7 +31,7 @@ func (fp *FastPath) ReserveXSK(n int) (uint32, error) {
 			return uint32(base), nil
 		}
 	}
-	return 0, fmt.Errorf("fast path: no room for %d AF_XDP sockets: the socket map holds %d", n, xskKeys)
+	return 0, fmt.Errorf("fast path: no room for %d AF_XDP sockets: the socket map holds %d", n, len(fp.xskUsed))
 }
 
 // ReleaseXSK frees keys ReserveXSK returned; the sockets' entries go with
@@ -61,12 +57,9 @@ func (fp *FastPath) RegisterXSK(key uint32, fd int) error {
 // redirects or hands frames to the port's sockets. Its mode is xdp, or off
 // (every frame to the sockets).
 func (fp *FastPath) attachXSKPort(p Port, feats uint64, pl *portLinks) (Mode, error) {
-	mode := p.Mode
-	switch mode {
-	case ModeAuto:
-		mode = ModeXDP
-	case ModeTC:
-		return "", errors.New("an AF_XDP port's fast path is xdp or off, not tc")
+	mode, err := xskMode(p.Mode)
+	if err != nil {
+		return "", err
 	}
 	if err := fp.putPort(p, feats, mode == ModeOff); err != nil {
 		return "", err

@@ -29,50 +29,20 @@
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "maps.h"
+#include "csum.h"
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-// Port flags (struct port.flags).
-#define PORT_XDP_TX 1 // the device accepts frames redirected by XDP
-#define PORT_PEER 2   // a veth whose peer is in another namespace: TC hands
-		      // frames straight to the peer's ingress
-#define PORT_XSK 4    // an AF_XDP port: XDP hands what it does not redirect
-		      // to the port's sockets
-#define PORT_NO_FAST 8 // the port's fast path is off (an AF_XDP port's
-		       // program still feeds its sockets): no decisions on
-		       // its ingress, no redirects to it
-
-// The punt header: this ethertype, then the punt reason (16 bits), then the
-// frame's own ethertype. The mark tells the TC program, which sees the
-// punted frame again, that it has decided already.
-#define PUNT_ETHERTYPE 0x88b6 // IEEE 802 local experimental ethertype 2
-#define PUNT_HDR_LEN 4
-#define PUNT_MARK 0x78737770 // "xswp"
-
-// FDB entry flags (struct fdb_entry.flags).
-#define FDB_STATIC 1 // never ages: its last-seen time is not refreshed
-
-// Why a frame was punted to userspace.
-enum punt_reason {
-	PUNT_UNKNOWN_SOURCE,  // source MAC not learned yet
-	PUNT_MOVED_SOURCE,    // source MAC learned on another port
-	PUNT_FLOOD,           // broadcast or multicast destination
-	PUNT_UNKNOWN_DEST,    // destination MAC not learned
-	PUNT_LOCAL_DEST,      // destination learned on the ingress port
-	PUNT_EGRESS,          // destination port has no fast path
-	PUNT_MTU,             // larger than the egress port's MTU
-	PUNT_UNPARSED,        // runt, multicast source, or a tag other than one 802.1Q
-	PUNT_XDP_LIMIT,       // AF_XDP port: a frame XDP cannot redirect (checksum
-			      // pending, multi-buffer, egress takes no XDP frames)
-	PUNT_MAX,
-};
+// Where the ethertype is: after the destination and source MAC.
+#define ETH_TYPE_OFF (2 * ETH_ALEN)
+// An 802.1Q tag: its length, and the VLAN id's bits of its TCI.
+#define VLAN_HLEN 4
+#define VLAN_VID_MASK 0x0fff
 
 // Verdicts of decide().
 enum verdict {
@@ -81,101 +51,15 @@ enum verdict {
 	V_TO_TC,    // XDP only: the egress accepts no XDP frames; TC forwards it
 };
 
-struct fdb_key {
-	__u32 bridge; // bridge id
-	__u16 vid;    // VLAN id, 0 untagged
-	__u8 mac[6];
-};
-
-struct fdb_entry {
-	__u32 ifindex; // port the MAC was learned on
-	__u32 flags;   // FDB_*
-	__u64 seen;    // bpf_ktime_get_ns of the last frame from the MAC
-};
-
-struct port {
-	__u32 bridge;   // bridge id
-	__u32 flags;    // PORT_*
-	__u32 max_len;  // MTU plus the Ethernet header
-	__u32 xsk_base; // PORT_XSK: xs_xsks key of the socket of receive queue 0
-	__u32 xsk_queues; // PORT_XSK: the port's keys, from xsk_base on
-	__u32 pad;
-};
-
-struct port_stats {
-	__u64 packets;         // forwarded by the fast path
-	__u64 bytes;           // forwarded by the fast path
-	__u64 xdp_packets;     // of packets, those XDP redirected
-	__u64 redirect_errors; // XDP redirects the devmap refused (passed on)
-	__u64 punt_errors;     // frames TC could not punt (too long to grow): dropped
-	__u64 punts[PUNT_MAX];
-};
-
-struct meta {
-	__u64 version; // layout and code version of the pinned maps
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 262144);
-	__type(key, struct fdb_key);
-	__type(value, struct fdb_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_fdb SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u32); // ifindex
-	__type(value, struct port);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);   // ifindex
-	__type(value, __u32); // the same ifindex
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_tx_ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u32); // ingress ifindex
-	__type(value, struct port_stats);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_stats SEC(".maps");
-
-// The AF_XDP sockets of AF_XDP ports: key xsk_base + receive queue.
-struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_xsks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct meta);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xs_meta SEC(".maps");
-
 // A frame as the decision sees it.
 struct frame {
 	__u32 ifindex; // ingress
 	__u32 len;     // bytes, including the Ethernet header and an in-band tag
-	__u32 tag_len; // 4 when an 802.1Q tag is in band, counted in len
+	__u32 tag_len; // VLAN_HLEN when an 802.1Q tag is in band, counted in len
 	__u16 vid;
 	__u8 gso;      // a GSO super-frame: the MTU check does not apply
 	__u8 parsed;   // 0: punt as PUNT_UNPARSED
-	__u8 addr[12]; // destination and source MAC
+	__u8 addr[2 * ETH_ALEN]; // destination and source MAC
 };
 
 // Refresh a last-seen time at most this often, to keep writes to a shared
@@ -184,7 +68,7 @@ struct frame {
 
 static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 {
-	__builtin_memcpy(dst, src, 6);
+	__builtin_memcpy(dst, src, ETH_ALEN);
 }
 
 // decide looks a frame up. It does not count; the caller does, once the
@@ -192,14 +76,14 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 // in is the ingress port's entry. On V_REDIRECT, *egress and *eflags are
 // the egress port's ifindex and flags.
 static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, __u32 *egress,
-					   __u32 *eflags, __u32 *reason)
+					   __u32 *eflags, enum punt_reason *reason)
 {
-	if (!f->parsed || (f->addr[6] & 1)) {
+	if (!f->parsed || (f->addr[ETH_ALEN] & 1)) {
 		*reason = PUNT_UNPARSED;
 		return V_PUNT;
 	}
 	struct fdb_key key = { .bridge = in->bridge, .vid = f->vid };
-	copy_mac(key.mac, &f->addr[6]);
+	copy_mac(key.mac, &f->addr[ETH_ALEN]);
 	struct fdb_entry *src = bpf_map_lookup_elem(&xs_fdb, &key);
 	if (!src) {
 		*reason = PUNT_UNKNOWN_SOURCE;
@@ -268,7 +152,7 @@ static __always_inline void count_punt_error(__u32 ifindex)
 		s->punt_errors++;
 }
 
-static __always_inline void count_punt(__u32 ifindex, __u32 reason)
+static __always_inline void count_punt(__u32 ifindex, enum punt_reason reason)
 {
 	struct port_stats *s = stats_of(ifindex);
 	if (s && reason < PUNT_MAX)
@@ -276,7 +160,7 @@ static __always_inline void count_punt(__u32 ifindex, __u32 reason)
 }
 
 // parse_tag fills f->vid and f->parsed from an 802.1Q tag: out of band
-// (the skb's metadata) or in band (ethertype at offset 12 of the frame).
+// (the skb's metadata) or in band (the ethertype at ETH_TYPE_OFF).
 static __always_inline void parse_tag(struct frame *f, bool oob, __u16 oob_proto, __u16 oob_tci,
 				      __u16 ethertype, __u16 inband_tci)
 {
@@ -287,137 +171,41 @@ static __always_inline void parse_tag(struct frame *f, bool oob, __u16 oob_proto
 			f->parsed = 0; // QinQ or a second tag: userspace
 			return;
 		}
-		f->vid = oob_tci & 0xfff;
+		f->vid = oob_tci & VLAN_VID_MASK;
 		return;
 	}
 	if (ethertype == bpf_htons(ETH_P_8021Q)) {
-		f->vid = bpf_ntohs(inband_tci) & 0xfff;
-		f->tag_len = 4;
+		f->vid = bpf_ntohs(inband_tci) & VLAN_VID_MASK;
+		f->tag_len = VLAN_HLEN;
 	} else if (ethertype == bpf_htons(ETH_P_8021AD)) {
 		f->parsed = 0;
 	}
 }
 
-// add_csum adds n bytes at p to a checksum, n a multiple of 4 and at most
-// 512 (bpf_csum_diff's limit).
-#define ADD_CSUM(n)                                                  \
-	if (left >= (n)) {                                           \
-		if (p + (n) > end)                                   \
-			return false;                                \
-		sum = bpf_csum_diff(NULL, 0, p, (n), sum);           \
-		p += (n);                                            \
-		left -= (n);                                         \
-	}
-
-// l4_sum_ok reports whether the len bytes at l4 (a TCP or UDP segment),
-// with the pseudo-header sum seed, carry a correct checksum.
-static __always_inline bool l4_sum_ok(void *l4, void *end, __u32 len, __u32 sum)
+// has_socket reports whether an AF_XDP port has a socket for the frame's
+// receive queue. A queue it has none for (channels added since it was
+// opened) is the kernel stack's, not another port's socket's.
+static __always_inline bool has_socket(struct xdp_md *ctx, struct port *in)
 {
-	void *p = l4;
-	__u32 left = len;
-	if (l4 + len > end || len > 9216)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		if (left < 256)
-			break;
-		if (p + 256 > end)
-			return false;
-		sum = bpf_csum_diff(NULL, 0, p, 256, sum);
-		p += 256;
-		left -= 256;
-	}
-	ADD_CSUM(128)
-	ADD_CSUM(64)
-	ADD_CSUM(32)
-	ADD_CSUM(16)
-	ADD_CSUM(8)
-	ADD_CSUM(4)
-	__u8 tail[4] = {};
-	if (left >= 1) {
-		if (p + 1 > end)
-			return false;
-		tail[0] = *(__u8 *)p;
-	}
-	if (left >= 2) {
-		if (p + 2 > end)
-			return false;
-		tail[1] = *(__u8 *)(p + 1);
-	}
-	if (left >= 3) {
-		if (p + 3 > end)
-			return false;
-		tail[2] = *(__u8 *)(p + 2);
-	}
-	sum = bpf_csum_diff(NULL, 0, (__be32 *)tail, 4, sum);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return sum == 0xffff;
+	return (in->flags & PORT_XSK) && ctx->rx_queue_index < in->xsk_queues;
 }
 
-// no_offload_pending reports whether a linear frame can be redirected as an
-// XDP frame, which carries no offload metadata. A guest's stack leaves TCP
-// and UDP checksums to be finished (CHECKSUM_PARTIAL), and XDP cannot see
-// that; so a TCP or UDP segment qualifies only when its checksum verifies.
-// ICMP is checksummed in software and non-IP frames carry no offload. The
-// rest (SCTP's CRC offload, tunnels whose inner checksum may be pending,
-// UDP without a checksum, IPv6 extension headers) is left to TC.
-static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethertype)
+// to_socket hands a frame to the port's AF_XDP socket for its receive
+// queue, or to the kernel's receive path when it has none (TC decides).
+static __always_inline int to_socket(struct xdp_md *ctx, struct port *in)
 {
-	if (ethertype == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = l3;
-		if ((void *)(ip + 1) > end)
-			return false;
-		if (ip->frag_off & bpf_htons(0x1fff))
-			return true; // a later fragment: no L4 header to finish
-		if (ip->protocol == IPPROTO_ICMP)
-			return true; // checksummed in software
-		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
-			return false; // SCTP, tunnels (their inner checksums): TC
-
-		__u32 ihl = ip->ihl * 4;
-		__u32 tot = bpf_ntohs(ip->tot_len);
-		if (ihl < sizeof(*ip) || tot <= ihl)
-			return false;
-		void *l4 = l3 + ihl;
-		if (ip->protocol == IPPROTO_UDP) {
-			struct udphdr *udp = l4;
-			if ((void *)(udp + 1) > end || udp->check == 0)
-				return false; // no checksum: maybe a tunnel with an inner one pending
-		}
-		__u32 ph[3] = {ip->saddr, ip->daddr, bpf_htonl((__u32)ip->protocol << 16 | (tot - ihl))};
-		__u32 seed = bpf_csum_diff(NULL, 0, (__be32 *)ph, sizeof(ph), 0);
-		return l4_sum_ok(l4, end, tot - ihl, seed);
-	}
-	if (ethertype == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = l3;
-		if ((void *)(ip6 + 1) > end)
-			return false;
-		__u8 nh = ip6->nexthdr;
-		if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
-			return nh == IPPROTO_ICMPV6;
-		__u32 len = bpf_ntohs(ip6->payload_len);
-		__u32 ph[2] = {bpf_htonl(len), bpf_htonl(nh)};
-		__u32 seed = bpf_csum_diff(NULL, 0, (__be32 *)&ip6->saddr, 32, 0);
-		seed = bpf_csum_diff(NULL, 0, (__be32 *)ph, sizeof(ph), seed);
-		return l4_sum_ok(ip6 + 1, end, len, seed);
-	}
-	return true;
-}
-
-// to_user hands a frame XDP does not redirect on: to the kernel's receive
-// path (TC decides and counts), or, on an AF_XDP port, to the port's socket
-// for the receive queue, counting the reason.
-static __always_inline int to_user(struct xdp_md *ctx, struct port *in, __u32 reason)
-{
-	if (!in || !(in->flags & PORT_XSK))
+	if (!has_socket(ctx, in))
 		return XDP_PASS;
-	// A queue the port has no socket for (channels added since it was
-	// opened): the kernel stack, not another port's socket.
-	if (ctx->rx_queue_index >= in->xsk_queues)
-		return XDP_PASS;
-	if (!(in->flags & PORT_NO_FAST))
-		count_punt(ctx->ingress_ifindex, reason);
 	return bpf_redirect_map(&xs_xsks, in->xsk_base + ctx->rx_queue_index, XDP_PASS);
+}
+
+// to_user hands a frame XDP decided not to redirect on, as to_socket does.
+// A frame for a socket is counted as punted for reason; TC counts the rest.
+static __always_inline int to_user(struct xdp_md *ctx, struct port *in, enum punt_reason reason)
+{
+	if (has_socket(ctx, in))
+		count_punt(ctx->ingress_ifindex, reason);
+	return to_socket(ctx, in);
 }
 
 SEC("xdp.frags")
@@ -431,34 +219,34 @@ int xswitch_xdp(struct xdp_md *ctx)
 	if (!in)
 		return XDP_PASS;
 	if (in->flags & PORT_NO_FAST)
-		return to_user(ctx, in, 0);
-	if (data + ETH_HLEN + 4 > end)
+		return to_socket(ctx, in); // no decision, nothing to count
+	if (data + ETH_HLEN + VLAN_HLEN > end)
 		return to_user(ctx, in, PUNT_UNPARSED); // short frames: TC and userspace decide
 	// A multi-buffer frame is a GSO super-frame that veth turned into XDP
 	// frags: redirected as XDP it would lose its offload metadata.
 	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	f.len = end - data;
-	__builtin_memcpy(f.addr, data, 12);
-	parse_tag(&f, false, 0, 0, *(__u16 *)(data + 12), *(__u16 *)(data + 14));
+	__builtin_memcpy(f.addr, data, sizeof(f.addr));
+	__u16 ethertype = *(__u16 *)(data + ETH_TYPE_OFF);
+	parse_tag(&f, false, 0, 0, ethertype, *(__u16 *)(data + ETH_HLEN));
 	if (!f.parsed)
 		return to_user(ctx, in, PUNT_UNPARSED);
-	if (f.tag_len && (*(__u16 *)(data + 16) == bpf_htons(ETH_P_8021Q) ||
-			  *(__u16 *)(data + 16) == bpf_htons(ETH_P_8021AD)))
-		return to_user(ctx, in, PUNT_UNPARSED); // a second tag: userspace
+	void *l3 = data + ETH_HLEN;
+	if (f.tag_len) {
+		ethertype = *(__u16 *)(data + ETH_TYPE_OFF + VLAN_HLEN);
+		l3 += VLAN_HLEN;
+		if (ethertype == bpf_htons(ETH_P_8021Q) || ethertype == bpf_htons(ETH_P_8021AD))
+			return to_user(ctx, in, PUNT_UNPARSED); // a second tag: userspace
+	}
 
-	__u32 egress = 0, eflags = 0, reason = 0;
+	__u32 egress = 0, eflags = 0;
+	enum punt_reason reason = PUNT_UNPARSED;
 	enum verdict v = decide(&f, in, true, &egress, &eflags, &reason);
 	if (v == V_TO_TC)
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	if (v != V_REDIRECT)
 		return to_user(ctx, in, reason); // punted: TC counts it, or the AF_XDP path
-	void *l3 = data + ETH_HLEN;
-	__u16 ethertype = *(__u16 *)(data + 12);
-	if (f.tag_len) {
-		l3 += 4;
-		ethertype = *(__u16 *)(data + 16);
-	}
 	if (!no_offload_pending(l3, end, ethertype))
 		return to_user(ctx, in, PUNT_XDP_LIMIT); // TC keeps the skb's offload metadata
 	long rc = bpf_redirect_map(&xs_tx_ports, egress, XDP_PASS);
@@ -476,19 +264,19 @@ int xswitch_xdp(struct xdp_md *ctx)
 // Ethernet header.
 static __always_inline int frame_of_skb(struct __sk_buff *skb, struct frame *f)
 {
-	__u8 hdr[ETH_HLEN + 4];
+	__u8 hdr[ETH_HLEN + VLAN_HLEN];
 	f->ifindex = skb->ifindex;
 	f->len = skb->len;
 	f->gso = skb->gso_size != 0;
 	if (bpf_skb_load_bytes_relative(skb, 0, hdr, ETH_HLEN, BPF_HDR_START_MAC) < 0)
 		return -1;
-	__builtin_memcpy(f->addr, hdr, 12);
-	__u16 ethertype = *(__u16 *)(hdr + 12);
+	__builtin_memcpy(f->addr, hdr, sizeof(f->addr));
+	__u16 ethertype = *(__u16 *)(hdr + ETH_TYPE_OFF);
 	__u16 tci = 0;
 	if (!skb->vlan_present && ethertype == bpf_htons(ETH_P_8021Q)) {
-		if (bpf_skb_load_bytes_relative(skb, 0, hdr, ETH_HLEN + 4, BPF_HDR_START_MAC) < 0)
+		if (bpf_skb_load_bytes_relative(skb, 0, hdr, ETH_HLEN + VLAN_HLEN, BPF_HDR_START_MAC) < 0)
 			return -1;
-		tci = *(__u16 *)(hdr + 14);
+		tci = *(__u16 *)(hdr + ETH_HLEN);
 	}
 	parse_tag(f, skb->vlan_present, skb->vlan_proto, skb->vlan_tci, ethertype, tci);
 	return 0;
@@ -510,19 +298,19 @@ static __always_inline long tc_redirect(__u32 egress, __u32 eflags)
 // A tag the kernel holds out of band goes into the frame too, after the
 // punt header: a socket bound to one ethertype gets frames with the
 // out-of-band tag already cleared.
-static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, __u32 reason)
+static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_reason reason)
 {
 	struct {
-		__u8 macs[12];
+		__u8 macs[2 * ETH_ALEN];
 		__be16 ethertype;
 		__be16 reason;
 		__be16 tpid; // only when the frame had an out-of-band tag
 		__be16 tci;
 	} hdr;
-	__u32 grow = PUNT_HDR_LEN, len = 16;
+	__u32 grow = PUNT_HDR_LEN, len = sizeof(hdr.macs) + PUNT_HDR_LEN;
 	if (skb->vlan_present) {
-		grow += 4;
-		len += 4;
+		grow += VLAN_HLEN;
+		len += VLAN_HLEN;
 		hdr.tpid = skb->vlan_proto; // network order already
 		hdr.tci = bpf_htons(skb->vlan_tci);
 	}
@@ -546,12 +334,13 @@ SEC("tc")
 int xswitch_tc(struct __sk_buff *skb)
 {
 	struct frame f = {};
-	__u32 egress = 0, eflags = 0, reason = PUNT_UNPARSED, ifindex = skb->ifindex;
+	__u32 egress = 0, eflags = 0, ifindex = skb->ifindex;
+	enum punt_reason reason = PUNT_UNPARSED;
 
 	if (skb->mark == PUNT_MARK) {
 		void *data = (void *)(long)skb->data;
 		void *end = (void *)(long)skb->data_end;
-		if (data + 14 <= end && *(__be16 *)(data + 12) == bpf_htons(PUNT_ETHERTYPE)) {
+		if (data + ETH_HLEN <= end && *(__be16 *)(data + ETH_TYPE_OFF) == bpf_htons(PUNT_ETHERTYPE)) {
 			skb->mark = 0;
 			return TC_ACT_OK; // punted a moment ago: on to the port's socket
 		}

@@ -20,6 +20,12 @@ type xswitchFdbEntry struct {
 	Seen    uint64
 }
 
+type xswitchFdbFlag uint32
+
+const (
+	xswitchFdbFlagFDB_STATIC xswitchFdbFlag = 1
+)
+
 type xswitchFdbKey struct {
 	_      structs.HostLayout
 	Bridge uint32
@@ -42,6 +48,15 @@ type xswitchPort struct {
 	Pad       uint32
 }
 
+type xswitchPortFlag uint32
+
+const (
+	xswitchPortFlagPORT_XDP_TX  xswitchPortFlag = 1
+	xswitchPortFlagPORT_PEER    xswitchPortFlag = 2
+	xswitchPortFlagPORT_XSK     xswitchPortFlag = 4
+	xswitchPortFlagPORT_NO_FAST xswitchPortFlag = 8
+)
+
 type xswitchPortStats struct {
 	_              structs.HostLayout
 	Packets        uint64
@@ -51,6 +66,29 @@ type xswitchPortStats struct {
 	PuntErrors     uint64
 	Punts          [9]uint64
 }
+
+type xswitchPuntHeader uint32
+
+const (
+	xswitchPuntHeaderPUNT_ETHERTYPE xswitchPuntHeader = 34998
+	xswitchPuntHeaderPUNT_HDR_LEN   xswitchPuntHeader = 4
+	xswitchPuntHeaderPUNT_MARK      xswitchPuntHeader = 2020833136
+)
+
+type xswitchPuntReason uint32
+
+const (
+	xswitchPuntReasonPUNT_UNKNOWN_SOURCE xswitchPuntReason = 0
+	xswitchPuntReasonPUNT_MOVED_SOURCE   xswitchPuntReason = 1
+	xswitchPuntReasonPUNT_FLOOD          xswitchPuntReason = 2
+	xswitchPuntReasonPUNT_UNKNOWN_DEST   xswitchPuntReason = 3
+	xswitchPuntReasonPUNT_LOCAL_DEST     xswitchPuntReason = 4
+	xswitchPuntReasonPUNT_EGRESS         xswitchPuntReason = 5
+	xswitchPuntReasonPUNT_MTU            xswitchPuntReason = 6
+	xswitchPuntReasonPUNT_UNPARSED       xswitchPuntReason = 7
+	xswitchPuntReasonPUNT_XDP_LIMIT      xswitchPuntReason = 8
+	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 9
+)
 
 // Names of all BPF objects in the ELF.
 //

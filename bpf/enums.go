@@ -1,0 +1,32 @@
+package bpf
+
+// The enums of maps.h under Go names. bpf2go generates their values (the
+// -type list in gen.go), so the programs and the loader cannot disagree.
+
+// PuntReasons name the reasons a frame is punted to userspace, indexed like
+// PortStats.Punts (enum punt_reason).
+var PuntReasons = [xswitchPuntReasonPUNT_MAX]string{
+	xswitchPuntReasonPUNT_UNKNOWN_SOURCE: "unknown_source",
+	xswitchPuntReasonPUNT_MOVED_SOURCE:   "moved_source",
+	xswitchPuntReasonPUNT_FLOOD:          "flood",
+	xswitchPuntReasonPUNT_UNKNOWN_DEST:   "unknown_destination",
+	xswitchPuntReasonPUNT_LOCAL_DEST:     "local_destination",
+	xswitchPuntReasonPUNT_EGRESS:         "egress_not_fastpath",
+	xswitchPuntReasonPUNT_MTU:            "mtu",
+	xswitchPuntReasonPUNT_UNPARSED:       "unparsed",
+	xswitchPuntReasonPUNT_XDP_LIMIT:      "xdp_limit",
+}
+
+// PuntEtherType is the ethertype of the header the TC program puts in the
+// frames it punts: a fast-path port's socket binds to it (see
+// afpacket.Config.PuntEtherType).
+const PuntEtherType = uint16(xswitchPuntHeaderPUNT_ETHERTYPE)
+
+// Flags of the maps' entries (enum port_flag, enum fdb_flag).
+const (
+	portXDPTx  = uint32(xswitchPortFlagPORT_XDP_TX)
+	portPeer   = uint32(xswitchPortFlagPORT_PEER)
+	portXSK    = uint32(xswitchPortFlagPORT_XSK)
+	portNoFast = uint32(xswitchPortFlagPORT_NO_FAST)
+	fdbStatic  = uint32(xswitchFdbFlagFDB_STATIC)
+)

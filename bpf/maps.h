@@ -1,0 +1,149 @@
+// The maps of the fast path and the layout of their entries: what the
+// programs share with the Go loader. bpf2go turns the structs and enums
+// named in gen.go into Go declarations, so the loader never copies them.
+
+#ifndef XSWITCH_MAPS_H
+#define XSWITCH_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+// Port flags (struct port.flags).
+enum port_flag {
+	PORT_XDP_TX = 1,  // the device accepts frames redirected by XDP
+	PORT_PEER = 2,    // a veth whose peer is in another namespace: TC hands
+			  // frames straight to the peer's ingress
+	PORT_XSK = 4,     // an AF_XDP port: XDP hands what it does not redirect
+			  // to the port's sockets
+	PORT_NO_FAST = 8, // the port's fast path is off (an AF_XDP port's
+			  // program still feeds its sockets): no decisions on
+			  // its ingress, no redirects to it
+};
+
+// FDB entry flags (struct fdb_entry.flags).
+enum fdb_flag {
+	FDB_STATIC = 1, // never ages: its last-seen time is not refreshed
+};
+
+// The punt header: this ethertype, then the punt reason (16 bits), then the
+// frame's own ethertype. The mark tells the TC program, which sees the
+// punted frame again, that it has decided already.
+enum punt_header {
+	PUNT_ETHERTYPE = 0x88b6, // IEEE 802 local experimental ethertype 2
+	PUNT_HDR_LEN = 4,
+	PUNT_MARK = 0x78737770, // "xswp"
+};
+
+// Why a frame was punted to userspace: the index of its counter in
+// struct port_stats.punts, and the reason in the punt header.
+enum punt_reason {
+	PUNT_UNKNOWN_SOURCE,  // source MAC not learned yet
+	PUNT_MOVED_SOURCE,    // source MAC learned on another port
+	PUNT_FLOOD,           // broadcast or multicast destination
+	PUNT_UNKNOWN_DEST,    // destination MAC not learned
+	PUNT_LOCAL_DEST,      // destination learned on the ingress port
+	PUNT_EGRESS,          // destination port has no fast path
+	PUNT_MTU,             // larger than the egress port's MTU
+	PUNT_UNPARSED,        // runt, multicast source, or a tag other than one 802.1Q
+	PUNT_XDP_LIMIT,       // AF_XDP port: a frame XDP cannot redirect (checksum
+			      // pending, multi-buffer, egress takes no XDP frames)
+	PUNT_MAX,
+};
+
+struct fdb_key {
+	__u32 bridge; // bridge id
+	__u16 vid;    // VLAN id, 0 untagged
+	__u8 mac[6];
+};
+
+struct fdb_entry {
+	__u32 ifindex; // port the MAC was learned on
+	__u32 flags;   // FDB_*
+	__u64 seen;    // bpf_ktime_get_ns of the last frame from the MAC
+};
+
+struct port {
+	__u32 bridge;   // bridge id
+	__u32 flags;    // PORT_*
+	__u32 max_len;  // MTU plus the Ethernet header
+	__u32 xsk_base; // PORT_XSK: xs_xsks key of the socket of receive queue 0
+	__u32 xsk_queues; // PORT_XSK: the port's keys, from xsk_base on
+	__u32 pad;
+};
+
+struct port_stats {
+	__u64 packets;         // forwarded by the fast path
+	__u64 bytes;           // forwarded by the fast path
+	__u64 xdp_packets;     // of packets, those XDP redirected
+	__u64 redirect_errors; // XDP redirects the devmap refused (passed on)
+	__u64 punt_errors;     // frames TC could not punt (too long to grow): dropped
+	__u64 punts[PUNT_MAX];
+};
+
+struct meta {
+	__u64 version; // layout and code version of the pinned maps
+};
+
+// BTF, where bpf2go reads types from, describes only what the object
+// defines; the enums above describe no map. This variable names them, in a
+// section of its own that no loader creates a map for.
+struct go_types {
+	enum port_flag port_flag;
+	enum fdb_flag fdb_flag;
+	enum punt_header punt_header;
+	enum punt_reason punt_reason;
+} go_types SEC(".go_types");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 262144);
+	__type(key, struct fdb_key);
+	__type(value, struct fdb_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_fdb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // ifindex
+	__type(value, struct port);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);   // ifindex
+	__type(value, __u32); // the same ifindex
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // ingress ifindex
+	__type(value, struct port_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_stats SEC(".maps");
+
+// The AF_XDP sockets of AF_XDP ports: key xsk_base + receive queue.
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_meta SEC(".maps");
+
+#endif

@@ -1,0 +1,84 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// A port's entries in the maps: its xs_ports entry (bridge, flags, MTU,
+// sockets), its xs_tx_ports entry when it takes XDP frames, its counters,
+// and the MAC entries that point at it.
+
+// putPort writes the port's entries in the ports, devmap and stats maps.
+func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
+	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
+	if p.Kind == "veth" && p.PeerElsewhere {
+		v.Flags |= portPeer
+	}
+	if p.XSK {
+		v.Flags |= portXSK
+		v.XskBase = p.XSKBase
+		v.XskQueues = uint32(p.XSKQueues)
+	}
+	if noFast {
+		v.Flags |= portNoFast
+	}
+	if feats&xdpActNDOXmit != 0 {
+		// The devmap refuses devices that cannot take XDP frames; then the
+		// port is simply no XDP target.
+		if err := fp.objs.XsTxPorts.Update(uint32(p.Index), uint32(p.Index), ebpf.UpdateAny); err == nil {
+			v.Flags |= portXDPTx
+		}
+	} else {
+		fp.objs.XsTxPorts.Delete(uint32(p.Index))
+	}
+	// Keep the counters of an adopted port; start others at zero.
+	zero := make([]xswitchPortStats, ebpf.MustPossibleCPU())
+	if err := fp.objs.XsStats.Update(uint32(p.Index), zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("%s: fast path: stats entry: %w", p.Name, err)
+	}
+	if err := fp.objs.XsPorts.Update(uint32(p.Index), v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("%s: fast path: port entry: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Refresh rereads what the maps know about an attached port that may have
+// changed: its MTU and whether it accepts XDP frames (a veth does once its
+// peer has GRO on or an XDP program).
+func (fp *FastPath) Refresh(p Port) error {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	pl, ok := fp.ports[p.Index]
+	if !ok {
+		return nil
+	}
+	feats, _ := xdpFeatures(p.Index)
+	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
+	return fp.putPort(p, feats, pl.off)
+}
+
+// deletePort removes the port's entries, and every MAC entry that points at
+// it, so the programs never redirect to it again.
+func (fp *FastPath) deletePort(ifindex int) {
+	idx := uint32(ifindex)
+	fp.objs.XsPorts.Delete(idx)
+	fp.objs.XsTxPorts.Delete(idx)
+	fp.objs.XsStats.Delete(idx)
+	var (
+		k    xswitchFdbKey
+		v    xswitchFdbEntry
+		dead []xswitchFdbKey
+	)
+	it := fp.objs.XsFdb.Iterate()
+	for it.Next(&k, &v) {
+		if v.Ifindex == idx {
+			dead = append(dead, k)
+		}
+	}
+	for _, k := range dead {
+		fp.objs.XsFdb.Delete(k)
+	}
+}
