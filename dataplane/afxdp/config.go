@@ -2,6 +2,7 @@ package afxdp
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -74,9 +75,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.SpinTime = d.SpinTime
 	}
 	switch {
-	case !isPowerOfTwo(c.RxRingSize) || c.RxRingSize > 1<<16:
+	case bits.OnesCount(uint(c.RxRingSize)) != 1 || c.RxRingSize > 1<<16:
 		return c, fmt.Errorf("RxRingSize %d: must be a power of two up to 65536", c.RxRingSize)
-	case !isPowerOfTwo(c.TxRingSize) || c.TxRingSize > 1<<16:
+	case bits.OnesCount(uint(c.TxRingSize)) != 1 || c.TxRingSize > 1<<16:
 		return c, fmt.Errorf("TxRingSize %d: must be a power of two up to 65536", c.TxRingSize)
 	case c.BatchSize < 1 || c.BatchSize > c.RxRingSize || c.BatchSize > c.TxRingSize:
 		return c, fmt.Errorf("BatchSize %d: must be between 1 and the ring sizes", c.BatchSize)
@@ -132,5 +133,3 @@ func (c UMEMConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err
 }
-
-func isPowerOfTwo(n int) bool { return n > 0 && n&(n-1) == 0 }

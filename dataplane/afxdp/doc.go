@@ -28,7 +28,7 @@
 // the MTU are refused with EMSGSIZE.
 //
 // Frames longer than a UMEM frame that arrive are dropped by the kernel and
-// counted (KernelDrops, Stats.RxDropped): never truncated.
+// counted (KernelDrops): never truncated.
 //
 // Every UMEM frame has one owner at a time: the free pool, or one socket
 // (its fill or RX ring and the frames Receive returned, or its TX and

@@ -37,20 +37,12 @@ func fakePort(tb testing.TB, u *UMEM, cfg Config) *Port {
 	s.id = u.nextID
 	u.nextID++
 	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
-	u.socks = append(u.socks, s)
+	u.join(s)
 	u.mu.Unlock()
 
-	p := &Port{name: "fake", cfg: cfg, umem: u, evfd: -1, promfd: -1}
+	p := &Port{name: "fake", cfg: cfg, umem: u, queues: []*xsk{s}, h: handles{evfd: -1, promfd: -1}}
 	p.maxLen.Store(1514)
-	p.queues = []*xsk{s}
-	p.txq = s
-	p.pfds = []unix.PollFd{{Fd: -1}}
-	p.refill = make([]uint64, cfg.RxRingSize)
-	p.reaped = make([]uint64, cfg.TxRingSize)
-	p.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, u.Frames()/16), 1))
-	p.segs = make([]uint64, 0, cfg.TxRingSize)
-	p.maxInFlight = uint64(min(cfg.TxRingSize, max(u.Frames()/8, cfg.BatchSize)))
-	p.fillQueue(s)
+	p.start()
 	tb.Cleanup(func() {
 		p.Close()
 		kernel(p, 0)

@@ -139,7 +139,7 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	u.nextID++
 	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
 	s.batch = make([]uint64, 0, cfg.RxRingSize)
-	u.socks = append(u.socks, s)
+	u.join(s)
 	return s, "", nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -24,16 +25,23 @@ const (
 // on the same UMEM pass frames to each other without copies. Its methods are
 // safe for concurrent use.
 type UMEM struct {
-	mem       []byte
-	frameSize uint64
-	shift     uint // log2(frameSize)
-	owner     []atomic.Uint32
+	mem       []byte // the mapping; unmapped by Close
+	frameSize uint64 // a power of two
+	shift     uint   // log2(frameSize)
+	// owner[i] is the owner of frame i: ownerFree while the frame is in
+	// the pool (or on its way out of it), else a socket's rxOwner or
+	// txOwner. Changed only by the frame's owner, or by reclaim once the
+	// owner is closed.
+	owner []atomic.Uint32
+	// nsocks is len(socks), read without the lock by fillTarget on every
+	// refill.
+	nsocks atomic.Int32
 
 	mu     sync.Mutex
-	free   []uint64 // addresses of the frames in the pool
-	socks  []*xsk   // bound sockets; a new one shares the UMEM through any of them
-	nextID uint32
-	closed bool
+	free   []uint64 // addresses of the frames in the pool; under mu
+	socks  []*xsk   // bound sockets; a new one shares the UMEM through any of them; under mu
+	nextID uint32   // owner id of the next socket; under mu
+	closed bool     // unmapped; under mu
 }
 
 // NewUMEM maps and locks a UMEM. Zero fields of cfg take their value from
@@ -89,27 +97,24 @@ func (u *UMEM) Close() error {
 	return unix.Munmap(u.mem)
 }
 
-// get moves up to len(dst) frames from the pool to owner and returns how
-// many it moved.
-func (u *UMEM) get(dst []uint64, owner uint32) int {
-	return u.getKeeping(dst, owner, 0)
-}
-
-// getKeeping is get that leaves at least keep frames in the pool: fill
-// rings must not take the frames senders need.
-func (u *UMEM) getKeeping(dst []uint64, owner uint32, keep int) int {
+// get takes up to len(dst) frames out of the pool and returns how many it
+// took, leaving at least keep frames there: fill rings must not take the
+// frames senders need. The pool's lock is taken once per call, so callers
+// ask for a batch, not a frame. The frames come out marked ownerFree: the
+// caller marks each with its owner (an atomic store per frame, which is
+// what lets reclaim find a closed socket's frames wherever they are) before
+// anyone else can see it.
+func (u *UMEM) get(dst []uint64, keep int) int {
 	u.mu.Lock()
 	n := max(min(len(dst), len(u.free)-keep), 0)
 	copy(dst, u.free[len(u.free)-n:])
 	u.free = u.free[:len(u.free)-n]
 	u.mu.Unlock()
-	for _, a := range dst[:n] {
-		u.owner[a>>u.shift].Store(owner)
-	}
 	return n
 }
 
 // put returns frames to the pool; addrs may point anywhere in their frames.
+// Like get, it takes the lock once for the batch.
 func (u *UMEM) put(addrs []uint64) {
 	for i, a := range addrs {
 		addrs[i] = a &^ (u.frameSize - 1)
@@ -119,6 +124,30 @@ func (u *UMEM) put(addrs []uint64) {
 	u.free = append(u.free, addrs...)
 	u.mu.Unlock()
 }
+
+// join adds a bound socket; under mu.
+func (u *UMEM) join(s *xsk) {
+	u.socks = append(u.socks, s)
+	u.nsocks.Store(int32(len(u.socks)))
+}
+
+// leave removes the sockets of a port that closes.
+func (u *UMEM) leave(gone []*xsk) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	socks := u.socks[:0]
+	for _, s := range u.socks {
+		if !slices.Contains(gone, s) {
+			socks = append(socks, s)
+		}
+	}
+	clear(u.socks[len(socks):])
+	u.socks = socks
+	u.nsocks.Store(int32(len(u.socks)))
+}
+
+// shared reports whether sockets are bound to the UMEM.
+func (u *UMEM) shared() bool { return u.nsocks.Load() > 0 }
 
 // reclaim returns to the pool every frame a closed socket owned, wherever
 // the socket left it.
@@ -174,9 +203,7 @@ func (u *UMEM) frame(addr uint64, n int) []byte {
 // sent), at most the ring; never more, or frames taken by senders could
 // leave other sockets nothing to refill with.
 func (u *UMEM) fillTarget(ring uint32) uint32 {
-	u.mu.Lock()
-	socks := max(len(u.socks), 1)
-	u.mu.Unlock()
+	socks := max(int(u.nsocks.Load()), 1)
 	share := uint32(len(u.owner) / (2 * socks))
 	return max(min(share, ring), 1)
 }

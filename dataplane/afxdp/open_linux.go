@@ -1,0 +1,124 @@
+package afxdp
+
+import (
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/packetsock"
+)
+
+// Open opens a port on ifname with one socket per receive queue, sharing
+// umem. When the kernel refuses to share (a zero-copy UMEM on a device that
+// cannot do zero-copy), the port gets a UMEM of its own and its frames are
+// copied to and from other ports. The XDP program that redirects to the
+// sockets must be attached before or after; Config.Register gives it the
+// sockets.
+func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, opError(ifname, "config", err)
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, opError(ifname, "interface", err)
+	}
+	p := &Port{name: ifname, ifindex: ifi.Index, cfg: cfg, umem: umem, h: handles{evfd: -1, promfd: -1}}
+	p.maxLen.Store(int64(ifi.MTU + dataplane.EthHdrLen))
+	if p.h.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, opError(ifname, "eventfd", err)
+	}
+	if p.h.promfd, err = promiscuous(ifi.Index); err != nil {
+		p.teardown()
+		return nil, opError(ifname, "promiscuous mode", err)
+	}
+	n := cfg.Queues
+	if n == 0 {
+		n = QueueCount(ifname)
+	}
+	for q := range n {
+		s, op, err := p.openQueue(q)
+		if err != nil {
+			p.teardown()
+			return nil, opError(ifname, op, err)
+		}
+		p.queues = append(p.queues, s)
+		if cfg.Register != nil {
+			if err := cfg.Register(q, s.fd); err != nil {
+				p.teardown()
+				return nil, opError(ifname, fmt.Sprintf("register queue %d", q), err)
+			}
+		}
+	}
+	p.start()
+	return p, nil
+}
+
+// start readies the receive and send sides once the sockets are bound, and
+// fills the fill rings.
+func (p *Port) start() {
+	p.rx.init(p.queues, p.h.evfd, p.cfg, p.umem)
+	p.tx.init(p.queues[0], p.cfg, p.umem)
+	p.refill()
+}
+
+// openQueue binds queue q's socket: zero-copy first in auto mode, then copy;
+// on a UMEM of its own when sharing is refused.
+func (p *Port) openQueue(q int) (*xsk, string, error) {
+	modes := []BindMode{p.cfg.Mode}
+	if p.cfg.Mode == BindAuto && !p.umem.shared() {
+		// A socket that shares the UMEM inherits its mode. (Only one
+		// attempt there: the kernel releases a bound socket's queue
+		// later than close, so a second bind would find it busy.)
+		modes = []BindMode{BindZeroCopy, BindCopy}
+	}
+	var (
+		op  string
+		err error
+	)
+	for _, m := range modes {
+		var s *xsk
+		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, m); err == nil {
+			return s, "", nil
+		}
+	}
+	if p.ownUMEM || q > 0 {
+		return nil, op, err
+	}
+	// The UMEM's mode or device does not fit this device: one of its own,
+	// sized for this port's rings rather than for a bridge.
+	frames := min(p.umem.Frames(), 2*(p.cfg.RxRingSize+p.cfg.TxRingSize))
+	own, uerr := NewUMEM(UMEMConfig{FrameSize: p.umem.FrameSize(), Frames: frames})
+	if uerr != nil {
+		return nil, op, err
+	}
+	p.umem, p.ownUMEM = own, true
+	for _, m := range modes {
+		var s *xsk
+		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, m); err == nil {
+			return s, "", nil
+		}
+	}
+	return nil, op, err
+}
+
+// promiscuous opens an AF_PACKET socket that receives nothing (protocol 0)
+// and holds the interface in promiscuous mode for as long as it is open: a
+// switch port takes frames for every MAC.
+func promiscuous(ifindex int) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := packetsock.AddPromiscuous(fd, ifindex); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func opError(port, op string, err error) error {
+	return &dataplane.OpError{Kind: "afxdp", Port: port, Op: op, Err: err}
+}

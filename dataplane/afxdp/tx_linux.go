@@ -1,0 +1,371 @@
+package afxdp
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/dataplane"
+)
+
+// txState is the send side of a port. Send holds mu throughout, and
+// teardown; nothing else touches these fields.
+type txState struct {
+	mu sync.Mutex
+	// down: the sockets are closed and Send fails; set by teardown.
+	down bool
+	// q is the socket Send posts on: the port's first queue.
+	q *xsk
+	// maxLen is Port.maxLen, read once per Send.
+	maxLen int
+	// spare holds free frames for copies, owned by q.txOwner; at most
+	// cap(spare), a sixteenth of the UMEM or less, so that senders cannot
+	// starve the fill rings.
+	spare []uint64
+	// back holds free frames on their way to the pool, still owned by
+	// q.txOwner; putBack empties it once per Send.
+	back []uint64
+	// segs is scratch for the frames of one super-frame's segments.
+	segs []uint64
+	// posted counts the descriptors posted on the TX ring and done those
+	// completed; posted-done frames are in flight, at most maxInFlight: what
+	// a stalled device may hold of the UMEM.
+	posted, done, maxInFlight uint64
+	// n counts the current Send; it goes to the port's counters once, at
+	// the end.
+	n txCounts
+}
+
+func (t *txState) init(q *xsk, cfg Config, u *UMEM) {
+	t.q = q
+	// A sender keeps a few free frames, not so many that the fill rings
+	// starve.
+	t.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, u.Frames()/16), 1))
+	t.back = make([]uint64, 0, cfg.TxRingSize)
+	t.segs = make([]uint64, 0, cfg.TxRingSize)
+	t.maxInFlight = uint64(min(cfg.TxRingSize, max(u.Frames()/8, cfg.BatchSize)))
+}
+
+// txCounts are the counters of one Send, kept in plain integers so that a
+// frame costs no atomic operation.
+type txCounts struct {
+	packets, bytes, zeroCopy, segmented, segments uint64
+	tooBig, noBuffer, invalid                     uint64
+	deviceBusy, down, other                       uint64
+}
+
+// addTx adds n to the port's counters and clears it.
+func (c *counters) addTx(n *txCounts) {
+	for _, f := range [...]struct {
+		n *uint64
+		c *atomic.Uint64
+	}{
+		{&n.packets, &c.txPackets}, {&n.bytes, &c.txBytes}, {&n.zeroCopy, &c.txZeroCopy},
+		{&n.segmented, &c.txSegmented}, {&n.segments, &c.txSegments},
+		{&n.tooBig, &c.txTooBig}, {&n.noBuffer, &c.txNoBuffer}, {&n.invalid, &c.txInvalid},
+		{&n.deviceBusy, &c.txDeviceBusy}, {&n.down, &c.txDown}, {&n.other, &c.txOther},
+	} {
+		if *f.n != 0 {
+			f.c.Add(*f.n)
+			*f.n = 0
+		}
+	}
+}
+
+// Send implements dataplane.Port.
+func (p *Port) Send(frames []dataplane.Frame) (int, error) {
+	t := &p.tx
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down || p.closed.Load() {
+		return 0, opError(p.name, "send", net.ErrClosed)
+	}
+	t.maxLen = int(p.maxLen.Load())
+	p.reap()
+	sent, err := len(frames), error(nil)
+	for i := range frames {
+		if err = p.post(&frames[i]); err != nil {
+			sent = i
+			break
+		}
+	}
+	p.kick()
+	p.putBack()
+	p.c.addTx(&t.n)
+	if err != nil {
+		return sent, opError(p.name, "send", err)
+	}
+	return sent, nil
+}
+
+// post puts one frame (or all its segments) on the TX ring, or nothing.
+func (p *Port) post(f *dataplane.Frame) error {
+	t, u := &p.tx, p.umem
+	tag := 0
+	if f.Tagged {
+		tag = dataplane.VLANTagLen
+	}
+	if f.VNet.GSOType != dataplane.VNetHdrGSONone {
+		return p.postSegments(f, tag)
+	}
+	l := len(f.Data)
+	if l+tag > int(u.frameSize) || l > t.maxLen+vlanAllowance(f.Data) {
+		t.n.tooBig++
+		return syscall.EMSGSIZE
+	}
+	if l < dataplane.EthHdrLen {
+		t.n.invalid++
+		return syscall.EINVAL
+	}
+	if !p.room(1) {
+		t.n.noBuffer++
+		return syscall.ENOBUFS
+	}
+	if f.Exclusive && !f.Tagged {
+		if off, ok := u.offset(f.Data); ok && u.take(off, t.q.txOwner) {
+			if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 {
+				dataplane.FinishChecksum(f)
+			}
+			p.enqueue(off, l)
+			t.n.zeroCopy++
+			return nil
+		}
+	}
+	addr, ok := p.alloc()
+	if !ok {
+		t.n.noBuffer++
+		return syscall.ENOBUFS
+	}
+	buf := u.frame(addr, int(u.frameSize))
+	copy(buf[tag:], f.Data)
+	if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 {
+		c := dataplane.Frame{Data: buf[tag : tag+l], VNet: f.VNet}
+		if dataplane.FinishChecksum(&c) != nil {
+			p.free(addr)
+			t.n.invalid++
+			return syscall.EINVAL
+		}
+	}
+	p.enqueue(addr, tagInPlace(buf, l, f))
+	return nil
+}
+
+// postSegments cuts a GSO super-frame and posts every segment, or none:
+// a stream with a hole would cost the receiver more than a lost
+// super-frame.
+func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
+	t, u := &p.tx, p.umem
+	n, err := dataplane.GSOSegments(f)
+	if err != nil || n > int(t.q.tx.size) {
+		t.n.invalid++
+		return syscall.EINVAL
+	}
+	for i := range n {
+		l, err := dataplane.SegmentLen(f, i)
+		if err != nil {
+			t.n.invalid++
+			return syscall.EINVAL
+		}
+		if l+tag > int(u.frameSize) || l > t.maxLen+vlanAllowance(f.Data) {
+			t.n.tooBig++
+			return syscall.EMSGSIZE
+		}
+	}
+	if !p.room(uint32(n)) {
+		t.n.noBuffer++
+		return syscall.ENOBUFS
+	}
+	addrs := t.segs[:0]
+	for range n {
+		a, ok := p.alloc()
+		if !ok {
+			for _, a := range addrs {
+				p.free(a)
+			}
+			t.n.noBuffer++
+			return syscall.ENOBUFS
+		}
+		addrs = append(addrs, a)
+	}
+	for i, a := range addrs {
+		buf := u.frame(a, int(u.frameSize))
+		l, err := dataplane.WriteSegment(f, i, buf[tag:])
+		if err != nil { // GSOSegments vouched for every segment
+			panic("afxdp: segment " + err.Error())
+		}
+		p.enqueue(a, tagInPlace(buf, l, f))
+	}
+	t.n.segmented++
+	t.n.segments += uint64(n)
+	return nil
+}
+
+// room reports whether n more descriptors may be posted: the TX ring has
+// room (after a wake-up of the kernel if needed), and the port's frames in
+// flight stay within its share, so a stalled device cannot take the whole
+// UMEM.
+func (p *Port) room(n uint32) bool {
+	t := &p.tx
+	if t.posted-t.done+uint64(n) > t.maxInFlight {
+		p.reap()
+		if t.posted-t.done+uint64(n) > t.maxInFlight {
+			return false
+		}
+	}
+	r := &t.q.tx
+	if r.free(n) >= n {
+		return true
+	}
+	p.kick()
+	return r.free(n) >= n
+}
+
+// vlanAllowance is the length of an in-band 802.1Q or 802.1ad tag, which
+// the MTU does not count.
+func vlanAllowance(d []byte) int {
+	if len(d) < dataplane.EthHdrLen {
+		return 0
+	}
+	switch binary.BigEndian.Uint16(d[dataplane.EthHdrLen-2:]) {
+	case dataplane.EtherTypeVLAN, dataplane.EtherTypeQinQ:
+		return dataplane.VLANTagLen
+	}
+	return 0
+}
+
+// tagInPlace puts f's out-of-band tag into buf, where the frame was written
+// a tag's length in, and returns the frame's length on the wire.
+func tagInPlace(buf []byte, l int, f *dataplane.Frame) int {
+	if !f.Tagged {
+		return l
+	}
+	const macs = dataplane.EthHdrLen - 2
+	copy(buf[:macs], buf[dataplane.VLANTagLen:dataplane.VLANTagLen+macs])
+	tpid := f.TPID
+	if tpid == 0 {
+		tpid = dataplane.EtherTypeVLAN
+	}
+	binary.BigEndian.PutUint16(buf[macs:], tpid)
+	binary.BigEndian.PutUint16(buf[macs+2:], f.VLAN)
+	return l + dataplane.VLANTagLen
+}
+
+// enqueue posts one descriptor; room said there is room.
+func (p *Port) enqueue(addr uint64, l int) {
+	t := &p.tx
+	r := &t.q.tx
+	d := r.desc(r.local)
+	d.Addr, d.Len, d.Options = addr, uint32(l), 0
+	r.local++
+	t.posted++
+	t.n.packets++
+	t.n.bytes += uint64(l)
+}
+
+// alloc returns a free frame for the sender, from its spares, which it
+// refills from the completion ring or, half of them at once, from the pool.
+func (p *Port) alloc() (uint64, bool) {
+	t, u := &p.tx, p.umem
+	if len(t.spare) == 0 {
+		p.reap()
+	}
+	if len(t.spare) == 0 {
+		n := u.get(t.spare[:max(cap(t.spare)/2, 1)], 0)
+		t.spare = t.spare[:n]
+		if n == 0 {
+			return 0, false
+		}
+		for _, a := range t.spare {
+			u.owner[a>>u.shift].Store(t.q.txOwner)
+		}
+	}
+	a := t.spare[len(t.spare)-1]
+	t.spare = t.spare[:len(t.spare)-1]
+	return a, true
+}
+
+// free gives a frame alloc returned back to the sender's spares, or
+// towards the pool.
+func (p *Port) free(addr uint64) {
+	t := &p.tx
+	addr &^= p.umem.frameSize - 1
+	if len(t.spare) < cap(t.spare) {
+		t.spare = append(t.spare, addr)
+		return
+	}
+	if len(t.back) == cap(t.back) {
+		p.putBack()
+	}
+	t.back = append(t.back, addr)
+}
+
+// putBack returns the frames in back to the pool.
+func (p *Port) putBack() {
+	t := &p.tx
+	if len(t.back) > 0 {
+		p.umem.put(t.back)
+		t.back = t.back[:0]
+	}
+}
+
+// kick publishes the TX ring and, when the kernel asks for it, wakes it to
+// send. In copy mode the kernel sends a bounded batch per call, so it is
+// woken until the ring is empty or a wake-up makes no progress: the device
+// queue is full (EAGAIN) or the completion ring is (reaped between tries).
+func (p *Port) kick() {
+	t := &p.tx
+	r := &t.q.tx
+	if atomic.LoadUint32(r.prod) != r.local {
+		r.submit()
+	}
+	for r.pending() > 0 && r.needWakeup() {
+		before := atomic.LoadUint32(r.cons)
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(t.q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		p.reap()
+		switch errno {
+		case 0, unix.EAGAIN, unix.EBUSY:
+			if atomic.LoadUint32(r.cons) != before {
+				continue
+			}
+			if errno == unix.EAGAIN {
+				t.n.deviceBusy++
+			}
+		case unix.ENETDOWN, unix.ENXIO:
+			t.n.down++
+		default:
+			t.n.other++
+		}
+		break
+	}
+	p.reap()
+}
+
+// reap takes completed frames back: into the spares, the rest towards the
+// pool.
+func (p *Port) reap() {
+	t := &p.tx
+	r := &t.q.comp
+	n := r.avail()
+	if n == 0 {
+		return
+	}
+	if len(t.back)+int(n) > cap(t.back) {
+		p.putBack()
+	}
+	mask := p.umem.frameSize - 1
+	for range n {
+		a := *r.addr(r.local) &^ mask
+		r.local++
+		if len(t.spare) < cap(t.spare) {
+			t.spare = append(t.spare, a) // owned by txOwner since it was posted
+		} else {
+			t.back = append(t.back, a)
+		}
+	}
+	r.release()
+	t.done += uint64(n)
+}
