@@ -10,14 +10,6 @@ import (
 	"github.com/xswitch/xswitch/fdb"
 )
 
-// Ethernet header layout.
-const (
-	ethHdrLen  = 14
-	etherVLAN  = 0x8100
-	etherQinQ  = 0x88a8
-	vlanHdrLen = 4
-)
-
 // worker forwards the frames of one ingress port. Its buffers are allocated
 // once and grow only when the bridge gains ports.
 type worker struct {
@@ -60,8 +52,8 @@ func vid(f *Frame) uint16 {
 		return f.VLAN & 0xfff
 	}
 	d := f.Data
-	if len(d) >= ethHdrLen+vlanHdrLen {
-		if et := binary.BigEndian.Uint16(d[12:14]); et == etherVLAN || et == etherQinQ {
+	if len(d) >= EthHdrLen+VLANTagLen {
+		if et := binary.BigEndian.Uint16(d[12:14]); et == EtherTypeVLAN || et == EtherTypeQinQ {
 			return binary.BigEndian.Uint16(d[14:16]) & 0xfff
 		}
 	}
@@ -87,7 +79,7 @@ func (w *worker) forward(frames []Frame) {
 		if f.VNet.GSOType != VNetHdrGSONone {
 			gso++
 		}
-		if len(d) < ethHdrLen {
+		if len(d) < EthHdrLen {
 			drops[DropRunt]++
 			continue
 		}
