@@ -21,7 +21,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/internal/config"
-	"github.com/xswitch/xswitch/internal/control"
+	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon"
 	"github.com/xswitch/xswitch/internal/metrics"
 )
@@ -68,7 +68,7 @@ func run() int {
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
 	portType := fs.String("port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
-	pinDir := fs.String("bpf-pin-dir", bpf.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
+	pinDir := fs.String("bpf-pin-dir", config.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
 	tcHook := fs.String("tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
 	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -99,13 +99,16 @@ func run() int {
 	cfg := config.Auto()
 	if *cfgFile != "" {
 		var err error
-		if cfg, err = config.Load(*cfgFile); err != nil {
+		if cfg, err = config.Load(*cfgFile); err == nil {
+			err = daemon.Check(cfg)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "xswitchd: %v\n", err)
 			return 1
 		}
 	}
 	if *fastPath != "" {
-		m, err := bpf.ParseMode(*fastPath)
+		m, err := config.ParseMode(*fastPath)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "xswitchd: -fastpath: %v\n", err)
 			return 2
@@ -125,7 +128,7 @@ func run() int {
 		}
 	}
 	cfg.PinDir = *pinDir
-	hook, err := bpf.ParseTCHook(*tcHook)
+	hook, err := config.ParseTCHook(*tcHook)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "xswitchd: -tc-hook: %v\n", err)
 		return 2
@@ -176,13 +179,13 @@ func run() int {
 		log.Info("serving metrics", "addr", l.Addr().String())
 	}
 	if cfg.Control != "" {
-		l, err := control.Listen(cfg.Control)
+		l, err := server.Listen(cfg.Control)
 		if err != nil {
 			log.Error("cannot open the control socket", "err", err)
 			return 1
 		}
 		defer os.Remove(cfg.Control)
-		serve("control", l, control.Handler(d))
+		serve("control", l, server.Handler(d))
 		log.Info("serving control API", "socket", cfg.Control)
 	}
 	mode := "auto"

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xswitch/xswitch/bpf"
 )
 
 func TestParse(t *testing.T) {
@@ -68,12 +66,12 @@ bridges:
 	for _, tt := range []struct {
 		bridge int
 		port   string
-		want   bpf.Mode
+		want   Mode
 	}{
-		{0, "vif9.0", bpf.ModeOff}, // first match wins
-		{0, "vif1.0", bpf.ModeXDP},
-		{1, "tap0", bpf.ModeOff},
-		{2, "eth0", bpf.ModeTC}, // the file's default
+		{0, "vif9.0", ModeOff}, // first match wins
+		{0, "vif1.0", ModeXDP},
+		{1, "tap0", ModeOff},
+		{2, "eth0", ModeTC}, // the file's default
 	} {
 		if got := c.Bridges[tt.bridge].Mode(tt.port, c.FastPath); got != tt.want {
 			t.Errorf("%s: mode %s, want %s", tt.port, got, tt.want)
@@ -89,7 +87,7 @@ bridges:
 	if off.WantsFastPath() {
 		t.Error("every port off, yet the fast path is wanted")
 	}
-	if m := Auto().Bridges; m != nil || Auto().FastPath != bpf.ModeAuto {
+	if m := Auto().Bridges; m != nil || Auto().FastPath != ModeAuto {
 		t.Errorf("auto mode: fast path %q", Auto().FastPath)
 	}
 }
@@ -130,7 +128,7 @@ bridges:
 		t.Errorf("PortTypeSet %v, WantsAFXDP %v", c.PortTypeSet, c.WantsAFXDP())
 	}
 	if c.UMEM.Frames != 4096 || c.UMEM.FrameSize != 2048 || c.AFXDP.RxRingSize != 512 || c.AFXDP.TxRingSize != 256 ||
-		c.AFXDP.BatchSize != 32 || c.AFXDP.Mode != "copy" || c.AFXDP.SpinTime >= 0 {
+		c.AFXDP.BatchSize != 32 || c.AFXDP.Bind != "copy" || c.AFXDP.SpinTime >= 0 {
 		t.Errorf("afxdp block read as %+v, %+v", c.AFXDP, c.UMEM)
 	}
 	plain, err := Parse("x.yaml", []byte("port-type: afpacket\nbridges:\n  - name: a\n"))
@@ -156,8 +154,6 @@ func TestParseErrors(t *testing.T) {
 		{"port in two bridges", "bridges:\n  - name: a\n    ports: [vif1.0]\n  - name: b\n    ports:\n      - vif2.0\n      - vif1.0\n", `x.yaml:7: bridge "b": port vif1.0 is already a port of bridge "a"`},
 		{"bad glob", "bridges:\n  - name: a\n    ports: [\"vif[\"]\n", `x.yaml:3: bridge "a": port "vif[" is not an interface name or glob`},
 		{"long name", "bridges:\n  - name: a-very-long-bridge-name\n", `x.yaml:2: bridge "a-very-long-bridge-name": name:`},
-		{"long block timeout", "bridges:\n  - name: a\n    rings:\n      vif: {block-timeout: 100s}\n", `x.yaml:4: bridge "a": rings.vif: BlockTimeout 1m40s`},
-		{"small block", "bridges:\n  - name: a\n    rings:\n      vif: {block-size: 4096}\n", `x.yaml:4: bridge "a": rings.vif: BlockSize 4096`},
 		{"static multicast", "bridges:\n  - name: a\n    static:\n      - {mac: \"01:00:5e:00:00:01\", port: vif1.0}\n", `x.yaml:4: bridge "a": static: "01:00:5e:00:00:01" is not a unicast`},
 		{"static glob", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: \"vif*\"}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: port "vif*" is not an interface name`},
 		{"static vlan", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: vif1.0, vlan: 5000}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: vlan 5000`},
@@ -171,9 +167,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad port type", "port-type: dpdk\nbridges:\n  - name: a\n", `x.yaml:1: port-type: unknown port type "dpdk"`},
 		{"bad bridge port type", "bridges:\n  - name: a\n    port-type: tap\n", `x.yaml:3: bridge "a": port-type: unknown port type "tap"`},
 		{"bad port types", "bridges:\n  - name: a\n    port-types:\n      peth0: xdp\n", `x.yaml:4: bridge "a": port-types: peth0: unknown port type "xdp"`},
-		{"odd afxdp ring", "afxdp: {rx-ring: 1000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: RxRingSize 1000: must be a power of two`},
-		{"odd umem frame", "afxdp: {frame-size: 3000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: FrameSize 3000: must be 2048 or 4096`},
-		{"bad bind", "afxdp: {bind: fast}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: Mode "fast"`},
+		{"empty port type", "bridges:\n  - name: a\n    port-types:\n      peth0: \"\"\n", `x.yaml:4: bridge "a": port-types: peth0: unknown port type ""`},
+		{"port types list", "bridges:\n  - name: a\n    port-types: [afxdp]\n", `x.yaml:3: bridge "a": port-types: want a mapping of interface names or globs to port types`},
+		{"bad glob pattern", "bridges:\n  - name: a\n    port-fastpath:\n      \"vif[\": off\n", `x.yaml:4: bridge "a": port-fastpath: "vif[" is not an interface name or glob`},
+		{"bad block size", "bridges:\n  - name: a\n    rings:\n      uplink: {block-size: lots}\n", `x.yaml:4: bridge "a": rings.uplink: block-size: "lots" is not a size`},
+		{"bad spin time", "afxdp: {spin-time: soon}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: spin-time: "soon" is not a duration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,5 +224,55 @@ bridges:
 	// The uplink found first is kept when its vifs come later, and the other way round.
 	if b, _, _ := auto.Match("vif3.2"); b.Uplink != "peth2" {
 		t.Errorf("xenbr2 lost its uplink: %+v", b)
+	}
+}
+
+func TestPatterns(t *testing.T) {
+	ps := Patterns[Mode]{{"vif9.*", ModeOff}, {"vif*", ModeXDP}, {"peth0", ModeTC}}
+	for _, tt := range []struct {
+		name string
+		want Mode
+		ok   bool
+	}{
+		{"vif9.0", ModeOff, true}, // first match wins
+		{"vif1.0", ModeXDP, true},
+		{"peth0", ModeTC, true},
+		{"peth1", "", false},
+	} {
+		if got, ok := ps.Lookup(tt.name); got != tt.want || ok != tt.ok {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	b := Bridge{PortModes: ps}
+	for _, tt := range []struct {
+		port              string
+		bridge, def, want Mode
+	}{
+		{port: "vif9.0", bridge: ModeTC, def: ModeXDP, want: ModeOff}, // a pattern beats the bridge
+		{port: "eth0", bridge: ModeTC, def: ModeXDP, want: ModeTC},    // the bridge beats the default
+		{port: "eth0", def: ModeXDP, want: ModeXDP},
+		{port: "eth0", want: ModeAuto}, // nothing set
+	} {
+		b.FastPath = tt.bridge
+		if got := b.Mode(tt.port, tt.def); got != tt.want {
+			t.Errorf("Mode(%q) with bridge %q, default %q = %q, want %q", tt.port, tt.bridge, tt.def, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultsUnlessSet(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("afxdp: {rx-ring: 512}\nbridges:\n  - name: a\n    rings:\n      vif: {blocks: 4}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantX := DefaultAFXDP()
+	wantX.RxRingSize = 512
+	wantVif := VifRing()
+	wantVif.BlockCount = 4
+	if c.AFXDP != wantX || c.UMEM != DefaultUMEM() || c.Bridges[0].Rings.Vif != wantVif || c.Bridges[0].Rings.Uplink != UplinkRing() {
+		t.Errorf("got %+v %+v %+v", c.AFXDP, c.UMEM, c.Bridges[0].Rings)
+	}
+	if a := Auto(); a.AFXDP != DefaultAFXDP() || a.UMEM != DefaultUMEM() {
+		t.Errorf("auto mode: %+v %+v", a.AFXDP, a.UMEM)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"path"
 	"strconv"
 
-	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/xen"
 )
@@ -62,7 +61,7 @@ func (c *Config) autoBridge(n string) *Bridge {
 		Name:  name,
 		Ports: []string{"vif*." + n, "vif*." + n + "-emu"},
 		FDB:   fdb.DefaultConfig(),
-		Rings: Rings{Vif: afpacket.VifConfig(), Uplink: afpacket.UplinkConfig()},
+		Rings: Rings{Vif: VifRing(), Uplink: UplinkRing()},
 	})
 	return &c.Bridges[len(c.Bridges)-1]
 }

@@ -71,7 +71,7 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 		umems:    map[string]*afxdp.UMEM{},
 	}
 	if cfg.WantsFastPath() || cfg.WantsAFXDP() {
-		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, TCHook: cfg.TCHook, Log: log})
+		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, TCHook: tcHook(cfg.TCHook), Log: log})
 		if err != nil {
 			d.fpErr = err
 			log.Error("fast path unavailable: ports in auto mode use the userspace path only", "err", err)
@@ -299,9 +299,9 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	br := d.bridge(b)
-	ring := b.Rings.Vif
+	ring := ringConfig(b.Rings.Vif)
 	if uplink {
-		ring = b.Rings.Uplink
+		ring = ringConfig(b.Rings.Uplink)
 	}
 	fail := func(err error) {
 		if msg := err.Error(); d.failed[idx] != msg {
@@ -309,7 +309,7 @@ func (d *Daemon) attach(idx int, name string) {
 			d.log.Error("cannot attach interface", "port", name, "bridge", b.Name, "err", err)
 		}
 	}
-	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: b.Mode(name, d.cfg.FastPath)}
+	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(b.Mode(name, d.cfg.FastPath))}
 	if l, err := netlink.LinkByIndex(idx); err == nil {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
@@ -543,7 +543,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 	u, ok := d.umems[b.Name]
 	if !ok {
 		var err error
-		if u, err = afxdp.NewUMEM(d.cfg.UMEM); err != nil {
+		if u, err = afxdp.NewUMEM(umemConfig(d.cfg.UMEM)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		d.umems[b.Name] = u
@@ -553,7 +553,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	cfg := d.cfg.AFXDP
+	cfg := afxdpConfig(d.cfg.AFXDP)
 	cfg.Queues = n
 	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
 	// Frames from a local stack (a guest's vif or veth) may carry checksums

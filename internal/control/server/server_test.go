@@ -1,4 +1,4 @@
-package control
+package server
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/dataplane/porttest"
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/control"
 )
 
 type bridgesOf []*dataplane.Bridge
@@ -44,9 +45,9 @@ func TestAPI(t *testing.T) {
 		t.Error("a second daemon took over a live control socket")
 	}
 
-	c := NewClient(sock)
+	c := control.NewClient(sock)
 	ctx := context.Background()
-	var ports []Port
+	var ports []control.Port
 	if err := c.Get(ctx, "/v1/ports", nil, &ports); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestAPI(t *testing.T) {
 		ports[1].Name != "peth0" || !ports[1].Uplink || ports[1].DomID != nil || ports[1].TxPackets != 1 {
 		t.Errorf("ports: %+v", ports)
 	}
-	var entries []FDBEntry
+	var entries []control.FDBEntry
 	if err := c.Get(ctx, "/v1/fdb", url.Values{"bridge": {"xenbr0"}}, &entries); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestAPI(t *testing.T) {
 	if err := c.Get(ctx, "/v1/fdb", url.Values{"bridge": {"nope"}}, &entries); err == nil {
 		t.Error("unknown bridge answered")
 	}
-	var fl Flushed
+	var fl control.Flushed
 	if err := c.Post(ctx, "/v1/fdb/flush", url.Values{"bridge": {"xenbr0"}, "port": {"peth0"}}, &fl); err != nil || fl.Removed != 0 {
 		t.Errorf("flush peth0: %+v %v", fl, err)
 	}
@@ -74,7 +75,7 @@ func TestAPI(t *testing.T) {
 	if err := c.Post(ctx, "/v1/fdb/flush", url.Values{"bridge": {"xenbr0"}, "port": {"vif3.1"}}, &fl); err != nil || fl.Removed != 1 {
 		t.Errorf("flush vif3.1: %+v %v", fl, err)
 	}
-	var bs []Bridge
+	var bs []control.Bridge
 	if err := c.Get(ctx, "/v1/bridges", nil, &bs); err != nil || len(bs) != 1 || bs[0].Ports != 2 || bs[0].FDBEntries != 0 || bs[0].Learned != 1 || bs[0].Flushed != 1 {
 		t.Errorf("bridges: %+v %v", bs, err)
 	}

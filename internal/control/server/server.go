@@ -1,4 +1,6 @@
-package control
+// Package server serves xswitchd's control API (package control) over the
+// daemon's bridges.
+package server
 
 import (
 	"encoding/json"
@@ -14,6 +16,7 @@ import (
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/metrics"
 )
 
@@ -26,16 +29,16 @@ type Source interface {
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/bridges", func(w http.ResponseWriter, r *http.Request) {
-		out := []Bridge{}
+		out := []control.Bridge{}
 		for _, b := range src.Bridges() {
 			st := b.FDB().Stats()
-			out = append(out, Bridge{Name: b.Name(), Ports: len(b.Ports()), FDBEntries: st.Entries,
+			out = append(out, control.Bridge{Name: b.Name(), Ports: len(b.Ports()), FDBEntries: st.Entries,
 				Learned: st.Learned, Moved: st.Moved, Aged: st.Aged, Evicted: st.Evicted, Refused: st.Refused, Flushed: st.Flushed})
 		}
 		reply(w, out)
 	})
 	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
-		out := []Port{}
+		out := []control.Port{}
 		list, ok := bridges(src, w, r)
 		if !ok {
 			return
@@ -48,7 +51,7 @@ func Handler(src Source) http.Handler {
 		reply(w, out)
 	})
 	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
-		out := []FDBEntry{}
+		out := []control.FDBEntry{}
 		now := fdb.Now()
 		list, ok := bridges(src, w, r)
 		if !ok {
@@ -57,7 +60,7 @@ func Handler(src Source) http.Handler {
 		for _, b := range list {
 			b.FDB().Range(func(e fdb.Entry) bool {
 				port, _ := b.PortName(e.Port)
-				out = append(out, FDBEntry{Bridge: b.Name(), VLAN: e.Key.VID(), MAC: e.Key.MAC().String(), Port: port,
+				out = append(out, control.FDBEntry{Bridge: b.Name(), VLAN: e.Key.VID(), MAC: e.Key.MAC().String(), Port: port,
 					Static: e.Static, AgeSeconds: time.Duration(now - e.LastSeen).Seconds()})
 				return true
 			})
@@ -98,7 +101,7 @@ func Handler(src Source) http.Handler {
 			http.Error(w, fmt.Sprintf("no port %q", port), http.StatusNotFound)
 			return
 		}
-		reply(w, Flushed{Removed: removed})
+		reply(w, control.Flushed{Removed: removed})
 	})
 	return mux
 }
@@ -120,9 +123,9 @@ func bridges(src Source, w http.ResponseWriter, r *http.Request) (_ []*dataplane
 	return nil, false
 }
 
-func portJSON(p metrics.Port) Port {
+func portJSON(p metrics.Port) control.Port {
 	c := p.Counters
-	out := Port{Bridge: p.Bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
+	out := control.Port{Bridge: p.Bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
 		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
 		Drops: map[string]uint64{}}
 	if p.Vif != nil {
@@ -141,13 +144,13 @@ func portJSON(p metrics.Port) Port {
 		}
 	}
 	if x := p.AFPacket; x != nil {
-		out.AFPacket = &AFPacket{RingFreezes: x.RingFreezes, SocketErrors: x.SocketErrors}
+		out.AFPacket = &control.AFPacket{RingFreezes: x.RingFreezes, SocketErrors: x.SocketErrors}
 		if x.LastSocketError != 0 {
 			out.AFPacket.LastSocketError = x.LastSocketError.Error()
 		}
 	}
 	if x := p.AFXDP; x != nil {
-		out.AFXDP = &AFXDP{Socket: "copy", Queues: x.Queues, SharesUMEM: x.SharesUMEM, TxUncopied: x.TxUncopied,
+		out.AFXDP = &control.AFXDP{Socket: "copy", Queues: x.Queues, SharesUMEM: x.SharesUMEM, TxUncopied: x.TxUncopied,
 			Segmented: x.Segmented, Segments: x.Segments, ChecksumsCompleted: x.ChecksumsCompleted}
 		if x.ZeroCopy {
 			out.AFXDP.Socket = "zerocopy"
