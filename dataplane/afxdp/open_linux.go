@@ -119,6 +119,6 @@ func promiscuous(ifindex int) (int, error) {
 	return fd, nil
 }
 
-func opError(port, op string, err error) error {
+func opError(port, op string, err error) *dataplane.OpError {
 	return &dataplane.OpError{Kind: "afxdp", Port: port, Op: op, Err: err}
 }

@@ -72,7 +72,12 @@ func (e *env) port(name, guest string, cfg Config) (*Port, *nstest.Raw) {
 		_, err = e.fp.AttachPort(bpf.Port{Name: name, Index: ifi.Index, Bridge: 1, MTU: ifi.MTU, Mode: bpf.ModeOff, Kind: "veth", XSK: true, XSKBase: base, XSKQueues: n})
 		return err
 	})
-	t.Cleanup(func() { p.Close() })
+	// A port closed while the dataplane holds frames of its last Receive
+	// lets go of them at the next one.
+	t.Cleanup(func() {
+		p.Close()
+		p.Receive(nil)
+	})
 	return p, nstest.OpenRaw(t, e.ns, guest)
 }
 

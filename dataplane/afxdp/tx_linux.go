@@ -38,6 +38,9 @@ type txState struct {
 	// n counts the current Send; it goes to the port's counters once, at
 	// the end.
 	n txCounts
+	// errs holds the error of a refused frame, one per errno, made once so
+	// that a Send that fails, as under load, does not allocate.
+	errs []*dataplane.OpError
 }
 
 func (t *txState) init(q *xsk, cfg Config, u *UMEM) {
@@ -97,9 +100,23 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	p.putBack()
 	p.c.addTx(&t.n)
 	if err != nil {
-		return sent, opError(p.name, "send", err)
+		return sent, p.sendError(err)
 	}
 	return sent, nil
+}
+
+// sendError returns the error of a frame refused with errno (a
+// syscall.Errno).
+func (p *Port) sendError(errno error) error {
+	t := &p.tx
+	for _, e := range t.errs {
+		if e.Err == errno {
+			return e
+		}
+	}
+	e := opError(p.name, "send", errno)
+	t.errs = append(t.errs, e)
+	return e
 }
 
 // post puts one frame (or all its segments) on the TX ring, or nothing.
@@ -113,7 +130,7 @@ func (p *Port) post(f *dataplane.Frame) error {
 		return p.postSegments(f, tag)
 	}
 	l := len(f.Data)
-	if l+tag > int(u.frameSize) || l > t.maxLen+vlanAllowance(f.Data) {
+	if l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
 		t.n.tooBig++
 		return syscall.EMSGSIZE
 	}
@@ -170,7 +187,7 @@ func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
 			t.n.invalid++
 			return syscall.EINVAL
 		}
-		if l+tag > int(u.frameSize) || l > t.maxLen+vlanAllowance(f.Data) {
+		if l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
 			t.n.tooBig++
 			return syscall.EMSGSIZE
 		}
@@ -222,6 +239,12 @@ func (p *Port) room(n uint32) bool {
 	}
 	p.kick()
 	return r.free(n) >= n
+}
+
+// tooLong reports whether a frame of l bytes whose header starts d exceeds
+// the MTU. It reads d only when l does: the common case touches no data.
+func (t *txState) tooLong(l int, d []byte) bool {
+	return l > t.maxLen && l > t.maxLen+vlanAllowance(d)
 }
 
 // vlanAllowance is the length of an in-band 802.1Q or 802.1ad tag, which

@@ -1,0 +1,81 @@
+package afxdp
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xswitch/xswitch/dataplane"
+)
+
+// TestForwardDoesNotAllocate receives batches on one port and sends them
+// out of another, without copies, as the dataplane does; and sends copies,
+// some tagged. Neither may allocate once warm.
+func TestForwardDoesNotAllocate(t *testing.T) {
+	e := newEnv(t, 4096)
+	in, gin := e.port("x7", "g7", Config{BatchSize: 16})
+	out, _ := e.port("x8", "g8", Config{BatchSize: 16})
+	const runs, batch = 50, 16
+	// Enough frames queued that no Receive waits: AllocsPerRun counts
+	// every goroutine's allocations, so nothing may send meanwhile.
+	for i := range (runs + 2) * batch {
+		gin.Send(t, frame(1, uint32(i), 100))
+	}
+	time.Sleep(50 * time.Millisecond)
+	// Should Receive ever wait for frames that do not come, unblock it.
+	watchdog := time.AfterFunc(10*time.Second, func() { in.Close() })
+	defer watchdog.Stop()
+	buf := make([]dataplane.Frame, batch)
+	var err error
+	allocs := testing.AllocsPerRun(runs, func() {
+		n, e := in.Receive(buf)
+		if e != nil {
+			err = e
+			return
+		}
+		for i := range buf[:n] {
+			buf[i].Exclusive = true
+		}
+		if _, e := out.Send(buf[:n]); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("Receive and Send without copies allocate %v times per batch, want 0", allocs)
+	}
+	if s := out.Stats(); s.TxZeroCopy < runs*batch {
+		t.Errorf("%d frames sent without a copy, want %d or more", s.TxZeroCopy, runs*batch)
+	}
+
+	copies := make([]dataplane.Frame, batch)
+	for i := range copies {
+		copies[i].Data = frame(2, uint32(i), 100)
+		if i%4 == 0 {
+			copies[i].Tagged, copies[i].VLAN = true, 100
+		}
+	}
+	allocs = testing.AllocsPerRun(runs, func() {
+		if _, e := out.Send(copies); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("Send of copies allocates %v times per call, want 0", allocs)
+	}
+	// A refused frame makes its error once, then reuses it.
+	copies[5].Data = frame(2, 5, 2000)
+	allocs = testing.AllocsPerRun(runs, func() { _, err = out.Send(copies) })
+	if !errors.Is(err, syscall.EMSGSIZE) {
+		t.Fatalf("Send of a frame longer than the MTU: %v, want EMSGSIZE", err)
+	}
+	if allocs != 0 {
+		t.Errorf("Send with a refused frame allocates %v times per call, want 0", allocs)
+	}
+}
