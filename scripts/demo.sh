@@ -2,11 +2,24 @@
 # Demo: a dom0 in a network namespace with an uplink (peth0) and three guests,
 # two on xenbr0 and one on xenbr1; xswitchd runs in auto mode and switches
 # between them. Everything lives in namespaces named xsdemo-* and is removed
-# on exit. Needs root, iproute2, nsenter and ping.
+# on exit. Needs root, iproute2, nsenter (util-linux), ping (iputils-ping)
+# and awk; `make demo` installs them and builds BIN/xswitchd first.
+#
+# Usage: scripts/demo.sh [BIN]
 set -euo pipefail
 bin=${1:-bin}
-[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)"; exit 1; }
-for c in ip nsenter ping; do command -v $c >/dev/null || { echo "demo: $c not found (apt-get install iproute2 util-linux iputils-ping)"; exit 1; }; done
+
+fatal() {
+	echo "demo: $*" >&2
+	exit 1
+}
+[ "$(id -u)" = 0 ] || fatal "needs root (network namespaces)"
+for c in ip nsenter ping awk grep mktemp seq; do
+	command -v "$c" >/dev/null || fatal "$c not found: 'make demo' installs what the demo needs (scripts/deps.sh demo)"
+done
+for b in xswitchd xswitchctl; do
+	[ -x "$bin/$b" ] || fatal "$bin/$b not found: 'make demo' builds it"
+done
 
 p=xsdemo
 dom0=$p-dom0
@@ -14,14 +27,18 @@ run=$(mktemp -d /tmp/xsdemo.XXXXXX)
 pins=/sys/fs/bpf/$p
 pid=""
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
 	"$bin/xswitchd" -cleanup -bpf-pin-dir "$pins" >/dev/null 2>&1 || true
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done
 	rm -rf "$run"
 }
-trap cleanup EXIT INT TERM
-cleanup_old() { for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done; }
-cleanup_old
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# Namespaces left by a demo that was killed.
+for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done
 
 in0() { ip netns exec $dom0 "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -31,11 +48,12 @@ in0 ip link set lo up
 
 # guest NAME VIF ADDR: a domU whose eth0 is the far end of VIF in dom0.
 guest() {
-	ip netns add $p-$1
-	ip link add "$2" netns $dom0 type veth peer name eth0 netns $p-$1
-	ip -n $p-$1 link set lo up
-	ip -n $p-$1 addr add "$3" dev eth0
-	ip -n $p-$1 link set eth0 up
+	local ns=$p-$1
+	ip netns add "$ns"
+	ip link add "$2" netns $dom0 type veth peer name eth0 netns "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" addr add "$3" dev eth0
+	ip -n "$ns" link set eth0 up
 	in0 ip link set "$2" up
 }
 say "dom0 ($dom0): peth0 to the LAN, guests dom1 and dom2 on xenbr0, dom3 on xenbr1"
@@ -68,10 +86,10 @@ say "xswitchctl ports (counters; once both MACs are learned, the fast path forwa
 ctl ports
 say "a few lines of /metrics"
 # bash's /dev/tcp, so the demo needs no HTTP client; the address is dom0's loopback.
-nsenter --net=/run/netns/$dom0 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9417; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
-	grep -E '^xswitch_port_(receive_packets|fastpath_packets)_total' | head -8
+scrape=$(nsenter --net=/run/netns/$dom0 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9417; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3')
+grep -E '^xswitch_port_(receive_packets|fastpath_packets)_total' <<<"$scrape" || fatal "no port series in /metrics"
 say "stopping xswitchd (SIGTERM releases the sockets; the fast path stays for the next xswitchd)"
-kill -TERM $pid; wait $pid || true; pid=""
+kill -TERM "$pid"; wait "$pid" || true; pid=""
 tail -2 "$run/log"
 say "xswitchd -cleanup (detaches the fast path)"
 "$bin/xswitchd" -cleanup -bpf-pin-dir "$pins"
