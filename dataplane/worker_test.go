@@ -1,0 +1,190 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/xswitch/xswitch/fdb"
+)
+
+// Errors made once, so that refusing a frame allocates nothing either.
+var (
+	errRefuseSize  = fmt.Errorf("refusing port: send: %w", syscall.EMSGSIZE)
+	errRefuseOther = fmt.Errorf("refusing port: send: %w", syscall.EINVAL)
+)
+
+// refusingPort accepts frames of 64 bytes or less and refuses longer ones,
+// those over 1514 bytes as too long for its MTU and the others for another
+// reason.
+type refusingPort struct{ nullPort }
+
+func (p *refusingPort) Send(frames []Frame) (int, error) {
+	for i, f := range frames {
+		switch {
+		case len(f.Data) > 1514:
+			return i, errRefuseSize
+		case len(f.Data) > 64:
+			return i, errRefuseOther
+		}
+	}
+	return len(frames), nil
+}
+
+// TestForwardAllocs holds the forwarding loop to no allocation per batch, on
+// every path a frame can take through it. Each case also checks, by the
+// counters, that its frames took the path it names.
+func TestForwardAllocs(t *testing.T) {
+	in, b, c := newNullPort("in"), newNullPort("b"), newNullPort("c")
+	refusing, gone := &refusingPort{*newNullPort("refusing")}, newNullPort("gone")
+	br, ports := newForwardBridge(t, in, b, c, refusing, gone)
+	pIn, pB, pC, pRefusing, pGone := ports[0], ports[1], ports[2], ports[3], ports[4]
+	pGone.detached = true // as if removed while the worker holds the old port set
+
+	host := func(n byte) []byte { return []byte{0x02, 0, 0, 0, 0, n} }
+	bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	now := fdb.Now()
+	br.fdb.Learn(fdb.MakeKey(0, host(1)), pIn.id, now)
+	br.fdb.Learn(fdb.MakeKey(0, host(2)), pB.id, now)
+	br.fdb.Learn(fdb.MakeKey(100, host(3)), pC.id, now)
+	br.fdb.Learn(fdb.MakeKey(200, host(3)), pC.id, now)
+	br.fdb.Learn(fdb.MakeKey(0, host(4)), pRefusing.id, now)
+	br.fdb.Learn(fdb.MakeKey(0, host(5)), pGone.id, now)
+
+	// frame returns an untagged frame of n bytes, or one with an in-band
+	// tag of type tpid (0x8100 or 0x88a8) and VID vid when tpid is not 0.
+	frame := func(dst, src []byte, tpid, vid uint16, n int) Frame {
+		d := make([]byte, n)
+		copy(d, dst)
+		copy(d[6:], src)
+		binary.BigEndian.PutUint16(d[12:], 0x0800)
+		if tpid != 0 {
+			binary.BigEndian.PutUint16(d[12:], tpid)
+			binary.BigEndian.PutUint16(d[14:], vid)
+			binary.BigEndian.PutUint16(d[16:], 0x0800)
+		}
+		return Frame{Data: d}
+	}
+	repeat := func(n int, f func() Frame) []Frame {
+		fs := make([]Frame, n)
+		for i := range fs {
+			fs[i] = f()
+		}
+		return fs
+	}
+	outOfBand := frame(host(3), host(1), 0, 0, 60)
+	outOfBand.Tagged, outOfBand.TPID, outOfBand.VLAN = true, 0x8100, 0x2000|100
+	superFrame := frame(host(2), host(1), 0, 0, 9000)
+	superFrame.VNet = VNetHdr{Flags: VNetHdrFNeedsCsum, GSOType: VNetHdrGSOTCPv4, HdrLen: 54,
+		GSOSize: 1448, CsumStart: 34, CsumOffset: 16}
+	groupSrc := host(9)
+	groupSrc[0] |= 1
+
+	type delta struct {
+		port *port
+		c    CounterValues // what one batch adds
+	}
+	cases := []struct {
+		name  string
+		batch []Frame
+		want  []delta
+	}{
+		{"unicast to a learned port", repeat(8, func() Frame { return frame(host(2), host(1), 0, 0, 60) }),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 480}}, {pB, CounterValues{TxPackets: 8, TxBytes: 480}}}},
+		{"flood", append(repeat(4, func() Frame { return frame(bcast, host(1), 0, 0, 60) }),
+			repeat(4, func() Frame { return frame(host(7), host(1), 0, 0, 60) })...),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 480, Flooded: 8}},
+				{pB, CounterValues{TxPackets: 8, TxBytes: 480}}, {pC, CounterValues{TxPackets: 8, TxBytes: 480}},
+				{pRefusing, CounterValues{TxPackets: 8, TxBytes: 480}}, {pGone, CounterValues{Drops: drops(DropPortRemoved, 8)}}}},
+		{"in-band tags", append(repeat(4, func() Frame { return frame(host(3), host(1), EtherTypeVLAN, 100, 60) }),
+			repeat(4, func() Frame { return frame(host(3), host(1), EtherTypeQinQ, 200, 60) })...),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 480}}, {pC, CounterValues{TxPackets: 8, TxBytes: 480}}}},
+		{"out-of-band tag", repeat(8, func() Frame { return outOfBand }),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 480}}, {pC, CounterValues{TxPackets: 8, TxBytes: 480}}}},
+		{"super-frames", repeat(8, func() Frame { return superFrame }),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 72000, RxGSO: 8}}, {pB, CounterValues{TxPackets: 8, TxBytes: 72000}}}},
+		{"ingress drops", []Frame{
+			{Data: host(2)}, // runt
+			frame(host(2), groupSrc, 0, 0, 60),
+			frame(host(1), host(1), 0, 0, 60), // learned on the ingress port
+		}, []delta{{pIn, CounterValues{RxPackets: 3, RxBytes: 126,
+			Drops: add(drops(DropRunt, 1), drops(DropMulticastSrc, 1), drops(DropLocal, 1))}}}},
+		{"egress refuses", []Frame{
+			frame(host(4), host(1), 0, 0, 2000),
+			frame(host(4), host(1), 0, 0, 60),
+			frame(host(4), host(1), 0, 0, 100),
+			frame(host(4), host(1), 0, 0, 60),
+		}, []delta{{pIn, CounterValues{RxPackets: 4, RxBytes: 2220}},
+			{pRefusing, CounterValues{TxPackets: 2, TxBytes: 120, Drops: add(drops(DropMTU, 1), drops(DropTxError, 1))}}}},
+		{"egress removed", repeat(8, func() Frame { return frame(host(5), host(1), 0, 0, 60) }),
+			[]delta{{pIn, CounterValues{RxPackets: 8, RxBytes: 480}}, {pGone, CounterValues{Drops: drops(DropPortRemoved, 8)}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorker(br, pIn)
+			before := make(map[*port]CounterValues)
+			for _, q := range ports {
+				before[q] = q.c.Load()
+			}
+			const runs = 100
+			if allocs := testing.AllocsPerRun(runs, func() { w.forward(tc.batch) }); allocs != 0 {
+				t.Errorf("%v allocations per batch, want 0", allocs)
+			}
+			// AllocsPerRun runs the function once more, to warm up.
+			for _, q := range ports {
+				var want CounterValues
+				for _, d := range tc.want {
+					if d.port == q {
+						want = d.c
+					}
+				}
+				if got := sub(q.c.Load(), before[q]); got != scale(want, runs+1) {
+					t.Errorf("port %s: counters moved by %+v, want %+v", q.info.Name, got, scale(want, runs+1))
+				}
+			}
+		})
+	}
+}
+
+func drops(r DropReason, n uint64) [numDropReasons]uint64 {
+	var d [numDropReasons]uint64
+	d[r] = n
+	return d
+}
+
+func add(ds ...[numDropReasons]uint64) [numDropReasons]uint64 {
+	var sum [numDropReasons]uint64
+	for _, d := range ds {
+		for i := range d {
+			sum[i] += d[i]
+		}
+	}
+	return sum
+}
+
+func sub(a, b CounterValues) CounterValues {
+	a.RxPackets -= b.RxPackets
+	a.RxBytes -= b.RxBytes
+	a.TxPackets -= b.TxPackets
+	a.TxBytes -= b.TxBytes
+	a.Flooded -= b.Flooded
+	a.RxGSO -= b.RxGSO
+	for i := range a.Drops {
+		a.Drops[i] -= b.Drops[i]
+	}
+	return a
+}
+
+func scale(v CounterValues, n uint64) CounterValues {
+	v.RxPackets *= n
+	v.RxBytes *= n
+	v.TxPackets *= n
+	v.TxBytes *= n
+	v.Flooded *= n
+	v.RxGSO *= n
+	for i := range v.Drops {
+		v.Drops[i] *= n
+	}
+	return v
+}
