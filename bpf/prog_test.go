@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -14,10 +12,10 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/nstest"
 	"github.com/xswitch/xswitch/internal/topo"
 )
 
@@ -60,23 +58,11 @@ const bridge1, bridge2 = 11, 22
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the fast-path tests need root, and CI runs them")
-		}
-		t.Skip("needs root to load BPF programs; run as root (CI does)")
-	}
+	nstest.RequireRoot(t)
 	// The test stays on one thread, in its own network namespace (test runs
 	// need real ingress devices), on one CPU (per-CPU counters read back).
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := nstest.Netns(t, "xsw-bpf")
+	nstest.Enter(t, ns)
 	var cpus, one unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
 		t.Fatal(err)
@@ -90,24 +76,14 @@ func newEnv(t *testing.T) *env {
 	if err := unix.SchedSetaffinity(0, &one); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		unix.SchedSetaffinity(0, &cpus)
-		netns.Set(orig)
-		ns.Close()
-		orig.Close()
-		runtime.UnlockOSThread()
-	})
+	t.Cleanup(func() { unix.SchedSetaffinity(0, &cpus) })
 	e := &env{t: t}
 	for i, pair := range [][2]string{{"pa", "qa"}, {"pb", "qb"}, {"pc", "qc"}} {
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: pair[0]}, PeerName: pair[1]}
-		if err := netlink.LinkAdd(v); err != nil {
-			t.Fatal(err)
-		}
+		nstest.Veth(t, ns, pair[0], ns, pair[1])
 		l, err := netlink.LinkByName(pair[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		netlink.LinkSetUp(l)
 		*[]*int{&e.a, &e.b, &e.c}[i] = l.Attrs().Index
 	}
 	fp, err := Load(Options{})

@@ -5,16 +5,16 @@ package nstest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/internal/topo/netns"
 )
 
 // RequireRoot skips a test that needs root, or fails it in CI, where
@@ -37,9 +37,10 @@ var seq atomic.Int32
 func Netns(t testing.TB, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), seq.Add(1))
-	Run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	Run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	if err := netns.Create(name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(name) })
 	return name
 }
 
@@ -62,33 +63,45 @@ func Run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-// In runs fn on a fresh OS thread that has entered network namespace ns;
-// sockets fn creates stay in ns. The thread is never unlocked, so the Go
-// runtime discards it instead of reusing it in the wrong namespace.
+// In runs fn on a fresh OS thread that has entered network namespace ns
+// (see netns.Do); sockets fn creates stay in ns. fn must not call t.FailNow:
+// it returns its error, and In fails the test with it.
 func In(t testing.TB, ns string, fn func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
+	fd, err := netns.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := netns.Do(fd, fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// Raw is a plain AF_PACKET socket bound to one interface. Its own
-// transmissions are not received.
+// Enter moves the test's goroutine, locked to its OS thread, into network
+// namespace ns until the test ends, for code that must run there on the
+// test's own goroutine (BPF_PROG_TEST_RUN looks ingress devices up in the
+// caller's namespace).
+func Enter(t testing.TB, ns string) {
+	t.Helper()
+	fd, err := netns.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	leave, err := netns.Enter(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := leave(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// Raw is a plain AF_PACKET socket bound to one interface (see
+// netns.OpenPacket). Its own transmissions are not received.
 type Raw struct {
 	fd int
 }
@@ -97,28 +110,9 @@ type Raw struct {
 func OpenRaw(t testing.TB, ns, ifname string) *Raw {
 	t.Helper()
 	s := &Raw{fd: -1}
-	In(t, ns, func() error {
-		proto := int(htons(unix.ETH_P_ALL))
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			return err
-		}
-		s.fd = fd
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-			return err
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	In(t, ns, func() (err error) {
+		s.fd, err = netns.OpenPacket(ifname, true)
+		return err
 	})
 	t.Cleanup(func() { unix.Close(s.fd) })
 	return s
@@ -145,17 +139,26 @@ func (s *Raw) Send(t testing.TB, frame []byte) {
 func (s *Raw) Recv(t testing.TB, timeout time.Duration) (frame []byte, ok bool) {
 	t.Helper()
 	buf := make([]byte, 1<<17)
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		n, _, err := unix.Recvfrom(s.fd, buf, 0)
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, false
+		}
+		pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, int(left.Milliseconds())+1); err != nil && err != unix.EINTR {
+			t.Fatalf("raw recv: poll: %v", err)
+		}
+		n, from, err := unix.Recvfrom(s.fd, buf, 0)
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			t.Fatalf("raw recv: %v", err)
 		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // a kernel without PACKET_IGNORE_OUTGOING
+		}
 		return append([]byte(nil), buf[:n]...), true
 	}
-	return nil, false
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }

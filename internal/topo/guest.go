@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/internal/topo/netns"
 )
 
 // Guest is a namespace that plays a domU (or, made by AddUplink, another
@@ -177,58 +179,16 @@ func (g *Guest) Capture() (*Capture, error) {
 	return c, nil
 }
 
-// openPacket opens an AF_PACKET socket bound to ifname. A receiving socket
-// is non-blocking, sees every protocol but not the frames sent from the
-// host, and reports stripped VLAN tags in PACKET_AUXDATA. A sending one is
-// blocking and, bound to protocol 0, receives nothing.
+// openPacket opens an AF_PACKET socket bound to ifname (see
+// netns.OpenPacket).
 func (n *Netns) openPacket(ifname string, recv bool) (int, error) {
-	var ifindex int
-	if err := n.withNetlink("look up "+ifname, func(nl *netlink.Handle) error {
-		l, err := nl.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		ifindex = l.Attrs().Index
-		return nil
-	}); err != nil {
-		return -1, err
-	}
 	fd := -1
-	err := n.Do(func() error {
-		typ := unix.SOCK_RAW | unix.SOCK_CLOEXEC
-		if recv {
-			typ |= unix.SOCK_NONBLOCK
-		}
-		// Protocol 0 until bind, so no frame of another link slips in.
-		s, err := unix.Socket(unix.AF_PACKET, typ, 0)
-		if err != nil {
-			return fmt.Errorf("socket: %w", err)
-		}
-		fd = s
-		var proto uint16
-		if recv {
-			proto = htons(unix.ETH_P_ALL)
-			if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
-				return fmt.Errorf("PACKET_AUXDATA: %w", err)
-			}
-			// Older kernels lack it; the reader also skips PACKET_OUTGOING.
-			_ = unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
-			if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
-				return fmt.Errorf("SO_RCVBUFFORCE: %w", err)
-			}
-		}
-		if err := unix.Bind(s, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifindex}); err != nil {
-			return fmt.Errorf("bind: %w", err)
-		}
-		return nil
+	err := n.Do(func() (err error) {
+		fd, err = netns.OpenPacket(ifname, recv)
+		return err
 	})
 	if err != nil {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("topo: packet socket on %s in netns %s: %w", ifname, n.name, err)
+		return -1, fmt.Errorf("topo: netns %s: %w", n.name, err)
 	}
 	return fd, nil
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -46,9 +46,6 @@ func NewHost(prefix string) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareRunDir(); err != nil {
-		return nil, err
-	}
 	removeStaleOnce.Do(func() { _ = removeStale() })
 	ns, err := createNetns(name)
 	if err != nil {

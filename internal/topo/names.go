@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/internal/topo/netns"
 )
 
 // Namespace names are "xs<pid>-<prefix>-<n>" for a host and
@@ -61,12 +63,12 @@ var removeStaleOnce sync.Once
 // Their veths go with them. A pid reused by an unrelated process keeps its
 // namespaces alive until a later run.
 func removeStale() error {
-	entries, err := os.ReadDir(runDir)
+	entries, err := os.ReadDir(netns.Dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("topo: list %s: %w", runDir, err)
+		return fmt.Errorf("topo: list %s: %w", netns.Dir, err)
 	}
 	var errs []error
 	for _, e := range entries {
@@ -74,7 +76,7 @@ func removeStale() error {
 		if !ok || !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
 			continue
 		}
-		errs = append(errs, deleteNetns(runDir+"/"+e.Name()))
+		errs = append(errs, netns.Delete(e.Name()))
 	}
 	return errors.Join(errs...)
 }

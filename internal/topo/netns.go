@@ -7,18 +7,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-)
 
-// runDir is where iproute2 keeps named namespaces; a namespace mounted there
-// works with `ip netns exec NAME` and `nsenter --net=/run/netns/NAME`.
-const runDir = "/run/netns"
+	"github.com/xswitch/xswitch/internal/topo/netns"
+)
 
 // ErrRemoved is returned by operations on a namespace that was deleted.
 var ErrRemoved = errors.New("network namespace removed")
@@ -46,76 +42,26 @@ func (n *Netns) Name() string { return n.name }
 // NSPath is the namespace's bind-mount, e.g. /run/netns/xs123-e2e-1.
 func (n *Netns) NSPath() string { return n.path }
 
-// prepareRunDir makes /run/netns a shared mount point the way `ip netns add`
-// does, so that unmounting a namespace also unmounts the copies held by
-// processes in other mount namespaces (ip netns exec) and the namespace can die.
-var prepareRunDir = sync.OnceValue(func() error {
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return fmt.Errorf("topo: create %s: %w", runDir, err)
-	}
-	err := unix.Mount("", runDir, "none", unix.MS_SHARED|unix.MS_REC, "")
-	if errors.Is(err, unix.EINVAL) {
-		// Not a mount point yet: make it one, then share it.
-		if err := unix.Mount(runDir, runDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("topo: bind-mount %s onto itself: %w", runDir, err)
-		}
-		err = unix.Mount("", runDir, "none", unix.MS_SHARED|unix.MS_REC, "")
-	}
-	if err != nil {
-		return fmt.Errorf("topo: make %s a shared mount: %w", runDir, err)
-	}
-	return nil
-})
-
-// createNetns creates the network namespace name, mounts it under /run/netns,
-// and brings its lo up. IPv6 is off on the devices created in it later, so
-// that links stay silent (no router solicitations, DAD or MLD reports)
-// unless the caller asks for an IPv6 address.
+// createNetns creates the network namespace name (see netns.Create). IPv6
+// is off on the devices created in it later, so that links stay silent (no
+// router solicitations, DAD or MLD reports) unless the caller asks for an
+// IPv6 address.
 func createNetns(name string) (_ *Netns, err error) {
-	if err := prepareRunDir(); err != nil {
-		return nil, err
+	if err := netns.Create(name); err != nil {
+		return nil, fmt.Errorf("topo: %w", err)
 	}
-	n := &Netns{name: name, path: filepath.Join(runDir, name), fd: -1}
-	f, err := os.OpenFile(n.path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return nil, fmt.Errorf("topo: create netns %s: %w", name, err)
-	}
-	f.Close()
+	n := &Netns{name: name, path: netns.Path(name), fd: -1}
 	defer func() {
 		if err != nil {
 			n.close()
 		}
 	}()
-
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread now lives in the new namespace, so it
-		// must die with this goroutine instead of running other goroutines.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("topo: create netns %s: unshare: %w", name, err)
-			return
-		}
-		if err := unix.Mount("/proc/thread-self/ns/net", n.path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("topo: create netns %s: bind-mount: %w", name, err)
-			return
-		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		return nil, err
+	if n.fd, err = netns.Open(name); err != nil {
+		return nil, fmt.Errorf("topo: %w", err)
 	}
-
-	n.fd, err = unix.Open(n.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("topo: open netns %s: %w", name, err)
-	}
-	n.nl, err = netlink.NewHandleAt(netns.NsHandle(n.fd), unix.NETLINK_ROUTE)
+	n.nl, err = netlink.NewHandleAt(vnetns.NsHandle(n.fd), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("topo: netlink socket in netns %s: %w", name, err)
-	}
-	if err := n.setLink("lo", true); err != nil {
-		return nil, err
 	}
 	if err := n.Do(func() error {
 		return writeSysctl("net/ipv6/conf/default/disable_ipv6", "1")
@@ -149,59 +95,36 @@ func (n *Netns) close() error {
 		unix.Close(n.fd)
 		n.fd = -1
 	}
-	return deleteNetns(n.path)
-}
-
-// deleteNetns unmounts and removes a namespace's bind-mount; a path that is
-// already gone is not an error.
-func deleteNetns(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("topo: delete netns %s: unmount: %w", filepath.Base(path), err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("topo: delete netns %s: %w", filepath.Base(path), err)
+	if err := netns.Delete(n.name); err != nil {
+		return fmt.Errorf("topo: %w", err)
 	}
 	return nil
 }
 
-// Do runs fn on a fresh OS thread inside the namespace and returns its error.
-// The thread is never handed back to the Go scheduler: it exits with fn's
-// goroutine, so no other goroutine ever runs in the wrong namespace.
-// Goroutines that fn starts do not inherit the namespace; sockets fn creates
-// keep it for their whole life.
+// Do runs fn on a fresh OS thread inside the namespace and returns its error
+// (see netns.Do).
 func (n *Netns) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		returned := false
-		defer func() {
-			if !returned {
-				errc <- fmt.Errorf("topo: netns %s: function exited without returning (runtime.Goexit, t.FailNow?)", n.name)
-			}
-		}()
-		if err := n.enter(); err != nil {
-			returned = true
-			errc <- err
-			return
-		}
-		err := fn()
-		returned = true
-		errc <- err
-	}()
-	return <-errc
+	fd, err := n.dupFD()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return netns.Do(fd, fn)
 }
 
-// enter moves the calling (locked) thread into the namespace.
-func (n *Netns) enter() error {
+// dupFD returns a duplicate of the namespace's descriptor, which deleting
+// the namespace meanwhile does not close.
+func (n *Netns) dupFD() (int, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.fd < 0 {
-		return fmt.Errorf("topo: enter netns %s: %w", n.name, ErrRemoved)
+		return -1, fmt.Errorf("topo: enter netns %s: %w", n.name, ErrRemoved)
 	}
-	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("topo: enter netns %s: %w", n.name, err)
+	fd, err := unix.FcntlInt(uintptr(n.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("topo: enter netns %s: %w", n.name, err)
 	}
-	return nil
+	return fd, nil
 }
 
 // Command returns a command that runs name inside the namespace through

@@ -26,6 +26,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/xswitch/xswitch/internal/nstest"
+	"github.com/xswitch/xswitch/internal/topo/netns"
 )
 
 // requireRoot skips a test that needs root, except in CI, where root is
@@ -484,7 +485,7 @@ func TestAddGuestFailureLeavesNothing(t *testing.T) {
 	h := newHost(t)
 	addGuest(t, h, "vif1.0", 1, "10.202.0.1/24")
 	ours := func() []string {
-		entries, err := os.ReadDir(runDir)
+		entries, err := os.ReadDir(netns.Dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -592,10 +593,10 @@ func TestRemoveStale(t *testing.T) {
 	if err := removeStale(); err != nil {
 		t.Fatal(err)
 	}
-	if exists(filepath.Join(runDir, dead)) {
+	if exists(netns.Path(dead)) {
 		t.Errorf("namespace %s of a dead pid survived", dead)
 	}
-	if !exists(filepath.Join(runDir, alive)) {
+	if !exists(netns.Path(alive)) {
 		t.Errorf("namespace %s of a live pid was removed", alive)
 	}
 }
