@@ -2,15 +2,21 @@
 # Each target first installs the Debian packages it needs (scripts/deps.sh).
 GO      ?= go
 BIN     := bin
+PREFIX  ?= /usr/local
 DEPS    := GO='$(GO)' ./scripts/deps.sh
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e bench bench-smoke demo generate check-generate lint clean
+.PHONY: all build install test unit e2e bench bench-smoke demo generate check-generate lint clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+# The daemon in sbin, the CLI in bin, under $(DESTDIR)$(PREFIX).
+install: build
+	install -D -m 0755 $(BIN)/xswitchd $(DESTDIR)$(PREFIX)/sbin/xswitchd
+	install -D -m 0755 $(BIN)/xswitchctl $(DESTDIR)$(PREFIX)/bin/xswitchctl
 
 # The whole suite: format and vet, unit tests with the race detector, then the
 # end-to-end tests in network namespaces (root; they skip with a message
