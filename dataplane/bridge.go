@@ -37,7 +37,7 @@ type BridgeConfig struct {
 	Name string
 	FDB  fdb.Config
 	// OnFDBEvent, if set, sees every change of the bridge's table; it runs
-	// under the table's writer lock and must not block.
+	// under the table's lock and must neither block nor call into the table.
 	OnFDBEvent func(fdb.Event)
 }
 
@@ -78,7 +78,7 @@ func (s *portSet) get(id fdb.PortID) *port {
 type port struct {
 	p    Port
 	info PortInfo
-	id   fdb.PortID // slot in the low 16 bits, a generation above: never reused
+	id   fdb.PortID // slot in the low 16 bits, Bridge.gen above: recurs only after 65536 attachments
 	slot int
 
 	txMu     sync.Mutex // serializes Send on p and guards detached
@@ -111,8 +111,9 @@ func (b *Bridge) Name() string { return b.name }
 // FDB returns the bridge's MAC table.
 func (b *Bridge) FDB() *fdb.Table { return b.fdb }
 
-// ager expires idle MACs. It wakes a few times per aging period so an entry
-// lives at most a quarter period longer than configured.
+// ager expires idle MACs. It wakes every quarter of the aging time it was
+// started with, but no more often than every 100 ms and no less often than
+// every 4 s, so an entry outlives its aging time by at most one such tick.
 func (b *Bridge) ager(aging time.Duration) {
 	defer b.agerEnd.Done()
 	if aging <= 0 {

@@ -37,8 +37,10 @@ func DropReasons() []DropReason {
 }
 
 // Counters of one port. The receive half is written only by the port's own
-// worker and the transmit half only under the port's transmit lock, each once
-// per batch, so workers never contend on a counter; readers load atomically.
+// worker, once per batch, so it is never contended. The transmit half is
+// written by every worker that sends to the port, under the port's transmit
+// lock, once per batch it sends there. Readers load atomically, without the
+// lock.
 type Counters struct {
 	rxPackets atomic.Uint64 // frames received from the port, valid or not
 	rxBytes   atomic.Uint64 // bytes of those frames
@@ -47,8 +49,8 @@ type Counters struct {
 	rxDrops   [numDropReasons]atomic.Uint64
 	_         [64]byte // keeps the transmit half off the receive half's cache line
 
-	txPackets atomic.Uint64 // frames the port's device accepted
-	txBytes   atomic.Uint64 // bytes of those frames
+	txPackets atomic.Uint64 // frames the port's Send accepted; a super-frame counts once
+	txBytes   atomic.Uint64 // bytes of those frames, as the dataplane handed them over
 	txDrops   [numDropReasons]atomic.Uint64
 }
 
