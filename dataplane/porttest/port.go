@@ -19,8 +19,8 @@ var _ dataplane.Port = (*Port)(nil)
 type Port struct {
 	name  string
 	batch int
-	// MTU, when non-zero, makes Send refuse longer frames with EMSGSIZE, as a
-	// device does.
+	// MTU, when non-zero, makes Send refuse frames longer than MTU plus an
+	// Ethernet header with EMSGSIZE, as a device does.
 	MTU int
 
 	in     chan dataplane.Frame
@@ -77,7 +77,7 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 			select {
 			case f = <-p.in:
 			case <-p.closed:
-				return 0, p.errClosed()
+				return 0, p.errClosed("receive")
 			}
 		} else {
 			select {
@@ -96,22 +96,22 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 	return n, nil
 }
 
-func (p *Port) errClosed() error {
-	return &net.OpError{Op: "receive", Net: "porttest", Source: nil, Addr: nil, Err: net.ErrClosed}
+func (p *Port) errClosed(op string) error {
+	return &dataplane.OpError{Kind: "porttest", Port: p.name, Op: op, Err: net.ErrClosed}
 }
 
 // Send implements dataplane.Port.
 func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	select {
 	case <-p.closed:
-		return 0, p.errClosed()
+		return 0, p.errClosed("send")
 	default:
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.cond.Broadcast()
 	for i, f := range frames {
-		if p.MTU > 0 && len(f.Data) > p.MTU+14 {
+		if p.MTU > 0 && len(f.Data) > p.MTU+dataplane.EthHdrLen {
 			return i, fmt.Errorf("porttest %s: send: %w", p.name, syscall.EMSGSIZE)
 		}
 		f.Data = append([]byte(nil), f.Data...)
