@@ -33,21 +33,27 @@ var (
 // every frame segments without allocating. The zero Segmenter has no
 // segments.
 type Segmenter struct {
-	// data is the frame's Data, read and never written; it must not change
-	// between Init and the last Write.
+	// data is the frame's Data, only read; the caller keeps it unchanged
+	// from Init to the last Write.
 	data []byte
-	// n is the number of segments; 0 until an Init succeeds, and after one
-	// fails.
+	// n is the number of segments: 0 in the zero Segmenter and after a
+	// failed Init, so that Len and Write find none.
 	n int
-	// gso is false for a frame without GSO: its one segment is a copy of
-	// data, with the partial checksum at csumStart+csumOffset finished when
-	// needsCsum is set. The other fields describe only super-frames.
-	gso                   bool
+	// gso says data is a super-frame, which the fields from l3 on
+	// describe; otherwise its one segment is a copy of data.
+	gso bool
+	// needsCsum says a frame without GSO has a partial checksum at
+	// csumStart+csumOffset, inside data, which Write finishes in the copy.
 	needsCsum             bool
 	csumStart, csumOffset int
-	l3, l4, hdrLen        int // offsets of the IP header, the L4 header and the payload
-	size                  int // payload bytes per segment; every segment but the last has that many
-	v6, udp               bool
+	// l3, l4 and hdrLen are the offsets of the IP header, the L4 header
+	// and the payload in data; the headers are whole.
+	l3, l4, hdrLen int
+	// size is the payload of every segment but the last, which has at
+	// most that many bytes; > 0.
+	size int
+	v6   bool // IPv6, else IPv4
+	udp  bool // UDP, else TCP
 }
 
 // Init prepares s to cut f and returns how many frames f becomes once its
