@@ -162,12 +162,17 @@ func (fp *FastPath) unpinLink(name, kind string) {
 	if path == "" {
 		return
 	}
+	removePin(path)
+}
+
+// removePin removes the pin at path; a pinned link loses its last reference
+// and is detached.
+func removePin(path string) error {
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
-		l.Unpin()
-		l.Close()
-		return
+		defer l.Close()
+		return l.Unpin()
 	}
-	os.Remove(path)
+	return os.Remove(path)
 }
 
 func (fp *FastPath) unpinLinks(name string) {

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/cilium/ebpf/link"
 )
 
 // Sweep removes what an earlier run left for interfaces that are not
@@ -16,6 +14,14 @@ import (
 func (fp *FastPath) Sweep() {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
+	fp.sweepMaps()
+	if fp.pinDir != "" {
+		fp.sweepPins()
+	}
+}
+
+// sweepMaps removes the map entries of ports not attached now.
+func (fp *FastPath) sweepMaps() {
 	var (
 		idx  uint32
 		port xswitchPort
@@ -31,9 +37,11 @@ func (fp *FastPath) Sweep() {
 		fp.log.Info("removing fast-path state of a port that is gone", "ifindex", idx)
 		fp.deletePort(int(idx))
 	}
-	if fp.pinDir == "" {
-		return
-	}
+}
+
+// sweepPins detaches and unpins the links and clsact filters pinned for
+// interfaces that are not attached now.
+func (fp *FastPath) sweepPins() {
 	names := map[string]bool{}
 	for _, pl := range fp.ports {
 		names[pinName(pl.name, "tc")] = true
@@ -53,12 +61,7 @@ func (fp *FastPath) Sweep() {
 		n := e.Name()
 		if (strings.HasPrefix(n, "tc_") || strings.HasPrefix(n, "xdp_")) && !names[n] {
 			fp.log.Info("removing a pinned link of an interface that is not a port", "pin", n)
-			if l, err := link.LoadPinnedLink(filepath.Join(fp.pinDir, n), nil); err == nil {
-				l.Unpin()
-				l.Close()
-			} else {
-				os.Remove(filepath.Join(fp.pinDir, n))
-			}
+			removePin(filepath.Join(fp.pinDir, n))
 		}
 	}
 }
@@ -84,15 +87,7 @@ func Cleanup(dir string) error {
 		return fmt.Errorf("fast path cleanup: %w", err)
 	}
 	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		if l, err := link.LoadPinnedLink(path, nil); err == nil {
-			if err := l.Unpin(); err != nil {
-				errs = append(errs, err)
-			}
-			l.Close() // the last reference: the program is detached
-			continue
-		}
-		if err := os.Remove(path); err != nil {
+		if err := removePin(filepath.Join(dir, e.Name())); err != nil {
 			errs = append(errs, err)
 		}
 	}
