@@ -3,6 +3,7 @@ package afpacket
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"time"
 )
@@ -109,7 +110,7 @@ func (c Config) validate(pageSize int) error {
 	switch {
 	case c.BlockSize < minBlockSize:
 		return fmt.Errorf("BlockSize %d: must be at least %d bytes to hold a 64 KiB GSO super-frame with its ring headers", c.BlockSize, minBlockSize)
-	case c.BlockSize%pageSize != 0 || !isPowerOfTwo(c.BlockSize/pageSize):
+	case c.BlockSize%pageSize != 0 || bits.OnesCount(uint(c.BlockSize/pageSize)) != 1:
 		return fmt.Errorf("BlockSize %d: must be a power-of-two multiple of the page size (%d)", c.BlockSize, pageSize)
 	case c.BlockCount < 2:
 		return fmt.Errorf("BlockCount %d: must be at least 2, so the kernel can fill one block while the switch reads another", c.BlockCount)
@@ -124,8 +125,6 @@ func (c Config) validate(pageSize int) error {
 	}
 	return nil
 }
-
-func isPowerOfTwo(n int) bool { return n > 0 && n&(n-1) == 0 }
 
 // Validate reports the first field of c, after defaults, that Open would
 // refuse, naming the field and the reason.

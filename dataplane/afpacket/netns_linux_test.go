@@ -13,6 +13,7 @@ import (
 
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/internal/nstest"
+	"github.com/xswitch/xswitch/internal/packetsock"
 )
 
 // openPort opens a Port on ifname in netns ns and closes it when the test ends.
@@ -105,7 +106,7 @@ func openRaw(t testing.TB, ns, ifname string, vnet bool) *rawSock {
 	t.Helper()
 	s := &rawSock{fd: -1}
 	nstest.In(t, ns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(packetsock.Htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
 		}
@@ -131,7 +132,7 @@ func openRaw(t testing.TB, ns, ifname string, vnet bool) *rawSock {
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 			return err
 		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: packetsock.Htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
 	})
 	t.Cleanup(func() { unix.Close(s.fd) })
 	return s

@@ -1,12 +1,12 @@
 package afpacket
 
 import (
-	"encoding/binary"
 	"os"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/packetsock"
 )
 
 // Open opens a port on the network interface ifname, in the network
@@ -17,13 +17,13 @@ import (
 func Open(ifname string, cfg Config) (*Port, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, &OpError{Port: ifname, Op: "config", Err: err}
+		return nil, opError(ifname, "config", err)
 	}
 	// Protocol 0: the socket is not hooked to any device until bind, so
 	// nothing is queued before the ring exists.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, &OpError{Port: ifname, Op: "socket", Err: err}
+		return nil, opError(ifname, "socket", err)
 	}
 	mem, ifindex, op, err := setup(fd, ifname, cfg)
 	if err != nil {
@@ -31,13 +31,13 @@ func Open(ifname string, cfg Config) (*Port, error) {
 			unix.Munmap(mem)
 		}
 		unix.Close(fd)
-		return nil, &OpError{Port: ifname, Op: op, Err: err}
+		return nil, opError(ifname, op, err)
 	}
 	txfd, op, err := openSender(ifindex, cfg)
 	if err != nil {
 		unix.Munmap(mem)
 		unix.Close(fd)
-		return nil, &OpError{Port: ifname, Op: op, Err: err}
+		return nil, opError(ifname, op, err)
 	}
 	return newPort(ifname, cfg, os.NewFile(uintptr(fd), "afpacket:"+ifname), os.NewFile(uintptr(txfd), "afpacket-tx:"+ifname), mem)
 }
@@ -101,7 +101,7 @@ func setup(fd int, ifname string, cfg Config) ([]byte, int, string, error) {
 	if cfg.PuntEtherType != 0 {
 		proto = cfg.PuntEtherType
 	}
-	sa := unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}
+	sa := unix.SockaddrLinklayer{Protocol: packetsock.Htons(proto), Ifindex: ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
 		return mem, 0, "bind", err
 	}
@@ -146,21 +146,14 @@ func prepare(fd int, ifname string, cfg Config) (mem []byte, ifindex int, op str
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		return mem, 0, "setsockopt PACKET_IGNORE_OUTGOING", err
 	}
-	// A membership, unlike setting IFF_PROMISC, is counted per socket and
-	// undone by the kernel when the socket closes.
-	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
-	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+	if err := packetsock.AddPromiscuous(fd, ifindex); err != nil {
 		return mem, 0, "setsockopt PACKET_ADD_MEMBERSHIP", err
 	}
 	return mem, ifindex, "", nil
 }
 
-// htons converts a 16-bit value to network byte order, as sockaddr_ll wants
-// its protocol.
-func htons(v uint16) uint16 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], v)
-	return binary.NativeEndian.Uint16(b[:])
-}
-
 var _ dataplane.Port = (*Port)(nil)
+
+func opError(port, op string, err error) *dataplane.OpError {
+	return &dataplane.OpError{Kind: "afpacket", Port: port, Op: op, Err: err}
+}

@@ -46,11 +46,11 @@ type Port struct {
 	pollFn   func(uintptr) bool // p.poll, bound once so that RawConn.Read does not allocate
 
 	// Used only by the Send caller (the dataplane serializes Send).
-	tx      sender             // preallocated sendmmsg messages
-	txSent  int                // messages sent by the last flush
-	txErr   syscall.Errno      // errno of the last message refused by the last flush; 0 if none
-	txErrs  []*OpError         // one error per errno seen, so Send does not allocate each time it fails
-	flushFn func(uintptr) bool // p.flush, bound once so that RawConn.Write does not allocate
+	tx      sender               // preallocated sendmmsg messages
+	txSent  int                  // messages sent by the last flush
+	txErr   syscall.Errno        // errno of the last message refused by the last flush; 0 if none
+	txErrs  []*dataplane.OpError // one error per errno seen, so Send does not allocate each time it fails
+	flushFn func(uintptr) bool   // p.flush, bound once so that RawConn.Write does not allocate
 
 	stats counters // written by Receive and Send, read by Stats from any goroutine
 }
@@ -65,7 +65,7 @@ func newPort(name string, cfg Config, file, txf *os.File, mem []byte) (*Port, er
 		file.Close()
 		txf.Close()
 		unix.Munmap(mem)
-		return nil, &OpError{Port: name, Op: "netpoller", Err: err}
+		return nil, opError(name, "netpoller", err)
 	}
 	p := &Port{
 		name:  name,
@@ -95,7 +95,7 @@ func (p *Port) BatchSize() int { return p.batch }
 // errors.Is(err, net.ErrClosed).
 func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 	if !p.hold() {
-		return 0, &OpError{Port: p.name, Op: "receive", Err: net.ErrClosed}
+		return 0, opError(p.name, "receive", net.ErrClosed)
 	}
 	// The caller is done with the frames of the previous Receive.
 	p.ring.release()
@@ -112,7 +112,7 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 		if p.state.Load()&stateClosed != 0 {
 			p.rxFrames = nil
 			p.unhold()
-			return 0, &OpError{Port: p.name, Op: "receive", Err: net.ErrClosed}
+			return 0, opError(p.name, "receive", net.ErrClosed)
 		}
 		if p.waitDirect() {
 			break
@@ -218,7 +218,7 @@ func (p *Port) unmapRing() {
 // reference to frames.
 func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	if p.state.Load()&stateClosed != 0 {
-		return 0, &OpError{Port: p.name, Op: "send", Err: net.ErrClosed}
+		return 0, opError(p.name, "send", net.ErrClosed)
 	}
 	sent := 0
 	for len(frames) > 0 {
@@ -227,7 +227,7 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 		if p.tx.n > 0 {
 			if err := p.txrc.Write(p.flushFn); err != nil {
 				p.tx.reset()
-				return sent, &OpError{Port: p.name, Op: "send", Err: net.ErrClosed}
+				return sent, opError(p.name, "send", net.ErrClosed)
 			}
 			sent += p.txSent
 			if p.txErr != 0 {
@@ -257,7 +257,7 @@ func (p *Port) sendError(errno syscall.Errno) error {
 			return e
 		}
 	}
-	e := &OpError{Port: p.name, Op: "sendmmsg", Err: errno}
+	e := opError(p.name, "sendmmsg", errno)
 	p.txErrs = append(p.txErrs, e)
 	return e
 }
@@ -299,7 +299,7 @@ func (p *Port) Close() error {
 		p.unmap.Do(p.unmapRing)
 	}
 	if err != nil {
-		return &OpError{Port: p.name, Op: "close", Err: err}
+		return opError(p.name, "close", err)
 	}
 	return nil
 }

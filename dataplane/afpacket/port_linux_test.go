@@ -359,7 +359,7 @@ func TestSendStopsAtRefusedFrame(t *testing.T) {
 		n, err := p.Send(rest)
 		var errno syscall.Errno
 		if n < len(rest) {
-			var oe *OpError
+			var oe *dataplane.OpError
 			if !errors.As(err, &oe) || oe.Port != "port0" {
 				t.Errorf("Send error %v does not name the port", err)
 			}
@@ -541,7 +541,7 @@ func TestOpenErrors(t *testing.T) {
 	before := fds()
 	var err error
 	nstest.In(t, ns, func() error { _, err = Open("nosuch0", Config{}); return nil })
-	var oe *OpError
+	var oe *dataplane.OpError
 	if !errors.As(err, &oe) || oe.Port != "nosuch0" || oe.Op != "ioctl SIOCGIFINDEX" || !errors.Is(err, syscall.ENODEV) {
 		t.Errorf("Open(nosuch0) = %v, want an OpError naming the interface and SIOCGIFINDEX, wrapping ENODEV", err)
 	}

@@ -70,7 +70,7 @@ func (r *ring) fill(frames []dataplane.Frame) (n, truncated, bytes int) {
 			}
 			f.Tagged, f.VLAN, f.TPID = false, 0, 0
 			if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
-				f.Tagged, f.VLAN, f.TPID = true, uint16(h.Hv1.Vlan_tci), tpid8021Q
+				f.Tagged, f.VLAN, f.TPID = true, uint16(h.Hv1.Vlan_tci), dataplane.EtherTypeVLAN
 				if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && h.Hv1.Vlan_tpid != 0 {
 					f.TPID = h.Hv1.Vlan_tpid
 				}

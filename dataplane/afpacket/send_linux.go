@@ -27,7 +27,7 @@ type sender struct {
 	msgs []unix.Mmsghdr // capacity: the batch size; msgs[i].Hdr.Iov points at iovs[i*iovsPerMsg]
 	iovs []unix.Iovec   // iovsPerMsg per message; Base fields are cleared after each send so no frame is kept
 	hdrs []byte         // VNetHdrLen bytes per message: the virtio-net header that iovs[i*iovsPerMsg] points at
-	tags []byte         // vlanTagLen bytes per message: the tag of a Tagged frame, pointed at by its third iovec
+	tags []byte         // dataplane.VLANTagLen bytes per message: the tag of a Tagged frame, pointed at by its third iovec
 	n    int            // messages loaded into msgs[:n] by load
 }
 
@@ -36,7 +36,7 @@ func newSender(batch int) sender {
 		msgs: make([]unix.Mmsghdr, batch),
 		iovs: make([]unix.Iovec, batch*iovsPerMsg),
 		hdrs: make([]byte, batch*dataplane.VNetHdrLen),
-		tags: make([]byte, batch*vlanTagLen),
+		tags: make([]byte, batch*dataplane.VLANTagLen),
 	}
 	for i := range s.msgs {
 		s.msgs[i].Hdr.Iov = &s.iovs[i*iovsPerMsg]
@@ -67,11 +67,11 @@ func (s *sender) load(frames []dataplane.Frame) (consumed int, bad bool) {
 			s.msgs[i].Hdr.SetIovlen(2)
 			continue
 		}
-		encodeVNetHdr(hdr, f.VNet, vlanTagLen)
-		tag := s.tags[i*vlanTagLen : (i+1)*vlanTagLen]
+		encodeVNetHdr(hdr, f.VNet, dataplane.VLANTagLen)
+		tag := s.tags[i*dataplane.VLANTagLen : (i+1)*dataplane.VLANTagLen]
 		tpid := f.TPID
 		if tpid == 0 {
-			tpid = tpid8021Q
+			tpid = dataplane.EtherTypeVLAN
 		}
 		binary.BigEndian.PutUint16(tag, tpid)
 		binary.BigEndian.PutUint16(tag[2:], f.VLAN)

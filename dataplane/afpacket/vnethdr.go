@@ -6,13 +6,6 @@ import (
 	"github.com/xswitch/xswitch/dataplane"
 )
 
-// vlanTagLen is the size of an 802.1Q/802.1ad tag (TPID and TCI).
-const vlanTagLen = 4
-
-// tpid8021Q is the TPID of an 802.1Q tag, reported when the kernel marks a
-// tag valid without saying which TPID it had.
-const tpid8021Q = 0x8100
-
 // The virtio_net_hdr of a packet socket is in host byte order: af_packet uses
 // vio_le() = virtio_legacy_is_little_endian(), which is the host's order.
 
@@ -30,7 +23,7 @@ func decodeVNetHdr(b []byte) dataplane.VNetHdr {
 }
 
 // encodeVNetHdr writes h for a frame that goes out with tagLen bytes of VLAN
-// tag inserted after the MACs (0 or vlanTagLen).
+// tag inserted after the MACs (0 or dataplane.VLANTagLen).
 //
 // Offsets move with the tag. On receive, tpacket_rcv calls
 // virtio_net_hdr_from_skb(..., vlan_hlen=0) after the tag was stripped into

@@ -20,12 +20,12 @@ func TestVNetHdrEncoding(t *testing.T) {
 		{"plain frame", dataplane.VNetHdr{}, 0, dataplane.VNetHdr{}},
 		{"untagged GSO", gso, 0, gso},
 		{
-			"tagged GSO: offsets move past the tag", gso, vlanTagLen,
+			"tagged GSO: offsets move past the tag", gso, dataplane.VLANTagLen,
 			dataplane.VNetHdr{Flags: gso.Flags, GSOType: gso.GSOType, HdrLen: 70, GSOSize: 1448, CsumStart: 38, CsumOffset: 16},
 		},
 		{
 			"tagged, checksum already valid: nothing to move",
-			dataplane.VNetHdr{Flags: dataplane.VNetHdrFDataValid}, vlanTagLen,
+			dataplane.VNetHdr{Flags: dataplane.VNetHdrFDataValid}, dataplane.VLANTagLen,
 			dataplane.VNetHdr{Flags: dataplane.VNetHdrFDataValid},
 		},
 	} {
