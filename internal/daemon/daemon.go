@@ -6,32 +6,23 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/dataplane/afpacket"
-	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 )
-
-// resyncEvery is how often the daemon compares its ports with the system's
-// links, in case a netlink notification was lost (the socket overflowed).
-const resyncEvery = 10 * time.Second
 
 // Daemon owns the bridges and their ports.
 type Daemon struct {
 	cfg *config.Config
 	log *slog.Logger
+	sys system
 
 	mu       sync.Mutex
 	bridges  map[string]*dataplane.Bridge // by name; bridges are never removed while running
@@ -39,11 +30,10 @@ type Daemon struct {
 	failed   map[int]string               // by ifindex: the last attach error logged, so it is logged once
 	closed   bool                         // Close ran: attach nothing more
 
-	umems  map[string]*afxdp.UMEM // by bridge: the UMEM its AF_XDP ports share
-	fp     *bpf.FastPath          // nil when no port may use it or loading failed
-	fpErr  error                  // why fp is nil when a port wants it
-	mirror *mirror                // keeps fp's MAC map in step; nil without fp
-	warm   *warmCache             // fp's MAC map as an earlier run left it
+	fp     FastPath   // nil when no port may use it or loading failed
+	fpErr  error      // why fp is nil when a port wants it
+	mirror *mirror    // keeps fp's MAC map in step; nil without fp
+	warm   *warmCache // fp's MAC map as an earlier run left it; nil without fp
 }
 
 // attachment is an interface attached to a bridge.
@@ -53,25 +43,30 @@ type attachment struct {
 	fastPath bpf.Mode // effective: xdp, tc or off
 	id       fdb.PortID
 	mtu      int
-	xsk      bool   // an AF_XDP port: its XDP program stays until it is detached
-	xskBase  uint32 // its keys in the AF_XDP socket map
+	xsk      xskPort // an AF_XDP port: its XDP program stays until it is detached
+	xskBase  uint32  // its keys in the AF_XDP socket map
 	xskN     int
-	xskPort  *afxdp.Port // the AF_XDP port's own handle, for what the bridge does not do
 }
 
 // New creates the configured bridges. In auto mode there are none until
 // their interfaces appear.
 func New(cfg *config.Config, log *slog.Logger) *Daemon {
+	sys := kernel()
+	sys.sockets.(*kernelSockets).umem = umemConfig(cfg.UMEM)
+	return newDaemon(cfg, log, sys)
+}
+
+func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 	d := &Daemon{
 		cfg:      cfg,
 		log:      log,
+		sys:      sys,
 		bridges:  map[string]*dataplane.Bridge{},
 		attached: map[int]attachment{},
 		failed:   map[int]string{},
-		umems:    map[string]*afxdp.UMEM{},
 	}
 	if cfg.WantsFastPath() || cfg.WantsAFXDP() {
-		fp, err := bpf.Load(bpf.Options{PinDir: cfg.PinDir, TCHook: tcHook(cfg.TCHook), Log: log})
+		fp, err := sys.loadFastPath(bpf.Options{PinDir: cfg.PinDir, TCHook: tcHook(cfg.TCHook), Log: log})
 		if err != nil {
 			d.fpErr = err
 			log.Error("fast path unavailable: ports in auto mode use the userspace path only", "err", err)
@@ -82,8 +77,7 @@ func New(cfg *config.Config, log *slog.Logger) *Daemon {
 			d.warm = newWarmCache(fp)
 			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
 		}
-	}
-	if !cfg.WantsFastPath() && !cfg.WantsAFXDP() {
+	} else {
 		d.removeStaleFastPath()
 	}
 	for _, b := range cfg.Bridges {
@@ -102,7 +96,7 @@ func (d *Daemon) removeStaleFastPath() {
 		return
 	}
 	d.log.Warn("removing the fast path an earlier run left, as this run has none", "pin_dir", d.cfg.PinDir)
-	if err := bpf.Cleanup(d.cfg.PinDir); err != nil {
+	if err := d.sys.cleanup(d.cfg.PinDir); err != nil {
 		d.log.Error("cannot remove the earlier fast path", "pin_dir", d.cfg.PinDir, "err", err)
 	}
 }
@@ -154,17 +148,10 @@ func (d *Daemon) Bridge(name string) (*dataplane.Bridge, bool) {
 // releases every port.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
-	if err := d.Resync(); err != nil {
-		d.log.Warn("link listing failed", "err", err)
-	} else if d.fp != nil {
-		// Every interface that is still a port has adopted its state: the
-		// rest of what an earlier run left is stale.
-		d.fp.Sweep()
-		d.warm.drop()
-	}
+	d.adopt()
 	if d.fp != nil {
 		go func() {
-			if err := bpf.WatchXDPFeatures(ctx, d.refreshPorts); err != nil {
+			if err := d.sys.watchFeatures(ctx, d.refreshPorts); err != nil {
 				d.log.Warn("not following changes of XDP features; the periodic resync catches them", "err", err)
 			}
 		}()
@@ -183,272 +170,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// watch subscribes to link changes (listing the existing links first) and
-// handles them until ctx ends or the subscription fails.
-func (d *Daemon) watch(ctx context.Context) error {
-	updates := make(chan netlink.LinkUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	failed := make(chan error, 1)
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			select {
-			case failed <- err:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe to link changes: %w", err)
-	}
-	resync := time.NewTicker(resyncEvery)
-	defer resync.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-failed:
-			return err
-		case u, ok := <-updates:
-			if !ok {
-				return errors.New("link subscription closed")
-			}
-			d.handle(u)
-		case <-resync.C:
-			if err := d.Resync(); err != nil {
-				d.log.Warn("link resync failed", "err", err)
-			}
-		}
-	}
-}
-
-// handle reacts to one link notification.
-func (d *Daemon) handle(u netlink.LinkUpdate) {
-	attrs := u.Link.Attrs()
-	idx, name := attrs.Index, attrs.Name
-	if u.Header.Type == unix.RTM_DELLINK {
-		d.detach(idx, "interface removed")
-		// A link that failed to attach because its name was still taken by
-		// the removed one (deleted and recreated quickly) can attach now.
-		d.mu.Lock()
-		retry := len(d.failed) > 0
-		d.mu.Unlock()
-		if retry {
-			if err := d.Resync(); err != nil {
-				d.log.Warn("link resync failed", "err", err)
-			}
-		}
+// adopt attaches the links present at start. Once every interface that is
+// still a port has taken its state over from the fast path an earlier run
+// left, the rest of that state is stale: swept, and the warm cache dropped.
+// Without a full listing nothing is swept.
+func (d *Daemon) adopt() {
+	if err := d.Resync(); err != nil {
+		d.log.Warn("link listing failed", "err", err)
 		return
 	}
-	d.linkPresent(idx, name)
-}
-
-// linkPresent attaches a link that matches a bridge, and detaches an attached
-// one whose name no longer matches (it was renamed).
-func (d *Daemon) linkPresent(idx int, name string) {
-	d.mu.Lock()
-	a, isPort := d.attached[idx]
-	d.mu.Unlock()
-	if isPort {
-		if a.name == name {
-			d.refresh(idx, a)
-			return
-		}
-		d.detach(idx, "interface renamed to "+name)
-	}
-	d.attach(idx, name)
-}
-
-// Resync attaches links that match but are not ports and detaches ports
-// whose links are gone.
-func (d *Daemon) Resync() error {
-	links, err := netlink.LinkList()
-	if err != nil {
-		return fmt.Errorf("list links: %w", err)
-	}
-	present := map[int]bool{}
-	for _, l := range links {
-		present[l.Attrs().Index] = true
-		d.linkPresent(l.Attrs().Index, l.Attrs().Name)
-	}
-	d.mu.Lock()
-	var gone []int
-	for idx := range d.attached {
-		if !present[idx] {
-			gone = append(gone, idx)
-		}
-	}
-	d.mu.Unlock()
-	for _, idx := range gone {
-		d.detach(idx, "interface removed")
-	}
-	return nil
-}
-
-// attach makes the interface a port of its bridge, if it has one. A failure
-// is logged once with the interface and the cause; the other ports go on.
-func (d *Daemon) attach(idx int, name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
-	b, uplink, ok := d.cfg.Match(name)
-	if !ok {
-		return
-	}
-	br := d.bridge(b)
-	ring := ringConfig(b.Rings.Vif)
-	if uplink {
-		ring = ringConfig(b.Rings.Uplink)
-	}
-	fail := func(err error) {
-		if msg := err.Error(); d.failed[idx] != msg {
-			d.failed[idx] = msg
-			d.log.Error("cannot attach interface", "port", name, "bridge", b.Name, "err", err)
-		}
-	}
-	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(b.Mode(name, d.cfg.FastPath))}
-	if l, err := netlink.LinkByIndex(idx); err == nil {
-		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
-	}
-	bid := fpp.Bridge
-	typ := b.Type(name, d.cfg.PortType)
-	if typ == config.PortTypeAuto {
-		typ = config.PortTypeAFPacket
-		// An AF_XDP port's fast path is XDP: not for a port set to tc.
-		if uplink && d.fp != nil && fpp.Mode != bpf.ModeTC && bpf.NativeXDP(idx) {
-			typ = config.PortTypeAFXDP
-		}
-	}
-	if typ == config.PortTypeAFXDP {
-		if err := d.attachXSK(br, b, fpp, uplink); err != nil {
-			fail(err)
-			return
-		}
-		delete(d.failed, idx)
-		return
-	}
-	// The order matters at the edges. A fast-path port's socket, bound to
-	// the punt ethertype, receives nothing until TC punts: opened first, it
-	// loses none of the first punts. A socket bound to every protocol would
-	// see what a program left by an earlier run still forwards: that goes
-	// first.
-	var (
-		p    *afpacket.Port
-		mode bpf.Mode
-		err  error
-	)
-	if fpp.Mode != bpf.ModeOff && d.fp != nil {
-		punting := ring
-		punting.PuntEtherType = bpf.PuntEtherType
-		if p, err = afpacket.Open(name, punting); err == nil {
-			if mode, err = d.attachFastPath(fpp); err != nil || mode == bpf.ModeOff {
-				p.Close()
-				p = nil
-			}
-		}
-	} else {
-		mode, err = d.attachFastPath(fpp)
-	}
-	if err == nil && p == nil {
-		p, err = afpacket.Open(name, ring) // no fast path after all
-	}
-	var id fdb.PortID
-	if err == nil {
-		id, err = br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
-	}
-	if err != nil {
-		if mode != bpf.ModeOff && mode != "" {
-			d.fp.DetachPort(idx, name)
-		}
-		fail(err)
-		return
-	}
-	delete(d.failed, idx)
-	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU}
-	d.attached[idx] = a
-	if mode != bpf.ModeOff && a.id != 0 {
-		d.mirror.addPort(bid, a.id, idx)
-		// After a restart: the MACs the kernel learned behind this port
-		// while no daemon ran, with the times it last saw them.
-		for _, e := range d.warm.take(idx, bid) {
-			br.FDB().Learn(e.Key, a.id, e.Seen)
-		}
-	}
-	d.pinStatic(br, b, name, id)
-}
-
-// attachFastPath puts a port in the fast path as its mode asks, and returns
-// the mode it got. A port in auto mode falls back to the userspace path
-// when the fast path cannot take it; one that asked for xdp or tc fails.
-func (d *Daemon) attachFastPath(p bpf.Port) (bpf.Mode, error) {
-	idx, name, mode := p.Index, p.Name, p.Mode
-	if mode == bpf.ModeOff {
-		if d.fp != nil {
-			d.fp.DetachPort(idx, name) // in case an earlier run had it in
-		}
-		return bpf.ModeOff, nil
-	}
-	if d.fp == nil {
-		if mode == bpf.ModeAuto {
-			return bpf.ModeOff, nil
-		}
-		return "", fmt.Errorf("%s: fast path mode %s: %w", name, mode, d.fpErr)
-	}
-	got, err := d.fp.AttachPort(p)
-	if err != nil {
-		if mode != bpf.ModeAuto {
-			return "", err
-		}
-		d.log.Warn("fast path refused the port; it uses the userspace path only", "port", name, "err", err)
-		return bpf.ModeOff, nil
-	}
-	return got, nil
-}
-
-// refresh updates what the fast path knows of a port that changed: its MTU,
-// and whether it accepts XDP frames. It talks to the kernel: call it
-// without holding d.mu.
-func (d *Daemon) refresh(idx int, a attachment) {
-	if a.xsk {
-		// An AF_XDP port checks what it sends against the MTU itself.
-		if l, err := netlink.LinkByIndex(idx); err == nil {
-			a.xskPort.SetMTU(l.Attrs().MTU)
-		}
-	}
-	if d.fp == nil || a.fastPath == bpf.ModeOff {
-		return
-	}
-	p := bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: a.mtu}
-	if l, err := netlink.LinkByIndex(idx); err == nil {
-		p.MTU, p.Kind, p.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
-	}
-	if err := d.fp.Refresh(p); err != nil {
-		d.log.Warn("cannot refresh the fast path of a port", "port", a.name, "err", err)
-	}
-}
-
-// refreshPorts refreshes what the fast path knows of the attached port with
-// the given ifindex, or of every attached port when ifindex is 0.
-func (d *Daemon) refreshPorts(ifindex int) {
-	d.mu.Lock()
-	var todo []int
-	for idx := range d.attached {
-		if ifindex == 0 || idx == ifindex {
-			todo = append(todo, idx)
-		}
-	}
-	d.mu.Unlock()
-	for _, idx := range todo {
-		d.mu.Lock()
-		a, ok := d.attached[idx]
-		closed := d.closed
-		d.mu.Unlock()
-		if ok && !closed {
-			d.refresh(idx, a)
-		}
+	if d.fp != nil {
+		d.fp.Sweep()
+		d.warm.drop()
 	}
 }
 
@@ -462,19 +195,6 @@ func (d *Daemon) FastPathStats(ifindex int) (bpf.PortStats, bool) {
 		return bpf.PortStats{}, false
 	}
 	return d.fp.Stats(ifindex)
-}
-
-// pinStatic installs the static MACs of a port that just attached; they go
-// with the port's other entries when it is removed.
-func (d *Daemon) pinStatic(br *dataplane.Bridge, b config.Bridge, port string, id fdb.PortID) {
-	for _, st := range b.Static {
-		if st.Port != port {
-			continue
-		}
-		if err := br.FDB().AddStatic(fdb.MakeKey(st.VLAN, st.MAC), id); err != nil {
-			d.log.Error("cannot pin static MAC", "port", port, "bridge", b.Name, "mac", st.MAC.String(), "vlan", st.VLAN, "err", err)
-		}
-	}
 }
 
 // detach removes an attached interface from its bridge, which flushes its MAC
@@ -494,13 +214,13 @@ func (d *Daemon) detach(idx int, why string) {
 		// redirects to a port that is gone.
 		d.mirror.removePort(bpf.BridgeID(a.bridge), a.id)
 	}
-	if a.fastPath != bpf.ModeOff || a.xsk {
+	if a.fastPath != bpf.ModeOff || a.xsk != nil {
 		d.fp.DetachPort(idx, a.name)
 	}
 	if err := d.bridges[a.bridge].RemovePort(a.name); err != nil {
 		d.log.Warn("detach", "port", a.name, "bridge", a.bridge, "err", err)
 	}
-	if a.xsk {
+	if a.xsk != nil {
 		d.fp.ReleaseXSK(a.xskBase, a.xskN)
 	}
 }
@@ -523,73 +243,9 @@ func (d *Daemon) Close() error {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
-	for _, u := range d.umems {
-		errs = append(errs, u.Close())
-	}
+	errs = append(errs, d.sys.sockets.Close())
 	if d.fp != nil {
 		errs = append(errs, d.fp.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// attachXSK attaches an AF_XDP port: its sockets on the bridge's UMEM, then
-// the XDP program that feeds them (and is its fast path, unless that is
-// off); under mu.
-func (d *Daemon) attachXSK(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, uplink bool) error {
-	name, idx := fpp.Name, fpp.Index
-	if d.fp == nil {
-		return fmt.Errorf("%s: an afxdp port needs the eBPF programs, which did not load: %w", name, d.fpErr)
-	}
-	u, ok := d.umems[b.Name]
-	if !ok {
-		var err error
-		if u, err = afxdp.NewUMEM(umemConfig(d.cfg.UMEM)); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		d.umems[b.Name] = u
-	}
-	n := afxdp.QueueCount(name)
-	base, err := d.fp.ReserveXSK(n)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	cfg := afxdpConfig(d.cfg.AFXDP)
-	cfg.Queues = n
-	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
-	// Frames from a local stack (a guest's vif or veth) may carry checksums
-	// left to offload; a physical NIC's never do.
-	cfg.CompleteChecksums = !(uplink && fpp.Kind == "device")
-	p, err := afxdp.Open(name, u, cfg)
-	if err != nil {
-		d.fp.ReleaseXSK(base, n)
-		return err
-	}
-	fpp.XSK, fpp.XSKBase, fpp.XSKQueues = true, base, n
-	mode, err := d.fp.AttachPort(fpp)
-	if err != nil {
-		p.Close()
-		d.fp.ReleaseXSK(base, n)
-		return err
-	}
-	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx}
-	id, err := br.AddPort(p, info)
-	if err != nil {
-		d.fp.DetachPort(idx, name)
-		d.fp.ReleaseXSK(base, n)
-		return err
-	}
-	d.log.Info("AF_XDP sockets bound", "port", name, "queues", p.Queues(), "zerocopy", p.ZeroCopy(), "shares_umem", p.SharesUMEM())
-	if !p.SharesUMEM() {
-		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
-	}
-	a := attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU, xsk: true, xskBase: base, xskN: n, xskPort: p}
-	d.attached[idx] = a
-	if mode != bpf.ModeOff && a.id != 0 {
-		d.mirror.addPort(fpp.Bridge, a.id, idx)
-		for _, e := range d.warm.take(idx, fpp.Bridge) {
-			br.FDB().Learn(e.Key, a.id, e.Seen)
-		}
-	}
-	d.pinStatic(br, b, name, id)
-	return nil
 }

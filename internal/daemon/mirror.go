@@ -14,7 +14,7 @@ import (
 // applied there; one goroutine applies them in order. When the queue
 // overflows, the bridge's map entries are rebuilt from its table.
 type mirror struct {
-	fp  *bpf.FastPath
+	fp  FastPath
 	log *slog.Logger
 
 	queue   chan mirrorMsg
@@ -57,7 +57,7 @@ type mirrorMsg struct {
 // MACs fills it, and the mirror then resynchronises.
 const mirrorQueue = 4096
 
-func newMirror(fp *bpf.FastPath, log *slog.Logger) *mirror {
+func newMirror(fp FastPath, log *slog.Logger) *mirror {
 	m := &mirror{
 		fp:      fp,
 		log:     log,
@@ -244,7 +244,7 @@ type warmCache struct {
 	byIndex map[int][]bpf.FDBEntry
 }
 
-func newWarmCache(fp *bpf.FastPath) *warmCache {
+func newWarmCache(fp FastPath) *warmCache {
 	w := &warmCache{byIndex: map[int][]bpf.FDBEntry{}}
 	for _, e := range fp.FDB() {
 		w.byIndex[e.Ifindex] = append(w.byIndex[e.Ifindex], e)

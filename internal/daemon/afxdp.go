@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/xswitch/xswitch/bpf"
+	"github.com/xswitch/xswitch/dataplane"
+)
+
+// attachXSK attaches an AF_XDP port: its sockets on the bridge's UMEM, then
+// the XDP program that feeds them (and is its fast path, unless that is
+// off); under mu.
+func (d *Daemon) attachXSK(br *dataplane.Bridge, bridge string, fpp bpf.Port, uplink bool) (attachment, error) {
+	name, idx := fpp.Name, fpp.Index
+	if d.fp == nil {
+		return attachment{}, fmt.Errorf("%s: an afxdp port needs the eBPF programs, which did not load: %w", name, d.fpErr)
+	}
+	n := d.sys.sockets.QueueCount(name)
+	base, err := d.fp.ReserveXSK(n)
+	if err != nil {
+		return attachment{}, fmt.Errorf("%s: %w", name, err)
+	}
+	cfg := afxdpConfig(d.cfg.AFXDP)
+	cfg.Queues = n
+	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
+	// Frames from a local stack (a guest's vif or veth) may carry checksums
+	// left to offload; a physical NIC's never do.
+	cfg.CompleteChecksums = !(uplink && fpp.Kind == "device")
+	p, err := d.sys.sockets.AFXDP(bridge, name, cfg)
+	if err != nil {
+		d.fp.ReleaseXSK(base, n)
+		return attachment{}, err
+	}
+	fpp.XSK, fpp.XSKBase, fpp.XSKQueues = true, base, n
+	mode, err := d.fp.AttachPort(fpp)
+	if err != nil {
+		p.Close()
+		d.fp.ReleaseXSK(base, n)
+		return attachment{}, err
+	}
+	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx}
+	id, err := br.AddPort(p, info)
+	if err != nil {
+		d.fp.DetachPort(idx, name)
+		d.fp.ReleaseXSK(base, n)
+		return attachment{}, err
+	}
+	d.log.Info("AF_XDP sockets bound", "port", name, "queues", p.Queues(), "zerocopy", p.ZeroCopy(), "shares_umem", p.SharesUMEM())
+	if !p.SharesUMEM() {
+		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
+	}
+	return attachment{name: name, bridge: bridge, fastPath: mode, id: id, mtu: fpp.MTU, xsk: p, xskBase: base, xskN: n}, nil
+}

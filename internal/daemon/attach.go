@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/xswitch/xswitch/bpf"
+	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/internal/config"
+)
+
+// attach makes the interface a port of its bridge, if it has one. A failure
+// is logged once with the interface and the cause; the other ports go on.
+func (d *Daemon) attach(idx int, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	b, uplink, ok := d.cfg.Match(name)
+	if !ok {
+		return
+	}
+	br := d.bridge(b)
+	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(b.Mode(name, d.cfg.FastPath))}
+	if l, err := d.sys.links.LinkByIndex(idx); err == nil {
+		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
+	}
+	var (
+		a   attachment
+		err error
+	)
+	if d.portType(b, fpp, uplink) == config.PortTypeAFXDP {
+		a, err = d.attachXSK(br, b.Name, fpp, uplink)
+	} else {
+		a, err = d.attachAFPacket(br, b, fpp, uplink)
+	}
+	if err != nil {
+		if msg := err.Error(); d.failed[idx] != msg {
+			d.failed[idx] = msg
+			d.log.Error("cannot attach interface", "port", name, "bridge", b.Name, "err", err)
+		}
+		return
+	}
+	d.adopted(br, b, idx, a)
+}
+
+// portType resolves the port type of an interface about to attach.
+func (d *Daemon) portType(b config.Bridge, fpp bpf.Port, uplink bool) config.PortType {
+	typ := b.Type(fpp.Name, d.cfg.PortType)
+	if typ != config.PortTypeAuto {
+		return typ
+	}
+	// An AF_XDP port's fast path is XDP: not for a port set to tc.
+	if uplink && d.fp != nil && fpp.Mode != bpf.ModeTC && d.sys.nativeXDP(fpp.Index) {
+		return config.PortTypeAFXDP
+	}
+	return config.PortTypeAFPacket
+}
+
+// adopted records a port that attached and gives it what is its own: its
+// place in the fast path's MAC map, the MACs the kernel learned behind it
+// while no daemon ran (after a restart, with the times it last saw them),
+// and its static MACs. Under mu.
+func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attachment) {
+	delete(d.failed, idx)
+	d.attached[idx] = a
+	if a.fastPath != bpf.ModeOff {
+		bid := bpf.BridgeID(b.Name)
+		d.mirror.addPort(bid, a.id, idx)
+		for _, e := range d.warm.take(idx, bid) {
+			br.FDB().Learn(e.Key, a.id, e.Seen)
+		}
+	}
+	for _, st := range b.Static {
+		if st.Port != a.name {
+			continue
+		}
+		if err := br.FDB().AddStatic(fdb.MakeKey(st.VLAN, st.MAC), a.id); err != nil {
+			d.log.Error("cannot pin static MAC", "port", a.name, "bridge", b.Name, "mac", st.MAC.String(), "vlan", st.VLAN, "err", err)
+		}
+	}
+}
+
+// attachFastPath puts a port in the fast path as its mode asks, and returns
+// the mode it got. A port in auto mode falls back to the userspace path
+// when the fast path cannot take it; one that asked for xdp or tc fails.
+func (d *Daemon) attachFastPath(p bpf.Port) (bpf.Mode, error) {
+	idx, name, mode := p.Index, p.Name, p.Mode
+	if mode == bpf.ModeOff {
+		if d.fp != nil {
+			d.fp.DetachPort(idx, name) // in case an earlier run had it in
+		}
+		return bpf.ModeOff, nil
+	}
+	if d.fp == nil {
+		if mode == bpf.ModeAuto {
+			return bpf.ModeOff, nil
+		}
+		return "", fmt.Errorf("%s: fast path mode %s: %w", name, mode, d.fpErr)
+	}
+	got, err := d.fp.AttachPort(p)
+	if err != nil {
+		if mode != bpf.ModeAuto {
+			return "", err
+		}
+		d.log.Warn("fast path refused the port; it uses the userspace path only", "port", name, "err", err)
+		return bpf.ModeOff, nil
+	}
+	return got, nil
+}

@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xswitch/xswitch/bpf"
+)
+
+// resyncEvery is how often the daemon compares its ports with the system's
+// links, in case a netlink notification was lost (the socket overflowed).
+const resyncEvery = 10 * time.Second
+
+// watch subscribes to link changes (listing the existing links first) and
+// handles them until ctx ends or the subscription fails.
+func (d *Daemon) watch(ctx context.Context) error {
+	updates := make(chan netlink.LinkUpdate, 256)
+	done := make(chan struct{})
+	defer close(done)
+	failed := make(chan error, 1)
+	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			select {
+			case failed <- err:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to link changes: %w", err)
+	}
+	resync := time.NewTicker(resyncEvery)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case u, ok := <-updates:
+			if !ok {
+				return errors.New("link subscription closed")
+			}
+			d.handle(u)
+		case <-resync.C:
+			if err := d.Resync(); err != nil {
+				d.log.Warn("link resync failed", "err", err)
+			}
+		}
+	}
+}
+
+// handle reacts to one link notification.
+func (d *Daemon) handle(u netlink.LinkUpdate) {
+	attrs := u.Link.Attrs()
+	idx, name := attrs.Index, attrs.Name
+	if u.Header.Type == unix.RTM_DELLINK {
+		d.detach(idx, "interface removed")
+		// A link that failed to attach because its name was still taken by
+		// the removed one (deleted and recreated quickly) can attach now.
+		d.mu.Lock()
+		retry := len(d.failed) > 0
+		d.mu.Unlock()
+		if retry {
+			if err := d.Resync(); err != nil {
+				d.log.Warn("link resync failed", "err", err)
+			}
+		}
+		return
+	}
+	d.linkPresent(idx, name)
+}
+
+// linkPresent attaches a link that matches a bridge, and detaches an attached
+// one whose name no longer matches (it was renamed).
+func (d *Daemon) linkPresent(idx int, name string) {
+	d.mu.Lock()
+	a, isPort := d.attached[idx]
+	d.mu.Unlock()
+	if isPort {
+		if a.name == name {
+			d.refresh(idx, a)
+			return
+		}
+		d.detach(idx, "interface renamed to "+name)
+	}
+	d.attach(idx, name)
+}
+
+// Resync attaches links that match but are not ports and detaches ports
+// whose links are gone.
+func (d *Daemon) Resync() error {
+	links, err := d.sys.links.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	present := map[int]bool{}
+	for _, l := range links {
+		present[l.Attrs().Index] = true
+		d.linkPresent(l.Attrs().Index, l.Attrs().Name)
+	}
+	d.mu.Lock()
+	var gone []int
+	for idx := range d.attached {
+		if !present[idx] {
+			gone = append(gone, idx)
+		}
+	}
+	d.mu.Unlock()
+	for _, idx := range gone {
+		d.detach(idx, "interface removed")
+	}
+	return nil
+}
+
+// refresh updates what the fast path knows of a port that changed: its MTU,
+// and whether it accepts XDP frames. It talks to the kernel: call it
+// without holding d.mu.
+func (d *Daemon) refresh(idx int, a attachment) {
+	fast := d.fp != nil && a.fastPath != bpf.ModeOff
+	if a.xsk == nil && !fast {
+		return
+	}
+	l, err := d.sys.links.LinkByIndex(idx)
+	if a.xsk != nil && err == nil {
+		// An AF_XDP port checks what it sends against the MTU itself.
+		a.xsk.SetMTU(l.Attrs().MTU)
+	}
+	if !fast {
+		return
+	}
+	p := bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: a.mtu}
+	if err == nil {
+		p.MTU, p.Kind, p.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
+	}
+	if err := d.fp.Refresh(p); err != nil {
+		d.log.Warn("cannot refresh the fast path of a port", "port", a.name, "err", err)
+	}
+}
+
+// refreshPorts refreshes what the fast path knows of the attached port with
+// the given ifindex, or of every attached port when ifindex is 0.
+func (d *Daemon) refreshPorts(ifindex int) {
+	d.mu.Lock()
+	var todo []int
+	for idx := range d.attached {
+		if ifindex == 0 || idx == ifindex {
+			todo = append(todo, idx)
+		}
+	}
+	d.mu.Unlock()
+	for _, idx := range todo {
+		d.mu.Lock()
+		a, ok := d.attached[idx]
+		closed := d.closed
+		d.mu.Unlock()
+		if ok && !closed {
+			d.refresh(idx, a)
+		}
+	}
+}
