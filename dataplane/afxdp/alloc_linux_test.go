@@ -79,3 +79,46 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		t.Errorf("Send with a refused frame allocates %v times per call, want 0", allocs)
 	}
 }
+
+// TestReceiveThatWaitsDoesNotAllocate has every Receive find the rings
+// empty and sleep in poll until a frame sent a millisecond later wakes it.
+func TestReceiveThatWaitsDoesNotAllocate(t *testing.T) {
+	e := newEnv(t, 1024)
+	p, g := e.port("x9", "g9", Config{})
+	f := frame(1, 0, 100)
+	kick, quit := make(chan struct{}), make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			select {
+			case <-kick:
+			case <-quit:
+				return
+			}
+			time.Sleep(time.Millisecond)
+			g.Send(t, f)
+		}
+	}()
+	watchdog := time.AfterFunc(10*time.Second, func() { p.Close() })
+	defer watchdog.Stop()
+	buf := make([]dataplane.Frame, 8)
+	var err error
+	got := 0
+	allocs := testing.AllocsPerRun(50, func() {
+		kick <- struct{}{}
+		n, e := p.Receive(buf)
+		if e != nil {
+			err = e
+		}
+		got += n
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < 51 {
+		t.Fatalf("%d frames received, want 51", got)
+	}
+	if allocs != 0 {
+		t.Errorf("a Receive that waits allocates %v times per call, want 0", allocs)
+	}
+}
