@@ -138,6 +138,21 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 			checks = append(checks, check{"xswitch_port_fastpath_punts_total", withReason(pa, r), 0})
 		}
 	}
+	// The sockets refused nothing of a flow that fits; each kind reports
+	// its own reasons, and AF_PACKET its ring and socket errors.
+	if isAFXDP(mode) {
+		for _, r := range []string{"too_big", "no_buffer", "invalid", "device_busy", "down", "other"} {
+			checks = append(checks, check{"xswitch_port_socket_transmit_errors_total", withReason(pb, r), 0})
+		}
+	} else {
+		for _, r := range []string{"too_big", "busy", "down", "invalid", "other"} {
+			checks = append(checks, check{"xswitch_port_socket_transmit_errors_total", withReason(pb, r), 0})
+		}
+		checks = append(checks, []check{
+			{"xswitch_port_afpacket_ring_freezes_total", pa, 0},
+			{"xswitch_port_afpacket_socket_errors_total", pa, 0},
+		}...)
+	}
 	for _, c := range checks {
 		if got := delta(c.name, c.labels); got != c.want {
 			t.Errorf("%s{port=%q}: grew by %v, want %v", c.name, c.labels["port"], got, c.want)
@@ -150,6 +165,11 @@ func testMetricsCountWhatWasSent(t *testing.T, mode string) {
 	info := map[string]string{"bridge": "xenbr0", "port": "vif4.0", "domid": "4", "devid": "0", "kind": kind, "uplink": "false", "fastpath": fastPath(mode)}
 	if got := value(t, after, "xswitch_port_info", info); got != 1 {
 		t.Errorf("xswitch_port_info%v = %v", info, got)
+	}
+	if !isAFXDP(mode) {
+		if got := value(t, after, "xswitch_port_afpacket_last_socket_error", pa); got != 0 {
+			t.Errorf("xswitch_port_afpacket_last_socket_error = %v, want 0", got)
+		}
 	}
 	if got := value(t, after, "xswitch_fdb_entries", map[string]string{"bridge": "xenbr0"}); got != 2 {
 		t.Errorf("xswitch_fdb_entries = %v, want 2", got)
