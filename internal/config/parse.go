@@ -168,17 +168,8 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 		}
 		p.ifaces[b.Uplink] = b.Name
 	}
-	for j, port := range b.Ports {
-		line := seqItemLine(node, "ports", j)
-		if _, err := path.Match(port, ""); err != nil || port == "" || len(port) > 15 && !isGlob(port) {
-			return b, p.errAt(line, "bridge %q: port %q is not an interface name or glob", b.Name, port)
-		}
-		if !isGlob(port) {
-			if other, dup := p.ifaces[port]; dup {
-				return b, p.errAt(line, "bridge %q: port %s is already a port of bridge %q", b.Name, port, other)
-			}
-			p.ifaces[port] = b.Name
-		}
+	if err := p.ports(b, node); err != nil {
+		return b, err
 	}
 	if fb.AgingTime != nil {
 		d, err := parseDuration(*fb.AgingTime)
@@ -196,45 +187,80 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 	if fb.FDB.MaxPerPort > 0 {
 		b.FDB.MaxPerPort = fb.FDB.MaxPerPort
 	}
-	for j, st := range fb.Static {
-		line := seqItemLine(node, "static", j)
-		mac, err := net.ParseMAC(st.MAC)
-		if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
-			return b, p.errAt(line, "bridge %q: static: %q is not a unicast Ethernet address", b.Name, st.MAC)
-		}
-		if st.VLAN < 0 || st.VLAN > 4095 {
-			return b, p.errAt(line, "bridge %q: static %s: vlan %d is not between 0 and 4095", b.Name, mac, st.VLAN)
-		}
-		if err := checkIfname(st.Port); err != nil || isGlob(st.Port) {
-			return b, p.errAt(line, "bridge %q: static %s: port %q is not an interface name", b.Name, mac, st.Port)
-		}
-		b.Static = append(b.Static, Static{MAC: mac, VLAN: uint16(st.VLAN), Port: st.Port})
+	var err error
+	if b.Static, err = p.statics(b.Name, fb, node); err != nil {
+		return b, err
 	}
+	err = p.portSettings(&b, fb, at)
+	return b, err
+}
+
+// portSettings reads what a bridge sets for its ports: fast-path modes,
+// port types and rings.
+func (p *parser) portSettings(b *Bridge, fb fileBridge, at func(key string) int) error {
 	var err error
 	if fb.FastPath != "" {
 		if b.FastPath, err = ParseMode(fb.FastPath); err != nil {
-			return b, p.errAt(at("fastpath"), "bridge %q: fastpath: %v", b.Name, err)
+			return p.errAt(at("fastpath"), "bridge %q: fastpath: %v", b.Name, err)
 		}
 	}
 	var line int
 	if b.PortModes, line, err = parsePatterns(&fb.PortFastPath, "modes", "vif9.*: off", modeOf); err != nil {
-		return b, p.errAt(line, "bridge %q: port-fastpath: %v", b.Name, err)
+		return p.errAt(line, "bridge %q: port-fastpath: %v", b.Name, err)
 	}
 	if fb.PortType != "" {
 		if b.PortType, err = ParsePortType(fb.PortType); err != nil {
-			return b, p.errAt(at("port-type"), "bridge %q: port-type: %v", b.Name, err)
+			return p.errAt(at("port-type"), "bridge %q: port-type: %v", b.Name, err)
 		}
 	}
 	if b.PortTypes, line, err = parsePatterns(&fb.PortTypes, "port types", "peth*: afxdp", portTypeOf); err != nil {
-		return b, p.errAt(line, "bridge %q: port-types: %v", b.Name, err)
+		return p.errAt(line, "bridge %q: port-types: %v", b.Name, err)
 	}
 	if b.Rings.Vif, err = ring(fb.Rings.Vif, VifRing()); err != nil {
-		return b, p.errAt(b.RingsLine, "bridge %q: rings.vif: %v", b.Name, err)
+		return p.errAt(b.RingsLine, "bridge %q: rings.vif: %v", b.Name, err)
 	}
 	if b.Rings.Uplink, err = ring(fb.Rings.Uplink, UplinkRing()); err != nil {
-		return b, p.errAt(b.RingsLine, "bridge %q: rings.uplink: %v", b.Name, err)
+		return p.errAt(b.RingsLine, "bridge %q: rings.uplink: %v", b.Name, err)
 	}
-	return b, nil
+	return nil
+}
+
+// ports checks the port names and globs of b, and that no interface is
+// named by two bridges.
+func (p *parser) ports(b Bridge, node *yaml.Node) error {
+	for j, port := range b.Ports {
+		line := seqItemLine(node, "ports", j)
+		if _, err := path.Match(port, ""); err != nil || port == "" || len(port) > 15 && !isGlob(port) {
+			return p.errAt(line, "bridge %q: port %q is not an interface name or glob", b.Name, port)
+		}
+		if !isGlob(port) {
+			if other, dup := p.ifaces[port]; dup {
+				return p.errAt(line, "bridge %q: port %s is already a port of bridge %q", b.Name, port, other)
+			}
+			p.ifaces[port] = b.Name
+		}
+	}
+	return nil
+}
+
+// statics reads the static MACs of a bridge.
+func (p *parser) statics(bridge string, fb fileBridge, node *yaml.Node) ([]Static, error) {
+	var out []Static
+	for j, st := range fb.Static {
+		line := seqItemLine(node, "static", j)
+		mac, err := net.ParseMAC(st.MAC)
+		if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
+			return nil, p.errAt(line, "bridge %q: static: %q is not a unicast Ethernet address", bridge, st.MAC)
+		}
+		if st.VLAN < 0 || st.VLAN > 4095 {
+			return nil, p.errAt(line, "bridge %q: static %s: vlan %d is not between 0 and 4095", bridge, mac, st.VLAN)
+		}
+		if err := checkIfname(st.Port); err != nil || isGlob(st.Port) {
+			return nil, p.errAt(line, "bridge %q: static %s: port %q is not an interface name", bridge, mac, st.Port)
+		}
+		out = append(out, Static{MAC: mac, VLAN: uint16(st.VLAN), Port: st.Port})
+	}
+	return out, nil
 }
 
 func isGlob(s string) bool { return strings.ContainsAny(s, "*?[") }
