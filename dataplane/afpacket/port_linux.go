@@ -46,11 +46,11 @@ type Port struct {
 	pollFn   func(uintptr) bool // p.poll, bound once so that RawConn.Read does not allocate
 
 	// Used only by the Send caller (the dataplane serializes Send).
-	tx      sender               // preallocated sendmmsg messages
-	txSent  int                  // messages sent by the last flush
-	txErr   syscall.Errno        // errno of the last message refused by the last flush; 0 if none
-	txErrs  []*dataplane.OpError // one error per errno seen, so Send does not allocate each time it fails
-	flushFn func(uintptr) bool   // p.flush, bound once so that RawConn.Write does not allocate
+	tx      sender             // preallocated sendmmsg messages
+	txSent  int                // messages sent by the last flush
+	txErr   syscall.Errno      // errno of the last message refused by the last flush; 0 if none
+	txErrs  dataplane.OpErrors // the errors of refused frames, made once per errno
+	flushFn func(uintptr) bool // p.flush, bound once so that RawConn.Write does not allocate
 
 	stats counters // written by Receive and Send, read by Stats from any goroutine
 }
@@ -79,6 +79,7 @@ func newPort(name string, cfg Config, file, txf *os.File, mem []byte) (*Port, er
 	}
 	p.pollFn = p.poll
 	p.flushFn = p.flush
+	p.txErrs = dataplane.OpErrors{Kind: "afpacket", Port: name, Op: "sendmmsg"}
 	return p, nil
 }
 
@@ -231,12 +232,12 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 			}
 			sent += p.txSent
 			if p.txErr != 0 {
-				return sent, p.sendError(p.txErr)
+				return sent, p.txErrs.Get(p.txErr)
 			}
 		}
 		if bad {
 			p.stats.txInvalid.Add(1)
-			return sent, p.sendError(syscall.EINVAL)
+			return sent, p.txErrs.Get(syscall.EINVAL)
 		}
 	}
 	return sent, nil
@@ -247,19 +248,6 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 func (p *Port) flush(fd uintptr) bool {
 	p.txSent, p.txErr = p.tx.flush(fd, &p.stats)
 	return true
-}
-
-// sendError returns the error for a frame refused with errno, made once per
-// errno and then reused.
-func (p *Port) sendError(errno syscall.Errno) error {
-	for _, e := range p.txErrs {
-		if e.Err == errno {
-			return e
-		}
-	}
-	e := opError(p.name, "sendmmsg", errno)
-	p.txErrs = append(p.txErrs, e)
-	return e
 }
 
 // Stats returns the port's counters. It may be called from any goroutine,

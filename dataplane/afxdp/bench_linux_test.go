@@ -1,45 +1,12 @@
 package afxdp
 
 import (
-	"net"
 	"sync"
 	"testing"
 
-	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/internal/nstest"
 )
-
-// open opens an AF_XDP port on the existing interface name of the env's
-// namespace, on umem, with the XDP program handing it every frame.
-func (e *env) open(name string, umem *UMEM, cfg Config) *Port {
-	t := e.t
-	var p *Port
-	nstest.In(t, e.ns, func() error {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return err
-		}
-		base, err := e.fp.ReserveXSK(1)
-		if err != nil {
-			return err
-		}
-		cfg.Queues = 1
-		cfg.Register = func(q, fd int) error { return e.fp.RegisterXSK(base+uint32(q), fd) }
-		if p, err = Open(name, umem, cfg); err != nil {
-			return err
-		}
-		_, err = e.fp.AttachPort(bpf.Port{Name: name, Index: ifi.Index, Bridge: 1, MTU: ifi.MTU, Mode: bpf.ModeOff, Kind: "veth", XSK: true, XSKBase: base, XSKQueues: 1})
-		return err
-	})
-	// A port closed while the dataplane holds frames of its last Receive
-	// lets go of them at the next one.
-	t.Cleanup(func() {
-		p.Close()
-		p.Receive(nil)
-	})
-	return p
-}
 
 // BenchmarkForward measures a port's Receive and another's Send on one
 // UMEM, as the dataplane's worker calls them: frames a blaster port sends

@@ -60,7 +60,7 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 // fills the fill rings.
 func (p *Port) start() {
 	p.rx.init(p.queues, p.h.evfd, p.cfg, p.umem)
-	p.tx.init(p.queues[0], p.cfg, p.umem)
+	p.tx.init(p.name, p.queues[0], p.cfg, p.umem)
 	p.refill()
 }
 

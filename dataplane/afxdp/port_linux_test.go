@@ -51,8 +51,14 @@ func newEnv(t testing.TB, frames int) *env {
 // port creates the veth pair name (port end) and guest, opens an AF_XDP
 // port on name, and returns it with a raw socket on the guest end.
 func (e *env) port(name, guest string, cfg Config) (*Port, *nstest.Raw) {
+	nstest.Veth(e.t, e.ns, name, e.ns, guest)
+	return e.open(name, e.umem, cfg), nstest.OpenRaw(e.t, e.ns, guest)
+}
+
+// open opens an AF_XDP port on umem on the existing interface name, with
+// the XDP program handing its sockets every frame.
+func (e *env) open(name string, umem *UMEM, cfg Config) *Port {
 	t := e.t
-	nstest.Veth(t, e.ns, name, e.ns, guest)
 	var p *Port
 	nstest.In(t, e.ns, func() error {
 		ifi, err := net.InterfaceByName(name)
@@ -66,7 +72,7 @@ func (e *env) port(name, guest string, cfg Config) (*Port, *nstest.Raw) {
 		}
 		cfg.Queues = n
 		cfg.Register = func(q, fd int) error { return e.fp.RegisterXSK(base+uint32(q), fd) }
-		if p, err = Open(name, e.umem, cfg); err != nil {
+		if p, err = Open(name, umem, cfg); err != nil {
 			return err
 		}
 		_, err = e.fp.AttachPort(bpf.Port{Name: name, Index: ifi.Index, Bridge: 1, MTU: ifi.MTU, Mode: bpf.ModeOff, Kind: "veth", XSK: true, XSKBase: base, XSKQueues: n})
@@ -78,7 +84,7 @@ func (e *env) port(name, guest string, cfg Config) (*Port, *nstest.Raw) {
 		p.Close()
 		p.Receive(nil)
 	})
-	return p, nstest.OpenRaw(t, e.ns, guest)
+	return p
 }
 
 // frame returns a test frame of size bytes carrying seq.

@@ -38,13 +38,14 @@ type txState struct {
 	// n counts the current Send; it goes to the port's counters once, at
 	// the end.
 	n txCounts
-	// errs holds the error of a refused frame, one per errno, made once so
-	// that a Send that fails, as under load, does not allocate.
-	errs []*dataplane.OpError
+	// errs are the errors of refused frames, made once per errno so that a
+	// Send that fails, as under load, does not allocate.
+	errs dataplane.OpErrors
 }
 
-func (t *txState) init(q *xsk, cfg Config, u *UMEM) {
+func (t *txState) init(name string, q *xsk, cfg Config, u *UMEM) {
 	t.q = q
+	t.errs = dataplane.OpErrors{Kind: "afxdp", Port: name, Op: "send"}
 	// A sender keeps a few free frames, not so many that the fill rings
 	// starve.
 	t.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, u.Frames()/16), 1))
@@ -100,23 +101,9 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	p.putBack()
 	p.c.addTx(&t.n)
 	if err != nil {
-		return sent, p.sendError(err)
+		return sent, t.errs.Get(err)
 	}
 	return sent, nil
-}
-
-// sendError returns the error of a frame refused with errno (a
-// syscall.Errno).
-func (p *Port) sendError(errno error) error {
-	t := &p.tx
-	for _, e := range t.errs {
-		if e.Err == errno {
-			return e
-		}
-	}
-	e := opError(p.name, "send", errno)
-	t.errs = append(t.errs, e)
-	return e
 }
 
 // post puts one frame (or all its segments) on the TX ring, or nothing.
