@@ -51,9 +51,7 @@ type attachment struct {
 // New creates the configured bridges. In auto mode there are none until
 // their interfaces appear.
 func New(cfg *config.Config, log *slog.Logger) *Daemon {
-	sys := kernel()
-	sys.sockets.(*kernelSockets).umem = umemConfig(cfg.UMEM)
-	return newDaemon(cfg, log, sys)
+	return newDaemon(cfg, log, kernel(umemConfig(cfg.UMEM)))
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {

@@ -78,7 +78,8 @@ type system struct {
 	sockets       sockets
 }
 
-func kernel() system {
+// kernel is the real system; umem sizes the UMEMs of AF_XDP ports.
+func kernel(umem afxdp.UMEMConfig) system {
 	return system{
 		loadFastPath: func(o bpf.Options) (FastPath, error) {
 			fp, err := bpf.Load(o)
@@ -91,7 +92,7 @@ func kernel() system {
 		nativeXDP:     bpf.NativeXDP,
 		watchFeatures: bpf.WatchXDPFeatures,
 		links:         netlinkLinks{},
-		sockets:       &kernelSockets{umems: map[string]*afxdp.UMEM{}},
+		sockets:       &kernelSockets{umem: umem, umems: map[string]*afxdp.UMEM{}},
 	}
 }
 
