@@ -64,15 +64,7 @@ func (p *Port) teardown() {
 	}
 	t.down = true
 	if t.q != nil {
-		deadline := time.Now().Add(drainTimeout)
-		for t.done < t.posted && time.Now().Before(deadline) {
-			p.kick()
-			if t.done < t.posted {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		p.putBack()
-		p.c.addTx(&t.n)
+		p.drain()
 	}
 	u := p.umem
 	u.leave(p.queues)
@@ -113,6 +105,21 @@ func (p *Port) teardown() {
 	if p.ownUMEM {
 		u.Close()
 	}
+}
+
+// drain waits up to drainTimeout for the kernel to complete the frames in
+// flight, and puts the frames on their way back into the pool; under tx.mu.
+func (p *Port) drain() {
+	t := &p.tx
+	deadline := time.Now().Add(drainTimeout)
+	for t.done < t.posted && time.Now().Before(deadline) {
+		p.kick()
+		if t.done < t.posted {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	p.putBack()
+	p.c.addTx(&t.n)
 }
 
 // KernelDrops implements dataplane.KernelDropper: frames the kernel dropped

@@ -34,9 +34,6 @@ func fakePort(tb testing.TB, u *UMEM, cfg Config) *Port {
 	s.comp = fakeRing(uint32(cfg.TxRingSize), 8)
 	s.batch = make([]uint64, 0, cfg.RxRingSize)
 	u.mu.Lock()
-	s.id = u.nextID
-	u.nextID++
-	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
 	u.join(s)
 	u.mu.Unlock()
 

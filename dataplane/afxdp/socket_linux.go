@@ -73,43 +73,8 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 			return fail("setsockopt XDP_UMEM_REG", err)
 		}
 	}
-	sizes := []struct {
-		opt  int
-		size int
-		name string
-	}{
-		{unix.XDP_RX_RING, cfg.RxRingSize, "XDP_RX_RING"},
-		{unix.XDP_TX_RING, cfg.TxRingSize, "XDP_TX_RING"},
-		{unix.XDP_UMEM_FILL_RING, cfg.RxRingSize, "XDP_UMEM_FILL_RING"},
-		{unix.XDP_UMEM_COMPLETION_RING, cfg.TxRingSize, "XDP_UMEM_COMPLETION_RING"},
-	}
-	for _, r := range sizes {
-		if err := unix.SetsockoptInt(fd, unix.SOL_XDP, r.opt, r.size); err != nil {
-			return fail("setsockopt "+r.name, err)
-		}
-	}
-	var off unix.XDPMmapOffsets
-	if err := getsockopt(fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
-		return fail("getsockopt XDP_MMAP_OFFSETS", err)
-	}
-	maps := []struct {
-		r     *ring
-		off   unix.XDPRingOffset
-		pgoff int64
-		size  int
-		entry uintptr
-	}{
-		{&s.rx, off.Rx, unix.XDP_PGOFF_RX_RING, cfg.RxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
-		{&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, cfg.TxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
-		{&s.fill, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, cfg.RxRingSize, 8},
-		{&s.comp, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, cfg.TxRingSize, 8},
-	}
-	for _, m := range maps {
-		mem, err := unix.Mmap(fd, m.pgoff, int(m.off.Desc)+m.size*int(m.entry), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
-		if err != nil {
-			return fail("mmap ring", err)
-		}
-		*m.r = newRing(mem, m.off, uint32(m.size))
+	if op, err := s.mapRings(cfg); err != nil {
+		return fail(op, err)
 	}
 	sa := &unix.SockaddrXDP{Ifindex: uint32(ifindex), QueueID: uint32(queue)}
 	if share != nil {
@@ -135,12 +100,54 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	if mode == BindZeroCopy && !s.zeroCopy {
 		return fail(fmt.Sprintf("bind queue %d", queue), errors.New("zero-copy asked for, the UMEM's sockets are in copy mode"))
 	}
-	s.id = u.nextID
-	u.nextID++
-	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
 	s.batch = make([]uint64, 0, cfg.RxRingSize)
 	u.join(s)
 	return s, "", nil
+}
+
+// mapRings sizes the socket's four rings and maps them. It returns the
+// name of the step that failed with its error; close unmaps what was
+// mapped.
+func (s *xsk) mapRings(cfg Config) (string, error) {
+	sizes := []struct {
+		opt  int
+		size int
+		name string
+	}{
+		{unix.XDP_RX_RING, cfg.RxRingSize, "XDP_RX_RING"},
+		{unix.XDP_TX_RING, cfg.TxRingSize, "XDP_TX_RING"},
+		{unix.XDP_UMEM_FILL_RING, cfg.RxRingSize, "XDP_UMEM_FILL_RING"},
+		{unix.XDP_UMEM_COMPLETION_RING, cfg.TxRingSize, "XDP_UMEM_COMPLETION_RING"},
+	}
+	for _, r := range sizes {
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_XDP, r.opt, r.size); err != nil {
+			return "setsockopt " + r.name, err
+		}
+	}
+	var off unix.XDPMmapOffsets
+	if err := getsockopt(s.fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+		return "getsockopt XDP_MMAP_OFFSETS", err
+	}
+	maps := []struct {
+		r     *ring
+		off   unix.XDPRingOffset
+		pgoff int64
+		size  int
+		entry uintptr
+	}{
+		{&s.rx, off.Rx, unix.XDP_PGOFF_RX_RING, cfg.RxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
+		{&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, cfg.TxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
+		{&s.fill, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, cfg.RxRingSize, 8},
+		{&s.comp, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, cfg.TxRingSize, 8},
+	}
+	for _, m := range maps {
+		mem, err := unix.Mmap(s.fd, m.pgoff, int(m.off.Desc)+m.size*int(m.entry), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if err != nil {
+			return "mmap ring", err
+		}
+		*m.r = newRing(mem, m.off, uint32(m.size))
+	}
+	return "", nil
 }
 
 // wakeFill wakes a driver that stopped taking fill entries and asked to be

@@ -34,6 +34,32 @@ type counters struct {
 	txDeviceBusy, txDown, txOther       atomic.Uint64
 }
 
+// txCounts are the counters of one Send, kept in plain integers so that a
+// frame costs no atomic operation.
+type txCounts struct {
+	packets, bytes, zeroCopy, segmented, segments uint64
+	tooBig, noBuffer, invalid                     uint64
+	deviceBusy, down, other                       uint64
+}
+
+// addTx adds n to the port's counters and clears it.
+func (c *counters) addTx(n *txCounts) {
+	for _, f := range [...]struct {
+		n *uint64
+		c *atomic.Uint64
+	}{
+		{&n.packets, &c.txPackets}, {&n.bytes, &c.txBytes}, {&n.zeroCopy, &c.txZeroCopy},
+		{&n.segmented, &c.txSegmented}, {&n.segments, &c.txSegments},
+		{&n.tooBig, &c.txTooBig}, {&n.noBuffer, &c.txNoBuffer}, {&n.invalid, &c.txInvalid},
+		{&n.deviceBusy, &c.txDeviceBusy}, {&n.down, &c.txDown}, {&n.other, &c.txOther},
+	} {
+		if *f.n != 0 {
+			f.c.Add(*f.n)
+			*f.n = 0
+		}
+	}
+}
+
 // Stats returns the port's counters. It may be called from any goroutine,
 // also after Close.
 func (p *Port) Stats() Stats {

@@ -54,32 +54,6 @@ func (t *txState) init(name string, q *xsk, cfg Config, u *UMEM) {
 	t.maxInFlight = uint64(min(cfg.TxRingSize, max(u.Frames()/8, cfg.BatchSize)))
 }
 
-// txCounts are the counters of one Send, kept in plain integers so that a
-// frame costs no atomic operation.
-type txCounts struct {
-	packets, bytes, zeroCopy, segmented, segments uint64
-	tooBig, noBuffer, invalid                     uint64
-	deviceBusy, down, other                       uint64
-}
-
-// addTx adds n to the port's counters and clears it.
-func (c *counters) addTx(n *txCounts) {
-	for _, f := range [...]struct {
-		n *uint64
-		c *atomic.Uint64
-	}{
-		{&n.packets, &c.txPackets}, {&n.bytes, &c.txBytes}, {&n.zeroCopy, &c.txZeroCopy},
-		{&n.segmented, &c.txSegmented}, {&n.segments, &c.txSegments},
-		{&n.tooBig, &c.txTooBig}, {&n.noBuffer, &c.txNoBuffer}, {&n.invalid, &c.txInvalid},
-		{&n.deviceBusy, &c.txDeviceBusy}, {&n.down, &c.txDown}, {&n.other, &c.txOther},
-	} {
-		if *f.n != 0 {
-			f.c.Add(*f.n)
-			*f.n = 0
-		}
-	}
-}
-
 // Send implements dataplane.Port.
 func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	t := &p.tx
@@ -276,52 +250,6 @@ func (p *Port) enqueue(addr uint64, l int) {
 	t.n.bytes += uint64(l)
 }
 
-// alloc returns a free frame for the sender, from its spares, which it
-// refills from the completion ring or, half of them at once, from the pool.
-func (p *Port) alloc() (uint64, bool) {
-	t, u := &p.tx, p.umem
-	if len(t.spare) == 0 {
-		p.reap()
-	}
-	if len(t.spare) == 0 {
-		n := u.get(t.spare[:max(cap(t.spare)/2, 1)], 0)
-		t.spare = t.spare[:n]
-		if n == 0 {
-			return 0, false
-		}
-		for _, a := range t.spare {
-			u.owner[a>>u.shift].Store(t.q.txOwner)
-		}
-	}
-	a := t.spare[len(t.spare)-1]
-	t.spare = t.spare[:len(t.spare)-1]
-	return a, true
-}
-
-// free gives a frame alloc returned back to the sender's spares, or
-// towards the pool.
-func (p *Port) free(addr uint64) {
-	t := &p.tx
-	addr &^= p.umem.frameSize - 1
-	if len(t.spare) < cap(t.spare) {
-		t.spare = append(t.spare, addr)
-		return
-	}
-	if len(t.back) == cap(t.back) {
-		p.putBack()
-	}
-	t.back = append(t.back, addr)
-}
-
-// putBack returns the frames in back to the pool.
-func (p *Port) putBack() {
-	t := &p.tx
-	if len(t.back) > 0 {
-		p.umem.put(t.back)
-		t.back = t.back[:0]
-	}
-}
-
 // kick publishes the TX ring and, when the kernel asks for it, wakes it to
 // send. In copy mode the kernel sends a bounded batch per call, so it is
 // woken until the ring is empty or a wake-up makes no progress: the device
@@ -352,30 +280,4 @@ func (p *Port) kick() {
 		break
 	}
 	p.reap()
-}
-
-// reap takes completed frames back: into the spares, the rest towards the
-// pool.
-func (p *Port) reap() {
-	t := &p.tx
-	r := &t.q.comp
-	n := r.avail()
-	if n == 0 {
-		return
-	}
-	if len(t.back)+int(n) > cap(t.back) {
-		p.putBack()
-	}
-	mask := p.umem.frameSize - 1
-	for range n {
-		a := *r.addr(r.local) &^ mask
-		r.local++
-		if len(t.spare) < cap(t.spare) {
-			t.spare = append(t.spare, a) // owned by txOwner since it was posted
-		} else {
-			t.back = append(t.back, a)
-		}
-	}
-	r.release()
-	t.done += uint64(n)
 }

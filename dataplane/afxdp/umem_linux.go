@@ -125,8 +125,11 @@ func (u *UMEM) put(addrs []uint64) {
 	u.mu.Unlock()
 }
 
-// join adds a bound socket; under mu.
+// join gives a bound socket its owner ids and adds it; under mu.
 func (u *UMEM) join(s *xsk) {
+	s.id = u.nextID
+	u.nextID++
+	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
 	u.socks = append(u.socks, s)
 	u.nsocks.Store(int32(len(u.socks)))
 }
