@@ -52,93 +52,98 @@ Flags:
 `
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:]))
 }
 
-func run() int {
+// options are the command line's flags.
+type options struct {
+	cfgFile, metricsAddr, controlPath string
+	logLevel                          string
+	fastPath, portType                string
+	pinDir, tcHook                    string
+	check, cleanup                    bool
+}
+
+// parseFlags reads the command line; done says to exit with code.
+func parseFlags(args []string) (o options, code int, done bool) {
 	fs := flag.NewFlagSet("xswitchd", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	cfgFile := fs.String("config", "", "YAML configuration `file`; none means auto mode")
-	metricsAddr := fs.String("metrics", "", "listen `address` of /metrics (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
-	controlPath := fs.String("control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	check := fs.Bool("check", false, "validate the configuration and exit")
-	fastPath := fs.String("fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
-	portType := fs.String("port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
-	pinDir := fs.String("bpf-pin-dir", config.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
-	tcHook := fs.String("tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
-	cleanup := fs.Bool("cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	fs.StringVar(&o.cfgFile, "config", "", "YAML configuration `file`; none means auto mode")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "listen `address` of /metrics (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
+	fs.StringVar(&o.controlPath, "control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&o.check, "check", false, "validate the configuration and exit")
+	fs.StringVar(&o.fastPath, "fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
+	fs.StringVar(&o.portType, "port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
+	fs.StringVar(&o.pinDir, "bpf-pin-dir", config.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
+	fs.StringVar(&o.tcHook, "tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
+	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return o, 0, true
 		}
-		return 2
+		return o, 2, true
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "xswitchd: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return o, 2, true
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "xswitchd: -log-level: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if *cleanup {
-		if err := bpf.Cleanup(*pinDir); err != nil {
-			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
-			return 1
-		}
-		fmt.Printf("fast path under %s detached and removed\n", *pinDir)
-		return 0
-	}
+	return o, 0, false
+}
 
+// exitError is an error that ends xswitchd with its code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// config loads the file (or takes auto mode) and applies the flags that
+// override it.
+func (o options) config() (*config.Config, error) {
 	cfg := config.Auto()
-	if *cfgFile != "" {
+	if o.cfgFile != "" {
 		var err error
-		if cfg, err = config.Load(*cfgFile); err == nil {
+		if cfg, err = config.Load(o.cfgFile); err == nil {
 			err = daemon.Check(cfg)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "xswitchd: %v\n", err)
-			return 1
+			return nil, &exitError{1, err}
 		}
 	}
-	if *fastPath != "" {
-		m, err := config.ParseMode(*fastPath)
+	if o.fastPath != "" {
+		m, err := config.ParseMode(o.fastPath)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "xswitchd: -fastpath: %v\n", err)
-			return 2
+			return nil, &exitError{2, fmt.Errorf("-fastpath: %w", err)}
 		}
 		if cfg.Auto || !cfg.FastPathSet {
 			cfg.FastPath = m
 		}
 	}
-	if *portType != "" {
-		t, err := config.ParsePortType(*portType)
+	if o.portType != "" {
+		t, err := config.ParsePortType(o.portType)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "xswitchd: -port-type: %v\n", err)
-			return 2
+			return nil, &exitError{2, fmt.Errorf("-port-type: %w", err)}
 		}
 		if cfg.Auto || !cfg.PortTypeSet {
 			cfg.PortType = t
 		}
 	}
-	cfg.PinDir = *pinDir
-	hook, err := config.ParseTCHook(*tcHook)
+	cfg.PinDir = o.pinDir
+	hook, err := config.ParseTCHook(o.tcHook)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "xswitchd: -tc-hook: %v\n", err)
-		return 2
+		return nil, &exitError{2, fmt.Errorf("-tc-hook: %w", err)}
 	}
 	cfg.TCHook = hook
-	if *metricsAddr != "" {
-		cfg.Metrics = *metricsAddr
+	if o.metricsAddr != "" {
+		cfg.Metrics = o.metricsAddr
 	}
-	if *controlPath != "" {
-		cfg.Control = *controlPath
+	if o.controlPath != "" {
+		cfg.Control = o.controlPath
 	}
 	if cfg.Metrics == "off" {
 		cfg.Metrics = ""
@@ -146,7 +151,34 @@ func run() int {
 	if cfg.Control == "off" {
 		cfg.Control = ""
 	}
-	if *check {
+	return cfg, nil
+}
+
+func run(args []string) int {
+	o, code, done := parseFlags(args)
+	if done {
+		return code
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "xswitchd: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.cleanup {
+		if err := bpf.Cleanup(o.pinDir); err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
+			return 1
+		}
+		fmt.Printf("fast path under %s detached and removed\n", o.pinDir)
+		return 0
+	}
+	cfg, err := o.config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xswitchd: %v\n", err)
+		return err.(*exitError).code
+	}
+	if o.check {
 		fmt.Println("configuration ok")
 		return 0
 	}
@@ -155,8 +187,41 @@ func run() int {
 	defer stop()
 
 	d := daemon.New(cfg, log)
+	servers, err := serve(cfg, d, log)
+	defer func() {
+		for _, srv := range servers {
+			srv.Close()
+		}
+	}()
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	if cfg.Control != "" {
+		defer os.Remove(cfg.Control)
+	}
+	mode := "auto"
+	if !cfg.Auto {
+		mode = cfg.Source
+	}
+	log.Info("xswitchd started", "config", mode)
+	if err := d.Run(ctx); err != nil {
+		log.Error("xswitchd stopped", "err", err)
+		return 1
+	}
+	if d.FastPathLoaded() {
+		log.Info("xswitchd stopped, every socket released; the fast path stays attached for the next xswitchd ('xswitchd -cleanup' removes it)", "pin_dir", cfg.PinDir)
+	} else {
+		log.Info("xswitchd stopped, every port released")
+	}
+	return 0
+}
+
+// serve starts the /metrics and control servers the configuration asks for.
+// It returns the servers it started, also when a later one fails.
+func serve(cfg *config.Config, d *daemon.Daemon, log *slog.Logger) ([]*http.Server, error) {
 	var servers []*http.Server
-	serve := func(what string, l net.Listener, h http.Handler) {
+	start := func(what string, l net.Listener, h http.Handler) {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
 		go func() {
@@ -170,41 +235,20 @@ func run() int {
 		reg.MustRegister(metrics.NewCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		l, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
-			log.Error("cannot serve metrics", "addr", cfg.Metrics, "err", err)
-			return 1
+			return servers, fmt.Errorf("cannot serve metrics on %s: %w", cfg.Metrics, err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		serve("metrics", l, mux)
+		start("metrics", l, mux)
 		log.Info("serving metrics", "addr", l.Addr().String())
 	}
 	if cfg.Control != "" {
 		l, err := server.Listen(cfg.Control)
 		if err != nil {
-			log.Error("cannot open the control socket", "err", err)
-			return 1
+			return servers, fmt.Errorf("cannot open the control socket: %w", err)
 		}
-		defer os.Remove(cfg.Control)
-		serve("control", l, server.Handler(d))
+		start("control", l, server.Handler(d))
 		log.Info("serving control API", "socket", cfg.Control)
 	}
-	mode := "auto"
-	if !cfg.Auto {
-		mode = cfg.Source
-	}
-	log.Info("xswitchd started", "config", mode)
-	err = d.Run(ctx)
-	for _, srv := range servers {
-		srv.Close()
-	}
-	if err != nil {
-		log.Error("xswitchd stopped", "err", err)
-		return 1
-	}
-	if d.FastPathLoaded() {
-		log.Info("xswitchd stopped, every socket released; the fast path stays attached for the next xswitchd ('xswitchd -cleanup' removes it)", "pin_dir", cfg.PinDir)
-	} else {
-		log.Info("xswitchd stopped, every port released")
-	}
-	return 0
+	return servers, nil
 }
