@@ -72,6 +72,7 @@ lint:
 	@$(DEPS) lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	shellcheck .ci/run $$(git ls-files '*.sh')
 
 clean:
 	rm -rf $(BIN)

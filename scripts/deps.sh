@@ -36,7 +36,11 @@ for target in "$@"; do
 		;;
 	test | unit | e2e | lint)
 		needs_go=true
-		case $target in test | lint) need git git ;; esac
+		case $target in test | lint)
+			need git git
+			need shellcheck shellcheck
+			;;
+		esac
 		case $target in test | unit)
 			# The race detector is built with cgo.
 			need gcc gcc
