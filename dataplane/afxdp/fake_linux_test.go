@@ -54,24 +54,21 @@ func fakePort(tb testing.TB, u *UMEM, cfg Config) *Port {
 func kernel(p *Port, size uint32) uint32 {
 	s := p.queues[0]
 	tx, comp := &s.tx, &s.comp
-	for c, end := atomic.LoadUint32(tx.cons), atomic.LoadUint32(tx.prod); c != end; c++ {
-		prod := atomic.LoadUint32(comp.prod)
+	c, end, prod := atomic.LoadUint32(tx.cons), atomic.LoadUint32(tx.prod), atomic.LoadUint32(comp.prod)
+	for ; c != end; c, prod = c+1, prod+1 {
 		*comp.addr(prod) = tx.desc(c).Addr
-		atomic.StoreUint32(comp.prod, prod+1)
-		atomic.StoreUint32(tx.cons, c+1)
 	}
+	atomic.StoreUint32(comp.prod, prod)
+	atomic.StoreUint32(tx.cons, c)
 	fill, rx := &s.fill, &s.rx
 	if size > 0 {
-		for c, end := atomic.LoadUint32(fill.cons), atomic.LoadUint32(fill.prod); c != end; c++ {
-			prod := atomic.LoadUint32(rx.prod)
-			if prod-atomic.LoadUint32(rx.cons) == rx.size {
-				break
-			}
+		c, end, prod := atomic.LoadUint32(fill.cons), atomic.LoadUint32(fill.prod), atomic.LoadUint32(rx.prod)
+		for ; c != end && prod-atomic.LoadUint32(rx.cons) < rx.size; c, prod = c+1, prod+1 {
 			d := rx.desc(prod)
 			d.Addr, d.Len = *fill.addr(c)+256, size
-			atomic.StoreUint32(rx.prod, prod+1)
-			atomic.StoreUint32(fill.cons, c+1)
 		}
+		atomic.StoreUint32(rx.prod, prod)
+		atomic.StoreUint32(fill.cons, c)
 	}
 	return atomic.LoadUint32(rx.prod) - atomic.LoadUint32(rx.cons)
 }
