@@ -13,17 +13,19 @@ import (
 
 // xsk is the AF_XDP socket of one queue of a port.
 type xsk struct {
-	fd       int
-	queue    int
-	id       uint32 // owner id in the UMEM
-	rxOwner  uint32 // id<<1|roleRx
-	txOwner  uint32 // id<<1|roleTx
-	zeroCopy bool
+	fd       int    // -1 once closed; closed by the port's teardown under Port.h.mu
+	id       uint32 // owner id in the UMEM, given by UMEM.join; never reused
+	rxOwner  uint32 // id<<1|roleRx: owner of the frames of the fill and RX rings and of those Receive returned
+	txOwner  uint32 // id<<1|roleTx: owner of the frames of the TX and completion rings and of the sender's
+	zeroCopy bool   // bound in zero-copy mode: the driver reads and writes the UMEM itself
 
+	// The rings: fill and RX are the Receive goroutine's, TX and
+	// completion the sender's (the port's first socket's only).
 	fill, comp, rx, tx ring
 
 	// batch holds the addresses of the frames the last Receive returned
-	// from this socket; the Receive goroutine's.
+	// from this socket, until the next Receive recycles them; the Receive
+	// goroutine's.
 	batch []uint64
 }
 
@@ -52,7 +54,7 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	if err != nil {
 		return nil, "socket", err
 	}
-	s := &xsk{fd: fd, queue: queue}
+	s := &xsk{fd: fd}
 	fail := func(op string, err error) (*xsk, string, error) {
 		s.close()
 		return nil, op, err

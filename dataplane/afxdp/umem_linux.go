@@ -30,8 +30,8 @@ type UMEM struct {
 	shift     uint   // log2(frameSize)
 	// owner[i] is the owner of frame i: ownerFree while the frame is in
 	// the pool (or on its way out of it), else a socket's rxOwner or
-	// txOwner. Changed only by the frame's owner, or by reclaim once the
-	// owner is closed.
+	// txOwner. Changed by the frame's owner, by the sender that takes it
+	// without a copy, or by reclaim once the owner is closed.
 	owner []atomic.Uint32
 	// nsocks is len(socks), read without the lock by fillTarget on every
 	// refill.
@@ -171,7 +171,9 @@ func (u *UMEM) reclaim(id uint32) int {
 
 // take moves a frame the dataplane received on some socket of this UMEM to
 // the sending socket with owner to, provided it is still where Receive left
-// it; addr is the frame's offset in the UMEM.
+// it; addr is the frame's offset in the UMEM. The compare-and-swap, one per
+// frame sent without a copy, is the handover itself and stays per frame:
+// it is what keeps a frame from ever having two owners.
 func (u *UMEM) take(addr uint64, to uint32) bool {
 	o := &u.owner[addr>>u.shift]
 	cur := o.Load()
