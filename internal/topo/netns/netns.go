@@ -57,10 +57,7 @@ func Create(name string) error {
 	}
 	f.Close()
 	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread now lives in the new namespace, so it
-		// must die with this goroutine instead of running other goroutines.
-		runtime.LockOSThread()
+	runLocked(func() {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
@@ -70,7 +67,7 @@ func Create(name string) error {
 			return
 		}
 		errc <- linkUp("lo")
-	}()
+	})
 	if err := <-errc; err != nil {
 		Delete(name)
 		return fmt.Errorf("netns: create %s: %w", name, err)
@@ -114,17 +111,41 @@ func Open(name string) (int, error) {
 	return fd, nil
 }
 
+// runLocked runs fn on a goroutine locked to an OS thread and never
+// unlocked: the thread exits with the goroutine, so no other goroutine ever
+// runs in the namespace fn leaves it in. It is never the process's main
+// thread, which the runtime cannot end and would keep, in that namespace,
+// as the thread /proc/self shows.
+func runLocked(fn func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			fn()
+			return
+		}
+		// Hold the main thread while another one does the work: a thread
+		// locked to this goroutine runs no other.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			fn()
+		}()
+		<-done
+		runtime.UnlockOSThread()
+	}()
+}
+
 // Do runs fn on a fresh OS thread that has entered the namespace of the
 // descriptor fd, and returns fn's error. The thread is never handed back to
-// the Go scheduler: it exits with fn's goroutine, so no other goroutine
-// ever runs in the wrong namespace. Goroutines that fn starts do not
+// the Go scheduler (see runLocked), so no other goroutine ever runs in the
+// wrong namespace. Goroutines that fn starts do not
 // inherit the namespace; sockets fn creates keep it for their whole life.
 // fn must return: one that exits its goroutine (runtime.Goexit, as
 // t.FailNow does) is reported as an error.
 func Do(fd int, fn func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	runLocked(func() {
 		returned := false
 		defer func() {
 			if !returned {
@@ -139,7 +160,7 @@ func Do(fd int, fn func() error) error {
 		err := fn()
 		returned = true
 		errc <- err
-	}()
+	})
 	return <-errc
 }
 
