@@ -15,7 +15,8 @@ import (
 type rxState struct {
 	mu sync.Mutex
 	// holding: the dataplane may still use frames the last Receive
-	// returned; the next Receive, or teardown, lets go of them.
+	// returned; the next Receive lets go of them, and until then the
+	// sockets stay open.
 	holding bool
 	// pfds has one entry per socket, then the eventfd Close writes to;
 	// their Revents are cleared before each poll.
