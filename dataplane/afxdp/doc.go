@@ -24,7 +24,7 @@
 // out-of-band VLAN tag put back after the MACs. An AF_XDP device takes no
 // offload metadata, so Send finishes partial checksums and cuts GSO
 // super-frames into segments in software (dataplane.FinishChecksum,
-// dataplane.WriteSegment) first. Frames longer than a UMEM frame or than
+// dataplane.Segmenter) first. Frames longer than a UMEM frame or than
 // the MTU are refused with EMSGSIZE.
 //
 // Frames longer than a UMEM frame that arrive are dropped by the kernel and

@@ -29,8 +29,10 @@ type txState struct {
 	// back holds free frames on their way to the pool, still owned by
 	// q.txOwner; putBack empties it once per Send.
 	back []uint64
-	// segs is scratch for the frames of one super-frame's segments.
+	// segs is scratch for the frames of one super-frame's segments, and
+	// seg cuts that super-frame; both are reused from frame to frame.
 	segs []uint64
+	seg  dataplane.Segmenter
 	// posted counts the descriptors posted on the TX ring and done those
 	// completed; posted-done frames are in flight, at most maxInFlight: what
 	// a stalled device may hold of the UMEM.
@@ -137,21 +139,16 @@ func (p *Port) post(f *dataplane.Frame) error {
 // super-frame.
 func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
 	t, u := &p.tx, p.umem
-	n, err := dataplane.GSOSegments(f)
+	seg := &t.seg
+	n, err := seg.Init(f)
 	if err != nil || n > int(t.q.tx.size) {
 		t.n.invalid++
 		return syscall.EINVAL
 	}
-	for i := range n {
-		l, err := dataplane.SegmentLen(f, i)
-		if err != nil {
-			t.n.invalid++
-			return syscall.EINVAL
-		}
-		if l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
-			t.n.tooBig++
-			return syscall.EMSGSIZE
-		}
+	// No segment is longer than the first.
+	if l := seg.Len(0); l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
+		t.n.tooBig++
+		return syscall.EMSGSIZE
 	}
 	if !p.room(uint32(n)) {
 		t.n.noBuffer++
@@ -171,8 +168,8 @@ func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
 	}
 	for i, a := range addrs {
 		buf := u.frame(a, int(u.frameSize))
-		l, err := dataplane.WriteSegment(f, i, buf[tag:])
-		if err != nil { // GSOSegments vouched for every segment
+		l, err := seg.Write(i, buf[tag:])
+		if err != nil { // Init vouched for every segment
 			panic("afxdp: segment " + err.Error())
 		}
 		p.enqueue(a, tagInPlace(buf, l, f))
