@@ -2,7 +2,6 @@ package afxdp
 
 import (
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +17,7 @@ type ring struct {
 	prod  *uint32 // producer index, free running
 	cons  *uint32 // consumer index, free running
 	flags *uint32 // XDP_RING_NEED_WAKEUP
-	descs unsafe.Pointer
+	descs *byte   // the first entry: a uint64 (fill, completion) or an XDPDesc (RX, TX)
 	mask  uint32
 	size  uint32
 
@@ -26,19 +25,6 @@ type ring struct {
 	// the last index read of the other side.
 	local  uint32
 	cached uint32
-}
-
-func newRing(mem []byte, off unix.XDPRingOffset, size uint32) ring {
-	base := unsafe.Pointer(&mem[0])
-	return ring{
-		mem:   mem,
-		prod:  (*uint32)(unsafe.Add(base, off.Producer)),
-		cons:  (*uint32)(unsafe.Add(base, off.Consumer)),
-		flags: (*uint32)(unsafe.Add(base, off.Flags)),
-		descs: unsafe.Add(base, off.Desc),
-		mask:  size - 1,
-		size:  size,
-	}
 }
 
 // Producer side (fill and TX rings).
@@ -77,16 +63,6 @@ func (r *ring) avail() uint32 {
 func (r *ring) release() { atomic.StoreUint32(r.cons, r.local) }
 
 func (r *ring) needWakeup() bool { return atomic.LoadUint32(r.flags)&unix.XDP_RING_NEED_WAKEUP != 0 }
-
-// Entries of the address rings (fill, completion).
-func (r *ring) addr(i uint32) *uint64 {
-	return (*uint64)(unsafe.Add(r.descs, uintptr(i&r.mask)*8))
-}
-
-// Entries of the descriptor rings (RX, TX).
-func (r *ring) desc(i uint32) *unix.XDPDesc {
-	return (*unix.XDPDesc)(unsafe.Add(r.descs, uintptr(i&r.mask)*unsafe.Sizeof(unix.XDPDesc{})))
-}
 
 func (r *ring) unmap() {
 	if r.mem != nil {

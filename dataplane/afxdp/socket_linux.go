@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/xswitch/xswitch/internal/ethtool"
 )
 
 // xsk is the AF_XDP socket of one queue of a port.
@@ -27,23 +24,6 @@ type xsk struct {
 	// from this socket, until the next Receive recycles them; the Receive
 	// goroutine's.
 	batch []uint64
-}
-
-func setsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
-	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), n, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-func getsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
-	l := uint32(n)
-	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), uintptr(unsafe.Pointer(&l)), 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
 
 // openXSK opens the socket of one queue, bound in the given mode: it
@@ -68,8 +48,7 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	if len(u.socks) > 0 {
 		share = u.socks[0]
 	} else {
-		reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&u.mem[0]))), Len: uint64(len(u.mem)), Size: uint32(u.frameSize)}
-		err := setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg))
+		err := registerUMEM(fd, u.mem, uint32(u.frameSize))
 		runtime.KeepAlive(u)
 		if err != nil {
 			return fail("setsockopt XDP_UMEM_REG", err)
@@ -95,9 +74,8 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail(fmt.Sprintf("bind queue %d", queue), err)
 	}
-	var opts struct{ flags uint32 }
-	if err := getsockopt(fd, unix.XDP_OPTIONS, unsafe.Pointer(&opts), unsafe.Sizeof(opts)); err == nil {
-		s.zeroCopy = opts.flags&unix.XDP_OPTIONS_ZEROCOPY != 0
+	if flags, err := xdpOptions(fd); err == nil {
+		s.zeroCopy = flags&unix.XDP_OPTIONS_ZEROCOPY != 0
 	}
 	if mode == BindZeroCopy && !s.zeroCopy {
 		return fail(fmt.Sprintf("bind queue %d", queue), errors.New("zero-copy asked for, the UMEM's sockets are in copy mode"))
@@ -126,8 +104,8 @@ func (s *xsk) mapRings(cfg Config) (string, error) {
 			return "setsockopt " + r.name, err
 		}
 	}
-	var off unix.XDPMmapOffsets
-	if err := getsockopt(s.fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+	off, err := mmapOffsets(s.fd)
+	if err != nil {
 		return "getsockopt XDP_MMAP_OFFSETS", err
 	}
 	maps := []struct {
@@ -137,8 +115,8 @@ func (s *xsk) mapRings(cfg Config) (string, error) {
 		size  int
 		entry uintptr
 	}{
-		{&s.rx, off.Rx, unix.XDP_PGOFF_RX_RING, cfg.RxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
-		{&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, cfg.TxRingSize, unsafe.Sizeof(unix.XDPDesc{})},
+		{&s.rx, off.Rx, unix.XDP_PGOFF_RX_RING, cfg.RxRingSize, descSize},
+		{&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, cfg.TxRingSize, descSize},
 		{&s.fill, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, cfg.RxRingSize, 8},
 		{&s.comp, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, cfg.TxRingSize, 8},
 	}
@@ -173,22 +151,14 @@ func (s *xsk) close() {
 }
 
 // stats reads the kernel's counters of the socket.
-func (s *xsk) stats() (unix.XDPStatistics, error) {
-	var st unix.XDPStatistics
-	err := getsockopt(s.fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st))
-	return st, err
-}
+func (s *xsk) stats() (unix.XDPStatistics, error) { return xdpStatistics(s.fd) }
 
 // QueueCount returns the number of receive queues of ifname in use, which
 // is the number of sockets Open gives the port: the ethtool channels (rx
 // plus combined), or 1 when the driver does not say.
 func QueueCount(ifname string) int {
-	ch := struct {
-		cmd                                     uint32
-		maxRx, maxTx, maxOther, maxCombined     uint32
-		rxCount, txCount, otherCount, combCount uint32
-	}{cmd: unix.ETHTOOL_GCHANNELS}
-	if ethtool.Ioctl(ifname, unsafe.Pointer(&ch)) != nil || ch.rxCount+ch.combCount == 0 {
+	ch, err := channels(ifname)
+	if err != nil || ch.rxCount+ch.combCount == 0 {
 		return 1
 	}
 	return int(ch.rxCount + ch.combCount)

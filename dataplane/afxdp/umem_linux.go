@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -178,24 +177,6 @@ func (u *UMEM) take(addr uint64, to uint32) bool {
 	o := &u.owner[addr>>u.shift]
 	cur := o.Load()
 	return cur != ownerFree && cur&1 == roleRx && o.CompareAndSwap(cur, to)
-}
-
-// offset returns the offset of b in the UMEM, or false when b lies
-// elsewhere.
-func (u *UMEM) offset(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	start := uintptr(unsafe.Pointer(&u.mem[0]))
-	p := uintptr(unsafe.Pointer(&b[0]))
-	if p < start || p+uintptr(len(b)) > start+uintptr(len(u.mem)) {
-		return 0, false
-	}
-	off := uint64(p - start)
-	if (off+uint64(len(b))-1)>>u.shift != off>>u.shift {
-		return 0, false // spans two frames: not one of ours
-	}
-	return off, true
 }
 
 // frame returns n bytes of the UMEM at addr.
