@@ -80,15 +80,25 @@ func startReceiver(t testing.TB, p *Port, batch int) *receiver {
 // after timeout.
 func (r *receiver) next(t testing.TB, timeout time.Duration, keep func(rxFrame) bool) rxFrame {
 	t.Helper()
+	f, ok := r.nextWithin(timeout, keep)
+	if !ok {
+		t.Fatalf("no matching frame received within %v", timeout)
+	}
+	return f
+}
+
+// nextWithin returns the next received frame that keep accepts, or ok false
+// after timeout.
+func (r *receiver) nextWithin(timeout time.Duration, keep func(rxFrame) bool) (rxFrame, bool) {
 	deadline := time.After(timeout)
 	for {
 		select {
 		case f := <-r.frames:
 			if keep(f) {
-				return f
+				return f, true
 			}
 		case <-deadline:
-			t.Fatalf("no matching frame received within %v", timeout)
+			return rxFrame{}, false
 		}
 	}
 }

@@ -70,7 +70,14 @@ func newPair(t testing.TB) pair {
 
 func TestReceiveDeliversEachFrameOnceIntact(t *testing.T) {
 	pr := newPair(t)
-	p := openPort(t, pr.nsPort, "port0", Config{})
+	// The kernel hands a block over when it is full or its timeout expires,
+	// and drops frames while every block is handed over. With the default
+	// 1 ms, a loaded machine that pauses the sender and starves the reader
+	// turns the 300 frames (two blocks' worth) into a ring of partly
+	// filled blocks and a drop, which is no fault of Receive's: a longer
+	// timeout and more blocks make room for the pauses.
+	const blockTimeout = 20 * time.Millisecond
+	p := openPort(t, pr.nsPort, "port0", Config{BlockCount: 16, BlockTimeout: blockTimeout})
 	// An odd batch size makes batches end in the middle of ring blocks.
 	rx := startReceiver(t, p, 7)
 	peer := openRaw(t, pr.nsPeer, "peer0", false)
@@ -86,7 +93,11 @@ func TestReceiveDeliversEachFrameOnceIntact(t *testing.T) {
 	}
 	seen := make(map[uint32]bool)
 	for len(seen) < count {
-		f := rx.next(t, 5*time.Second, isTestFrame)
+		f, ok := rx.nextWithin(5*time.Second, isTestFrame)
+		if !ok {
+			t.Fatalf("%d of %d frames received within 5s; port %+v\n%s", len(seen), count, p.Stats(),
+				nstest.Run(t, "ip", "-n", pr.nsPort, "-s", "link", "show", "port0"))
+		}
 		seq, _ := testSeq(f.data)
 		if seen[seq] {
 			t.Fatalf("frame %d received twice", seq)
@@ -100,7 +111,7 @@ func TestReceiveDeliversEachFrameOnceIntact(t *testing.T) {
 		}
 	}
 	// Several block timeouts later, nothing more arrives.
-	for deadline := time.After(100 * time.Millisecond); ; {
+	for deadline := time.After(5 * blockTimeout); ; {
 		select {
 		case f := <-rx.frames:
 			if seq, ok := testSeq(f.data); ok {
