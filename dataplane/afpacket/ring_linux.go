@@ -1,22 +1,17 @@
 package afpacket
 
-// This file holds the package's unsafe code for the receive ring: it reads
-// the kernel's block and packet headers in place in the mmap'd ring and
-// hands blocks back with atomic stores to their block_status.
+// The receive ring: the kernel's block and packet headers are read in place
+// in the mmap'd ring (ring_unsafe_linux.go finds them), and blocks are handed
+// back with atomic stores to their block_status.
 
 import (
 	"encoding/binary"
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
 )
-
-// blockHdrOffset is where struct tpacket_hdr_v1 starts in a block, after the
-// version and offset_to_priv words of struct tpacket_block_desc.
-const blockHdrOffset = int(unsafe.Offsetof(unix.TpacketBlockDesc{}.Hdr))
 
 // ring reads a TPACKET_V3 receive ring. The kernel fills blocks in order and
 // flips a block's status to TP_STATUS_USER when it is done with it; the
@@ -38,13 +33,6 @@ func newRing(mem []byte, blockSize, count int, punt uint16) ring {
 	return ring{mem: mem, blockSize: blockSize, count: count, punt: punt}
 }
 
-// blockHdr returns the header of block b.
-func (r *ring) blockHdr(b int) *unix.TpacketHdrV1 {
-	off := b*r.blockSize + blockHdrOffset
-	_ = r.mem[off+int(unsafe.Sizeof(unix.TpacketHdrV1{}))-1]
-	return (*unix.TpacketHdrV1)(unsafe.Pointer(&r.mem[off]))
-}
-
 // fill stores in frames[:n] the next packets of the ring, at most len(frames),
 // without waiting. Their Data point into the ring and stay valid until the
 // blocks holding them are released. Packets the kernel truncated are skipped
@@ -55,8 +43,7 @@ func (r *ring) fill(frames []dataplane.Frame) (n, truncated, bytes int) {
 			break
 		}
 		off := r.next
-		_ = r.mem[off+unix.SizeofTpacket3Hdr-1]
-		h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&r.mem[off]))
+		h := r.packetHdr(off)
 		if h.Snaplen < h.Len {
 			truncated++
 		} else {

@@ -1,12 +1,11 @@
 package afpacket
 
-// This file holds the package's unsafe code for sending: it points
-// preallocated iovecs at the caller's frames and calls sendmmsg.
+// Sending: preallocated iovecs point at the caller's frames, and sendmmsg
+// (send_unsafe_linux.go) sends them.
 
 import (
 	"encoding/binary"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -98,8 +97,7 @@ func setIovec(v *unix.Iovec, b []byte) {
 func (s *sender) flush(fd uintptr, c *counters) (sent int, errno syscall.Errno) {
 	bytes := 0
 	for sent < s.n {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&s.msgs[sent])), uintptr(s.n-sent), unix.MSG_DONTWAIT, 0, 0)
+		r, e := sendmmsg(fd, s.msgs[sent:s.n])
 		if e == unix.EINTR {
 			continue
 		}
@@ -113,10 +111,10 @@ func (s *sender) flush(fd uintptr, c *counters) (sent int, errno syscall.Errno) 
 			// Cannot happen with messages left; never loop on it.
 			break
 		}
-		for _, m := range s.msgs[sent : sent+int(r)] {
+		for _, m := range s.msgs[sent : sent+r] {
 			bytes += int(m.Len) - dataplane.VNetHdrLen
 		}
-		sent += int(r)
+		sent += r
 	}
 	s.reset()
 	c.txPackets.Add(uint64(sent))
