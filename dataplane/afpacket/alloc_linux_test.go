@@ -35,7 +35,7 @@ func TestSendDoesNotAllocate(t *testing.T) {
 
 func TestReceiveDoesNotAllocate(t *testing.T) {
 	pr := newPair(t)
-	p := openPort(t, pr.nsPort, "port0", Config{})
+	p := openPort(t, pr.nsPort, "port0", burstConfig)
 	peer := openRaw(t, pr.nsPeer, "peer0", false)
 	const runs, batch = 50, 8
 	for i := range (runs + 1) * batch * 2 {
@@ -45,7 +45,7 @@ func TestReceiveDoesNotAllocate(t *testing.T) {
 	if _, err := p.Receive(buf); err != nil { // waits for the first block
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // every block retired
+	time.Sleep(2 * burstConfig.BlockTimeout) // every block retired
 	// Should Receive ever wait for frames that do not come, unblock it.
 	watchdog := time.AfterFunc(10*time.Second, func() { p.Close() })
 	defer watchdog.Stop()

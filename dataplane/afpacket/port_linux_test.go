@@ -68,16 +68,18 @@ func newPair(t testing.TB) pair {
 	return p
 }
 
+// burstConfig is for tests that send a burst of frames and read them only
+// later or while they come. The kernel hands a block over when it is full or
+// its timeout expires, and drops frames while every block is handed over.
+// With the default 1 ms timeout, a loaded machine that pauses the sender
+// again and again while the reader waits its turn fills the ring with partly
+// filled blocks, and frames are dropped, no fault of Receive's: a longer
+// timeout and more blocks make room for such pauses.
+var burstConfig = Config{BlockCount: 16, BlockTimeout: 20 * time.Millisecond}
+
 func TestReceiveDeliversEachFrameOnceIntact(t *testing.T) {
 	pr := newPair(t)
-	// The kernel hands a block over when it is full or its timeout expires,
-	// and drops frames while every block is handed over. With the default
-	// 1 ms, a loaded machine that pauses the sender and starves the reader
-	// turns the 300 frames (two blocks' worth) into a ring of partly
-	// filled blocks and a drop, which is no fault of Receive's: a longer
-	// timeout and more blocks make room for the pauses.
-	const blockTimeout = 20 * time.Millisecond
-	p := openPort(t, pr.nsPort, "port0", Config{BlockCount: 16, BlockTimeout: blockTimeout})
+	p := openPort(t, pr.nsPort, "port0", burstConfig)
 	// An odd batch size makes batches end in the middle of ring blocks.
 	rx := startReceiver(t, p, 7)
 	peer := openRaw(t, pr.nsPeer, "peer0", false)
@@ -111,7 +113,7 @@ func TestReceiveDeliversEachFrameOnceIntact(t *testing.T) {
 		}
 	}
 	// Several block timeouts later, nothing more arrives.
-	for deadline := time.After(5 * blockTimeout); ; {
+	for deadline := time.After(5 * burstConfig.BlockTimeout); ; {
 		select {
 		case f := <-rx.frames:
 			if seq, ok := testSeq(f.data); ok {
