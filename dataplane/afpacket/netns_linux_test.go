@@ -1,19 +1,18 @@
 package afpacket
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/internal/nstest"
-	"github.com/xswitch/xswitch/internal/packetsock"
+	"github.com/xswitch/xswitch/internal/topo/netns"
 )
 
 // openPort opens a Port on ifname in netns ns and closes it when the test ends.
@@ -103,46 +102,23 @@ func (r *receiver) nextWithin(timeout time.Duration, keep func(rxFrame) bool) (r
 	}
 }
 
-// rawSock is a plain AF_PACKET socket on the far end of a veth, the test's
-// independent view of the wire. Its own transmissions are not received.
+// rawSock is a plain AF_PACKET socket on the far end of a veth (see
+// netns.OpenPacket), the test's independent view of the wire. Its own
+// transmissions are not received.
 type rawSock struct {
 	fd int
 }
 
-// openRaw opens a blocking raw socket bound to ifname in ns. With vnet, it
-// sends and receives a virtio_net_hdr before each frame; it always asks for
-// PACKET_AUXDATA, which carries the VLAN tag the kernel stripped.
+// openRaw opens a raw socket bound to ifname in ns. With vnet, it sends and
+// receives a virtio_net_hdr before each frame.
 func openRaw(t testing.TB, ns, ifname string, vnet bool) *rawSock {
 	t.Helper()
 	s := &rawSock{fd: -1}
-	nstest.In(t, ns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(packetsock.Htons(unix.ETH_P_ALL)))
-		if err != nil {
+	nstest.In(t, ns, func() (err error) {
+		if s.fd, err = netns.OpenPacket(ifname, true); err != nil || !vnet {
 			return err
 		}
-		s.fd = fd
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		opts := []struct{ level, opt, v int }{
-			{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1},
-			{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1},
-			{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8 << 20},
-		}
-		if vnet {
-			opts = append(opts, struct{ level, opt, v int }{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1})
-		}
-		for _, o := range opts {
-			if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
-				return fmt.Errorf("setsockopt %d: %w", o.opt, err)
-			}
-		}
-		tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: packetsock.Htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+		return unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1)
 	})
 	t.Cleanup(func() { unix.Close(s.fd) })
 	return s
@@ -150,24 +126,44 @@ func openRaw(t testing.TB, ns, ifname string, vnet bool) *rawSock {
 
 func (s *rawSock) send(t testing.TB, frame []byte) {
 	t.Helper()
-	if _, err := unix.Write(s.fd, frame); err != nil {
-		t.Fatalf("raw send: %v", err)
+	for {
+		_, err := unix.Write(s.fd, frame)
+		if err == unix.EAGAIN || err == unix.ENOBUFS {
+			time.Sleep(100 * time.Microsecond) // the socket does not block
+			continue
+		}
+		if err != nil {
+			t.Fatalf("raw send: %v", err)
+		}
+		return
 	}
 }
 
 // recv returns the next frame received within timeout, with the auxdata
-// the kernel attached; ok is false on timeout.
+// the kernel attached, which carries the VLAN tag it stripped; ok is false
+// on timeout.
 func (s *rawSock) recv(t testing.TB, timeout time.Duration) (frame []byte, aux unix.TpacketAuxdata, ok bool) {
 	t.Helper()
 	buf := make([]byte, 1<<17)
-	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{}))))
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		n, oobn, _, _, err := unix.Recvmsg(s.fd, buf, oob, 0)
+	oob := make([]byte, unix.CmsgSpace(auxdataLen))
+	for deadline := time.Now().Add(timeout); ; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, aux, false
+		}
+		pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, int(left.Milliseconds())+1); err != nil && err != unix.EINTR {
+			t.Fatalf("raw recv: poll: %v", err)
+		}
+		n, oobn, _, from, err := unix.Recvmsg(s.fd, buf, oob, 0)
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			t.Fatalf("raw recv: %v", err)
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // a kernel without PACKET_IGNORE_OUTGOING
 		}
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
@@ -175,12 +171,27 @@ func (s *rawSock) recv(t testing.TB, timeout time.Duration) (frame []byte, aux u
 		}
 		for _, m := range msgs {
 			if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA {
-				aux = *(*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
+				aux = parseAuxdata(m.Data)
 			}
 		}
 		return buf[:n], aux, true
 	}
-	return nil, aux, false
+}
+
+// auxdataLen is the size of struct tpacket_auxdata.
+const auxdataLen = 20
+
+// parseAuxdata decodes the struct tpacket_auxdata of a PACKET_AUXDATA
+// control message.
+func parseAuxdata(b []byte) unix.TpacketAuxdata {
+	if len(b) < auxdataLen {
+		return unix.TpacketAuxdata{}
+	}
+	e := binary.NativeEndian
+	return unix.TpacketAuxdata{
+		Status: e.Uint32(b), Len: e.Uint32(b[4:]), Snaplen: e.Uint32(b[8:]),
+		Mac: e.Uint16(b[12:]), Net: e.Uint16(b[14:]), Vlan_tci: e.Uint16(b[16:]), Vlan_tpid: e.Uint16(b[18:]),
+	}
 }
 
 // recvMatching returns the frames received within timeout that keep accepts.
@@ -195,34 +206,6 @@ func (s *rawSock) recvMatching(t testing.TB, timeout time.Duration, want int, ke
 		}
 	}
 	return got
-}
-
-// setTxChecksum turns the transmit checksum offload of ifname in ns on or
-// off (ETHTOOL_STXCSUM), so the kernel finishes partial checksums itself.
-func setTxChecksum(t testing.TB, ns, ifname string, on bool) {
-	t.Helper()
-	nstest.In(t, ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		val := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_STXCSUM}
-		if on {
-			val.data = 1
-		}
-		var ifr struct {
-			name [unix.IFNAMSIZ]byte
-			data unsafe.Pointer
-			_    [16]byte
-		}
-		copy(ifr.name[:], ifname)
-		ifr.data = unsafe.Pointer(&val)
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
-			return fmt.Errorf("ETHTOOL_STXCSUM %s: %w", ifname, errno)
-		}
-		return nil
-	})
 }
 
 // linkInfo returns the JSON fields of `ip -d -j link show` for ifname in ns.
