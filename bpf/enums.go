@@ -22,6 +22,10 @@ var PuntReasons = [xswitchPuntReasonPUNT_MAX]string{
 // afpacket.Config.PuntEtherType).
 const PuntEtherType = uint16(xswitchPuntHeaderPUNT_ETHERTYPE)
 
+// PuntHeaderLen is the length of that header: its ethertype and the punt
+// reason, between the frame's MAC addresses and its own ethertype.
+const PuntHeaderLen = int(xswitchPuntHeaderPUNT_HDR_LEN)
+
 // Flags of the maps' entries (enum port_flag, enum fdb_flag).
 const (
 	portXDPTx  = uint32(xswitchPortFlagPORT_XDP_TX)

@@ -108,25 +108,25 @@ func (r *ring) release() {
 	}
 }
 
-// puntHdrLen is the length of the fast path's punt header: its ethertype
+// PuntHeaderLen is the length of the fast path's punt header: its ethertype
 // and a reason, between a punted frame's MAC addresses and its own
-// ethertype.
-const puntHdrLen = 4
+// ethertype (bpf.PuntHeaderLen, which this package cannot import).
+const PuntHeaderLen = 4
 
 // unpunt removes the punt header from a frame the fast path punted, moving
 // the MAC addresses over it, and corrects the offsets of the virtio-net
 // header, which the kernel counted from the start of the longer frame.
 func unpunt(f *dataplane.Frame, ethertype uint16) {
 	d := f.Data
-	if len(d) < macsLen+puntHdrLen || binary.BigEndian.Uint16(d[macsLen:]) != ethertype {
+	if len(d) < macsLen+PuntHeaderLen || binary.BigEndian.Uint16(d[macsLen:]) != ethertype {
 		return
 	}
-	copy(d[puntHdrLen:puntHdrLen+macsLen], d[:macsLen])
-	f.Data = d[puntHdrLen:]
-	if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 && f.VNet.CsumStart >= puntHdrLen {
-		f.VNet.CsumStart -= puntHdrLen
+	copy(d[PuntHeaderLen:PuntHeaderLen+macsLen], d[:macsLen])
+	f.Data = d[PuntHeaderLen:]
+	if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 && f.VNet.CsumStart >= PuntHeaderLen {
+		f.VNet.CsumStart -= PuntHeaderLen
 	}
-	if f.VNet.HdrLen >= puntHdrLen {
-		f.VNet.HdrLen -= puntHdrLen
+	if f.VNet.HdrLen >= PuntHeaderLen {
+		f.VNet.HdrLen -= PuntHeaderLen
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/xswitch/xswitch/internal/config"
 )
 
-// The configuration keeps its own copy of the port packages' defaults:
-// they must not drift apart.
+// The configuration keeps its own copy of the port packages' defaults, and
+// afpacket its own of the punt header's length: they must not drift apart.
 func TestConfigDefaultsAreThePortPackages(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
@@ -23,6 +23,7 @@ func TestConfigDefaultsAreThePortPackages(t *testing.T) {
 		{"afxdp", afxdpConfig(config.DefaultAFXDP()), afxdp.DefaultConfig()},
 		{"umem", umemConfig(config.DefaultUMEM()), afxdp.DefaultUMEMConfig()},
 		{"pin dir", config.DefaultPinDir, bpf.DefaultPinDir},
+		{"punt header", afpacket.PuntHeaderLen, bpf.PuntHeaderLen},
 	} {
 		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s: config's default converts to %+v, the package's is %+v", tt.name, tt.got, tt.want)
