@@ -275,9 +275,12 @@ func TestNoFrameLeaks(t *testing.T) {
 			}
 		}()
 	}
-	// Drain what the guests receive so their sockets do not hold back.
+	// Drain what the guests receive so their sockets do not hold back;
+	// waited for like the senders, before the test closes the sockets.
 	for _, g := range []*nstest.Raw{ga, gb, gc} {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			for !stop.Load() {
 				g.Recv(t, 50*time.Millisecond)
 			}
