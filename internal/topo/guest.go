@@ -32,7 +32,9 @@ type Guest struct {
 	injectFD int
 	// captures are the open captures, closed by Remove; nil after Remove.
 	captures map[*Capture]struct{}
-	removed  bool
+	// nics are the host ends of the veths AddNIC added, deleted by Remove.
+	nics    []string
+	removed bool
 }
 
 // Vif is the name of the guest's veth end in the host (vif7.0, peth0).
@@ -51,46 +53,47 @@ func (g *Guest) Prefix() netip.Prefix { return g.prefix }
 func (g *Guest) LinkStats() (LinkStats, error) { return g.linkStats("eth0") }
 
 // configure sets eth0's address and brings it up, then records its MAC.
-func (g *Guest) configure(mac net.HardwareAddr) error {
-	if g.prefix.IsValid() && g.prefix.Addr().Is6() && !g.prefix.Addr().Is4In6() {
+func (g *Guest) configure(mac net.HardwareAddr) (err error) {
+	g.mac, err = g.configureLink("eth0", g.prefix, mac)
+	return err
+}
+
+// configureLink gives the guest's link ifname the address addr (none if it
+// is invalid), enables IPv6 on it if addr is an IPv6 one, brings it up and
+// returns its MAC, which must be mac unless mac is nil.
+func (g *Guest) configureLink(ifname string, addr netip.Prefix, mac net.HardwareAddr) (net.HardwareAddr, error) {
+	if addr.IsValid() && addr.Addr().Is6() && !addr.Addr().Is4In6() {
 		if err := g.Do(func() error {
-			return writeSysctl("net/ipv6/conf/eth0/disable_ipv6", "0")
+			return writeSysctl("net/ipv6/conf/"+ifname+"/disable_ipv6", "0")
 		}); err != nil {
-			return fmt.Errorf("topo: enable IPv6 on eth0 in netns %s: %w", g.name, err)
+			return nil, fmt.Errorf("topo: enable IPv6 on %s in netns %s: %w", ifname, g.name, err)
 		}
 	}
-	return g.withNetlink("configure eth0", func(nl *netlink.Handle) error {
-		l, err := nl.LinkByName("eth0")
+	var got net.HardwareAddr
+	err := g.withNetlink("configure "+ifname, func(nl *netlink.Handle) error {
+		l, err := nl.LinkByName(ifname)
 		if err != nil {
 			return err
 		}
-		if g.prefix.IsValid() {
-			addr := &netlink.Addr{IPNet: &net.IPNet{
-				IP:   g.prefix.Addr().AsSlice(),
-				Mask: net.CIDRMask(g.prefix.Bits(), g.prefix.Addr().BitLen()),
-			}}
-			if g.prefix.Addr().Is6() {
-				// Usable at once: duplicate address detection would hold
-				// it tentative for a second and send frames of its own.
-				addr.Flags = unix.IFA_F_NODAD
-			}
-			if err := nl.AddrAdd(l, addr); err != nil {
-				return fmt.Errorf("add address %s: %w", g.prefix, err)
+		if addr.IsValid() {
+			if err := nl.AddrAdd(l, netlinkAddr(addr)); err != nil {
+				return fmt.Errorf("add address %s: %w", addr, err)
 			}
 		}
 		if err := nl.LinkSetUp(l); err != nil {
 			return err
 		}
-		l, err = nl.LinkByName("eth0")
+		l, err = nl.LinkByName(ifname)
 		if err != nil {
 			return err
 		}
-		g.mac = l.Attrs().HardwareAddr
-		if mac != nil && g.mac.String() != mac.String() {
-			return fmt.Errorf("eth0 has MAC %s, want %s", g.mac, mac)
+		got = l.Attrs().HardwareAddr
+		if mac != nil && got.String() != mac.String() {
+			return fmt.Errorf("%s has MAC %s, want %s", ifname, got, mac)
 		}
 		return nil
 	})
+	return got, err
 }
 
 // Remove stops the guest: it closes the guest's captures and socket,
@@ -112,6 +115,7 @@ func (g *Guest) remove() error {
 	g.removed = true
 	captures := g.captures
 	g.captures = nil
+	nics := g.nics
 	if g.injectFD >= 0 {
 		unix.Close(g.injectFD)
 		g.injectFD = -1
@@ -124,6 +128,11 @@ func (g *Guest) remove() error {
 	}
 	// The kernel destroys a dead namespace's devices asynchronously, so the
 	// veth is deleted by hand for the vif to be gone when Remove returns.
+	for _, vif := range nics {
+		if err := g.host.removeLink(vif); !errors.Is(err, ErrRemoved) {
+			errs = append(errs, err)
+		}
+	}
 	if g.vif != "" {
 		if err := g.host.removeLink(g.vif); !errors.Is(err, ErrRemoved) {
 			errs = append(errs, err)
