@@ -29,6 +29,7 @@ type Daemon struct {
 	attached map[int]attachment           // by ifindex: the interfaces that are ports now
 	failed   map[int]string               // by ifindex: the last attach error logged, so it is logged once
 	closed   bool                         // Close ran: attach nothing more
+	ready    readiness                    // set by the first full Resync
 
 	fp     FastPath   // nil when no port may use it or loading failed
 	fpErr  error      // why fp is nil when a port wants it
@@ -200,6 +201,11 @@ func (d *Daemon) FastPathStats(ifindex int) (bpf.PortStats, bool) {
 func (d *Daemon) detach(idx int, why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.detachLocked(idx, why)
+}
+
+// detachLocked is detach under mu.
+func (d *Daemon) detachLocked(idx int, why string) {
 	delete(d.failed, idx)
 	a, ok := d.attached[idx]
 	if !ok {

@@ -116,6 +116,7 @@ func (d *Daemon) Resync() error {
 	for _, idx := range gone {
 		d.detach(idx, "interface removed")
 	}
+	d.ready.set()
 	return nil
 }
 
