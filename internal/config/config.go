@@ -48,6 +48,9 @@ type Config struct {
 	AFXDP     AFXDP
 	UMEM      UMEM
 	AFXDPLine int
+	// HostPorts says auto mode gives bridge xenbrN of uplink pethN the
+	// host port ethN. A file sets host ports per bridge instead.
+	HostPorts bool
 }
 
 // Mode says how a port takes part in the eBPF fast path.
@@ -180,6 +183,8 @@ type Bridge struct {
 	PortTypes Patterns[PortType]
 	Line      int // where the bridge starts in Source
 	RingsLine int // where its rings are set in Source (Line if they are not)
+	// HostPort is dom0's own port on the bridge; its Name is "" for none.
+	HostPort HostPort
 }
 
 // Type returns the port type of one of the bridge's ports: the first
@@ -281,7 +286,7 @@ func Load(name string) (*Config, error) {
 // Auto returns the configuration used when there is no file.
 func Auto() *Config {
 	return &Config{Metrics: DefaultMetrics, Control: DefaultControl, Auto: true, FastPath: ModeAuto, PinDir: DefaultPinDir, PortType: PortTypeAuto,
-		AFXDP: DefaultAFXDP(), UMEM: DefaultUMEM(), AFXDPLine: 1}
+		AFXDP: DefaultAFXDP(), UMEM: DefaultUMEM(), AFXDPLine: 1, HostPorts: true}
 }
 
 // LineError is an error at a place in the configuration file.

@@ -11,7 +11,8 @@ import (
 // Match says which bridge an interface belongs to, and whether it is that
 // bridge's uplink. In a file, an exact name wins over a glob, and among globs
 // the first bridge in file order wins. In auto mode, pethN is the uplink of
-// xenbrN, and vifD.N and vifD.N-emu join xenbrN.
+// xenbrN, which then has host port ethN unless HostPorts is off, and vifD.N
+// and vifD.N-emu join xenbrN.
 func (c *Config) Match(ifname string) (b Bridge, uplink, ok bool) {
 	if c.Auto {
 		return c.autoMatch(ifname)
@@ -40,6 +41,9 @@ func (c *Config) autoMatch(ifname string) (Bridge, bool, bool) {
 	if n, ok := xen.ParsePeth(ifname); ok {
 		b := c.autoBridge(n)
 		b.Uplink = ifname
+		if c.HostPorts {
+			b.HostPort = autoHostPort(n)
+		}
 		return *b, true, true
 	}
 	if v, ok := xen.ParseVif(ifname); ok {

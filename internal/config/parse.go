@@ -37,6 +37,7 @@ type fileBridge struct {
 	PortFastPath yaml.Node `yaml:"port-fastpath"`
 	PortType     string    `yaml:"port-type"`
 	PortTypes    yaml.Node `yaml:"port-types"`
+	HostPort     yaml.Node `yaml:"host-port"` // a name or a mapping
 	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
@@ -131,6 +132,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		c.Bridges = append(c.Bridges, b)
 	}
+	if err := checkHostPortGlobs(name, c.Bridges); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -169,6 +173,9 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 		p.ifaces[b.Uplink] = b.Name
 	}
 	if err := p.ports(b, node); err != nil {
+		return b, err
+	}
+	if err := p.hostPort(&b, &fb.HostPort); err != nil {
 		return b, err
 	}
 	if fb.AgingTime != nil {
