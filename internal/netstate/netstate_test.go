@@ -37,10 +37,10 @@ func TestDiff(t *testing.T) {
 	if d := Diff(before, take(), Mask{Lifetimes: true}); len(d) != 0 {
 		t.Fatalf("two snapshots of an unchanged namespace differ:\n%s", strings.Join(d, "\n"))
 	}
-	all := strings.Join(before.Lines(Mask{}), "\n")
+	all := strings.Join(before.Lines(Mask{}), "\n") + "\n"
 	for _, want := range []string{
-		"addr eth0 inet 192.0.2.10/24 brd 192.0.2.255 scope global permanent label eth0:a",
-		"addr eth0 inet 192.0.2.11/24 brd 192.0.2.255 scope global secondary permanent",
+		"addr eth0 inet 192.0.2.10/24 scope global permanent label eth0:a",
+		"addr eth0 inet 192.0.2.11/24 scope global secondary permanent",
 		"addr eth0 inet6 2001:db8::10/64 scope global nodad permanent",
 		"route table main unicast default proto boot scope global via 192.0.2.1 dev eth0 src 192.0.2.11 metric 50",
 		"route table 100 unicast 198.51.100.0/24 proto boot scope global via 192.0.2.2 dev eth0 mtu 1400",
