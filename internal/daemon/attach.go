@@ -17,7 +17,7 @@ func (d *Daemon) attach(idx int, name string) {
 	if d.closed {
 		return
 	}
-	b, uplink, ok := d.cfg.Match(name)
+	b, uplink, ok := matchPort(d.cfg, name)
 	if !ok {
 		return
 	}

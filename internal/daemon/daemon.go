@@ -24,12 +24,13 @@ type Daemon struct {
 	log *slog.Logger
 	sys system
 
-	mu       sync.Mutex
-	bridges  map[string]*dataplane.Bridge // by name; bridges are never removed while running
-	attached map[int]attachment           // by ifindex: the interfaces that are ports now
-	failed   map[int]string               // by ifindex: the last attach error logged, so it is logged once
-	closed   bool                         // Close ran: attach nothing more
-	ready    readiness                    // set by the first full Resync
+	mu        sync.Mutex
+	bridges   map[string]*dataplane.Bridge // by name; bridges are never removed while running
+	attached  map[int]attachment           // by ifindex: the interfaces that are ports now
+	failed    map[int]string               // by ifindex: the last attach error logged, so it is logged once
+	closed    bool                         // Close ran: attach nothing more
+	ready     readiness                    // set by the first full Resync
+	hostPorts hostPorts                    // what was last logged of each host port
 
 	fp     FastPath   // nil when no port may use it or loading failed
 	fpErr  error      // why fp is nil when a port wants it

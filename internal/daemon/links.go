@@ -91,11 +91,13 @@ func (d *Daemon) linkPresent(idx int, name string) {
 		d.detach(idx, "interface renamed to "+name)
 	}
 	d.attach(idx, name)
+	d.uplinkPresent(name)
 }
 
 // Resync attaches links that match but are not ports and detaches ports
 // whose links are gone.
 func (d *Daemon) Resync() error {
+	d.ensureHostPorts()
 	links, err := d.sys.links.LinkList()
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
@@ -114,6 +116,11 @@ func (d *Daemon) Resync() error {
 	}
 	d.mu.Unlock()
 	for _, idx := range gone {
+		// A host port's switch end attaches with its uplink, also when it
+		// was made after the listing.
+		if _, err := d.sys.links.LinkByIndex(idx); err == nil {
+			continue
+		}
 		d.detach(idx, "interface removed")
 	}
 	d.ready.set()

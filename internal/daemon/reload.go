@@ -33,7 +33,7 @@ type portPlan struct {
 // planPort returns the plan of the interface under cfg; false when no
 // bridge of cfg takes it.
 func planPort(cfg *config.Config, ifname string) (portPlan, bool) {
-	b, uplink, ok := cfg.Match(ifname)
+	b, uplink, ok := matchPort(cfg, ifname)
 	if !ok {
 		return portPlan{}, false
 	}

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"github.com/vishvananda/netlink"
+
+	"github.com/xswitch/xswitch/internal/config"
+	"github.com/xswitch/xswitch/internal/hostport"
+)
+
+// hostPorts is what the daemon remembers of the host ports it keeps, so
+// that each outcome is logged once. The pairs themselves live in the
+// kernel: the daemon never deletes one.
+type hostPorts struct {
+	last map[string]string // by dom0 name: the last outcome logged ("ok" or the error)
+}
+
+// matchPort is cfg.Match that also knows the switch ends of host ports,
+// which the configuration does not name: Peer(name) of a bridge's host port
+// is a port of that bridge.
+func matchPort(cfg *config.Config, ifname string) (b config.Bridge, uplink, ok bool) {
+	for _, b := range cfg.Bridges {
+		if b.HostPort.Name != "" && hostport.Peer(b.HostPort.Name) == ifname {
+			return b, false, true
+		}
+	}
+	return cfg.Match(ifname)
+}
+
+// wantedHostPort is a host port the configuration asks for and what its
+// spec depends on.
+type wantedHostPort struct {
+	hp     config.HostPort
+	bridge string
+	uplink string
+}
+
+// ensureHostPorts creates or adopts the host port of every bridge that has
+// one. One that takes its MAC and MTU from the uplink waits for the uplink.
+// It talks to the kernel: call it without holding d.mu.
+func (d *Daemon) ensureHostPorts() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	var want []wantedHostPort
+	for _, b := range d.cfg.Bridges {
+		if b.HostPort.Name != "" {
+			want = append(want, wantedHostPort{b.HostPort, b.Name, b.Uplink})
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range want {
+		d.ensureHostPort(w)
+	}
+}
+
+// uplinkPresent gives the bridge of uplink ifname the host port that waited
+// for it, and attaches the host port's switch end at once.
+func (d *Daemon) uplinkPresent(ifname string) {
+	d.mu.Lock()
+	var (
+		w     wantedHostPort
+		found bool
+	)
+	for _, b := range d.cfg.Bridges {
+		if b.Uplink == ifname && b.HostPort.Name != "" && b.HostPort.FromUplink {
+			w, found = wantedHostPort{b.HostPort, b.Name, b.Uplink}, true
+		}
+	}
+	closed := d.closed
+	d.mu.Unlock()
+	if !found || closed || !d.ensureHostPort(w) {
+		return
+	}
+	peer := hostport.Peer(w.hp.Name)
+	if l, err := netlink.LinkByName(peer); err == nil {
+		d.linkPresent(l.Attrs().Index, peer)
+	}
+}
+
+// ensureHostPort creates or adopts one host port and logs what changed; it
+// reports whether the host port is there.
+func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
+	spec := hostport.Spec{Name: w.hp.Name, Bridge: w.bridge, MAC: w.hp.MAC, MTU: w.hp.MTU}
+	if w.hp.FromUplink {
+		l, err := netlink.LinkByName(w.uplink)
+		if err != nil {
+			return false // made when the uplink appears
+		}
+		if spec.MAC == nil {
+			spec.MAC = l.Attrs().HardwareAddr
+		}
+		if spec.MTU == 0 {
+			spec.MTU = l.Attrs().MTU
+		}
+	}
+	created, err := hostport.Ensure(spec)
+	outcome := "ok"
+	if err != nil {
+		outcome = err.Error()
+	}
+	d.mu.Lock()
+	if d.hostPorts.last == nil {
+		d.hostPorts.last = map[string]string{}
+	}
+	changed := d.hostPorts.last[w.hp.Name] != outcome
+	d.hostPorts.last[w.hp.Name] = outcome
+	d.mu.Unlock()
+	switch {
+	case err != nil:
+		if changed {
+			d.log.Error("cannot set up host port", "host_port", w.hp.Name, "bridge", w.bridge, "err", err)
+		}
+		return false
+	case created:
+		d.log.Info("host port created", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name), "mac", spec.MAC, "mtu", spec.MTU)
+	case changed:
+		d.log.Info("host port adopted", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name))
+	}
+	return true
+}
