@@ -43,6 +43,15 @@ attached when xswitchd stops, so guests keep talking across a restart or an
 upgrade, and the next xswitchd adopts them. To stop for good, stop xswitchd
 and run 'xswitchd -cleanup', which detaches and removes all of it.
 
+A bridge may have a host port: a veth pair whose end in dom0 (ethN) carries
+dom0's own addresses on that bridge, while its switch end (xhp-ethN) is a
+port of the bridge. In auto mode xenbrN of uplink pethN gets host port ethN
+with pethN's MAC and MTU (-host-ports=false: none); a file sets host-port per
+bridge. A host port is made when missing and adopted when present, and is
+never removed when xswitchd stops: dom0 keeps its addresses, and its learned
+unicast keeps flowing in the fast path, across a restart. 'xswitchd -cleanup'
+keeps host ports too, unless -remove-host-ports is given.
+
 A port receives and sends through an AF_PACKET socket or through AF_XDP
 sockets (one per receive queue, sharing a UMEM with the bridge's other
 AF_XDP ports). In auto port type an uplink whose driver has native XDP gets
@@ -62,6 +71,7 @@ type options struct {
 	fastPath, portType                string
 	pinDir, tcHook                    string
 	check, cleanup                    bool
+	hostPorts, removeHostPorts        bool
 }
 
 // parseFlags reads the command line; done says to exit with code.
@@ -80,7 +90,9 @@ func parseFlags(args []string) (o options, code int, done bool) {
 	fs.StringVar(&o.portType, "port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
 	fs.StringVar(&o.pinDir, "bpf-pin-dir", config.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
 	fs.StringVar(&o.tcHook, "tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
-	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace")
+	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace. Host ports are kept, with dom0's addresses, unless -remove-host-ports is given")
+	fs.BoolVar(&o.removeHostPorts, "remove-host-ports", false, "with -cleanup: also delete every host port (xswitch's veth pairs, found by their alias) and the addresses dom0 has on them")
+	fs.BoolVar(&o.hostPorts, "host-ports", true, "in auto mode, give bridge xenbrN of uplink pethN the host port ethN with pethN's MAC and MTU; a file sets host-port per bridge instead")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, true
@@ -133,6 +145,9 @@ func (o options) config() (*config.Config, error) {
 			cfg.PortType = t
 		}
 	}
+	if cfg.Auto {
+		cfg.HostPorts = o.hostPorts
+	}
 	cfg.PinDir = o.pinDir
 	hook, err := config.ParseTCHook(o.tcHook)
 	if err != nil {
@@ -171,6 +186,10 @@ func run(args []string) int {
 			return 1
 		}
 		fmt.Printf("fast path under %s detached and removed\n", o.pinDir)
+		if err := cleanupHostPorts(o.removeHostPorts, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 	cfg, err := o.config()
