@@ -13,10 +13,28 @@ all: build
 build:
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
-# The daemon in sbin, the CLI in bin, under $(DESTDIR)$(PREFIX).
+# The daemon in sbin, the CLI in bin, the systemd unit where systemd looks
+# under $(PREFIX) (/usr/local/lib/systemd/system, or /usr/lib/... with
+# PREFIX=/usr), and the configuration in /etc, where an existing file is
+# kept; all under $(DESTDIR). Files of Xen's own go in dist/xen/, installed
+# into Xen's hotplug script directory.
+SBINDIR      ?= $(PREFIX)/sbin
+BINDIR       ?= $(PREFIX)/bin
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR   ?= /etc
+XENSCRIPTDIR ?= $(SYSCONFDIR)/xen/scripts
+
 install: build
-	install -D -m 0755 $(BIN)/xswitchd $(DESTDIR)$(PREFIX)/sbin/xswitchd
-	install -D -m 0755 $(BIN)/xswitchctl $(DESTDIR)$(PREFIX)/bin/xswitchctl
+	install -D -m 0755 $(BIN)/xswitchd $(DESTDIR)$(SBINDIR)/xswitchd
+	install -D -m 0755 $(BIN)/xswitchctl $(DESTDIR)$(BINDIR)/xswitchctl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/systemd/xswitchd.service.in >$(DESTDIR)$(UNITDIR)/xswitchd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xswitchd.service
+	@for f in dist/xswitch.yaml:xswitch/xswitch.yaml dist/xswitchd.default:default/xswitchd; do \
+		dst='$(DESTDIR)$(SYSCONFDIR)'/$${f#*:}; \
+		if [ -e "$$dst" ]; then echo "keeping $$dst"; else echo "install $${f%%:*} $$dst"; install -D -m 0644 "$${f%%:*}" "$$dst" || exit 1; fi; \
+	done
+	@if [ -d dist/xen ]; then for f in dist/xen/*; do install -D -m 0755 "$$f" '$(DESTDIR)$(XENSCRIPTDIR)'/"$${f##*/}" || exit 1; done; fi
 
 # The whole suite: format and vet, unit tests with the race detector, then the
 # end-to-end tests in network namespaces (root; they skip with a message
@@ -73,6 +91,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	shellcheck .ci/run $$(git ls-files '*.sh')
+	./scripts/check-install.sh
 
 clean:
 	rm -rf $(BIN)

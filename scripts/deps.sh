@@ -39,6 +39,7 @@ for target in "$@"; do
 		case $target in test | lint)
 			need git git
 			need shellcheck shellcheck
+			need systemd systemd-analyze # checks the unit make install installs
 			;;
 		esac
 		case $target in test | unit)
