@@ -52,6 +52,13 @@ never removed when xswitchd stops: dom0 keeps its addresses, and its learned
 unicast keeps flowing in the fast path, across a restart. 'xswitchd -cleanup'
 keeps host ports too, unless -remove-host-ports is given.
 
+SIGHUP reads the -config file again and applies the difference: bridges and
+ports added or removed, settings changed; ports whose settings did not change
+are not touched. A bad file is refused and logged, and the running
+configuration stays. Under systemd (Type=notify, NOTIFY_SOCKET set) xswitchd
+says READY=1 once every configured interface present is attached, and
+RELOADING=1 and STOPPING=1 as it reloads and stops.
+
 A port receives and sends through an AF_PACKET socket or through AF_XDP
 sockets (one per receive queue, sharing a UMEM with the bridge's other
 AF_XDP ports). In auto port type an uplink whose driver has native XDP gets
@@ -204,9 +211,11 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	reloads := metrics.NewReloads(time.Now())
+	svc := newService(o, reloads, log)
 
 	d := daemon.New(cfg, log)
-	servers, err := serve(cfg, d, log)
+	servers, err := serve(cfg, d, reloads, log)
 	defer func() {
 		for _, srv := range servers {
 			srv.Close()
@@ -224,7 +233,11 @@ func run(args []string) int {
 		mode = cfg.Source
 	}
 	log.Info("xswitchd started", "config", mode)
-	if err := d.Run(ctx); err != nil {
+	go svc.run(ctx, d)
+	err = d.Run(ctx)
+	stop()
+	<-svc.done
+	if err != nil {
 		log.Error("xswitchd stopped", "err", err)
 		return 1
 	}
@@ -238,7 +251,7 @@ func run(args []string) int {
 
 // serve starts the /metrics and control servers the configuration asks for.
 // It returns the servers it started, also when a later one fails.
-func serve(cfg *config.Config, d *daemon.Daemon, log *slog.Logger) ([]*http.Server, error) {
+func serve(cfg *config.Config, d *daemon.Daemon, reloads *metrics.Reloads, log *slog.Logger) ([]*http.Server, error) {
 	var servers []*http.Server
 	start := func(what string, l net.Listener, h http.Handler) {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -251,7 +264,7 @@ func serve(cfg *config.Config, d *daemon.Daemon, log *slog.Logger) ([]*http.Serv
 	}
 	if cfg.Metrics != "" {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics.NewCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(metrics.NewCollector(d), reloads, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		l, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
 			return servers, fmt.Errorf("cannot serve metrics on %s: %w", cfg.Metrics, err)
