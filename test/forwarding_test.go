@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xswitch/xswitch/internal/hostport"
 	"github.com/xswitch/xswitch/internal/topo"
 )
 
@@ -26,7 +27,8 @@ func testPingWithinBridgeNotAcross(t *testing.T, mode string) {
 	// Same subnet, other bridge: only the switch keeps it apart.
 	other := d.guest("vif3.1", 3, "10.7.0.3/24")
 	d.start("")
-	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "peth0=xenbr0", "vif3.1=xenbr1")
+	// In auto mode the uplink brings xenbr0's host port.
+	d.waitPorts(2*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "peth0=xenbr0", hostport.Peer("eth0")+"=xenbr0", "vif3.1=xenbr1")
 
 	seen := capture(t, other)
 	if err := ping(t, a, b.Addr(), 3); err != nil {
