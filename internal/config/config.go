@@ -51,6 +51,9 @@ type Config struct {
 	// HostPorts says auto mode gives bridge xenbrN of uplink pethN the
 	// host port ethN. A file sets host ports per bridge instead.
 	HostPorts bool
+	// Runtime are bridges made while running, by a takeover, beyond the
+	// file or the naming rule (see runtime.go).
+	Runtime []Bridge
 }
 
 // Mode says how a port takes part in the eBPF fast path.
