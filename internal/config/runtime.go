@@ -35,7 +35,7 @@ func (c *Config) SetRuntime(b Bridge) {
 
 // DropRuntime removes runtime bridge name, if there is one.
 func (c *Config) DropRuntime(name string) {
-	out := c.Runtime[:0]
+	var out []Bridge // a new slice: a reloaded configuration may share the old one
 	for _, b := range c.Runtime {
 		if b.Name != name {
 			out = append(out, b)

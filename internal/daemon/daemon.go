@@ -31,6 +31,7 @@ type Daemon struct {
 	closed    bool                         // Close ran: attach nothing more
 	ready     readiness                    // set by the first full Resync
 	hostPorts hostPorts                    // what was last logged of each host port
+	takeovers takeovers                    // takes turns with link handling
 
 	fp     FastPath   // nil when no port may use it or loading failed
 	fpErr  error      // why fp is nil when a port wants it
@@ -175,7 +176,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 // left, the rest of that state is stale: swept, and the warm cache dropped.
 // Without a full listing nothing is swept.
 func (d *Daemon) adopt() {
-	if err := d.Resync(); err != nil {
+	var err error
+	d.serialized(func() { err = d.Resync() })
+	if err != nil {
 		d.log.Warn("link listing failed", "err", err)
 		return
 	}

@@ -47,11 +47,13 @@ func (d *Daemon) watch(ctx context.Context) error {
 			if !ok {
 				return errors.New("link subscription closed")
 			}
-			d.handle(u)
+			d.serialized(func() { d.handle(u) })
 		case <-resync.C:
-			if err := d.Resync(); err != nil {
-				d.log.Warn("link resync failed", "err", err)
-			}
+			d.serialized(func() {
+				if err := d.Resync(); err != nil {
+					d.log.Warn("link resync failed", "err", err)
+				}
+			})
 		}
 	}
 }
@@ -59,7 +61,7 @@ func (d *Daemon) watch(ctx context.Context) error {
 // handle reacts to one link notification.
 func (d *Daemon) handle(u netlink.LinkUpdate) {
 	attrs := u.Link.Attrs()
-	idx, name := attrs.Index, attrs.Name
+	idx := attrs.Index
 	if u.Header.Type == unix.RTM_DELLINK {
 		d.detach(idx, "interface removed")
 		// A link that failed to attach because its name was still taken by
@@ -74,8 +76,23 @@ func (d *Daemon) handle(u netlink.LinkUpdate) {
 		}
 		return
 	}
-	d.linkPresent(idx, name)
+	// The notification may predate a rename that a takeover made while
+	// it waited: the link's name now is the one that counts.
+	l := u.Link
+	if now, err := d.sys.links.LinkByIndex(idx); err == nil {
+		l = now
+	}
+	if enslaved(l) {
+		d.detach(idx, "enslaved to another device")
+		return
+	}
+	d.linkPresent(idx, l.Attrs().Name)
 }
+
+// enslaved says whether a link is a port of a kernel bridge or a bond: the
+// kernel switches its frames, so it must not be a port of the switch too,
+// as when a dom0 still has its kernel bridge, or has it back after a release.
+func enslaved(l netlink.Link) bool { return l.Attrs().MasterIndex != 0 }
 
 // linkPresent attaches a link that matches a bridge, and detaches an attached
 // one whose name no longer matches (it was renamed).
@@ -105,6 +122,10 @@ func (d *Daemon) Resync() error {
 	present := map[int]bool{}
 	for _, l := range links {
 		present[l.Attrs().Index] = true
+		if enslaved(l) {
+			d.detach(l.Attrs().Index, "enslaved to another device")
+			continue
+		}
 		d.linkPresent(l.Attrs().Index, l.Attrs().Name)
 	}
 	d.mu.Lock()

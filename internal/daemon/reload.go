@@ -174,6 +174,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		return ErrNoFile
 	}
 	old := d.cfg
+	cfg.Runtime = old.Runtime // takeovers outlive the file
 	df := diff(old, cfg, d.attached)
 	for _, what := range restartOnly(old, cfg, d.fp != nil) {
 		d.log.Warn("configuration change needs a restart of xswitchd to take effect", "setting", what)
@@ -204,7 +205,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		"ports_detached", len(df.detach), "ports_kept", len(df.kept))
 	// Attaches the detached interfaces again, and those the new
 	// configuration takes for the first time.
-	if err := d.Resync(); err != nil {
+	var err error
+	d.serialized(func() { err = d.Resync() })
+	if err != nil {
 		d.log.Warn("link listing failed after the reload; the periodic resync attaches the new ports", "err", err)
 	}
 	return nil

@@ -153,6 +153,13 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 			ports = append(ports, p)
 		}
 	}
+	tb := Bridge{Name: rec.Bridge, Uplink: rec.Uplink, HostPort: rec.HostPort}
+	for _, p := range ports {
+		if p != rec.Uplink {
+			tb.Ports = append(tb.Ports, p)
+		}
+	}
+	tb.Ports = append(tb.Ports, peer)
 	var set BridgeSettings
 	if rec.Kernel != nil {
 		set = *rec.Kernel
@@ -179,8 +186,8 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 	)
 	steps := []step{
 		mark("note the time", out.cut),
-		{"detach " + fmt.Sprint(append(ports, peer)) + " from xswitch bridge " + name, func() error { return t.Switch.Detach(rec.bridge(peer)) },
-			func() error { return t.Switch.Attach(rec.bridge(peer)) }},
+		{"detach " + fmt.Sprint(append(ports, peer)) + " from xswitch bridge " + name, func() error { return t.Switch.Detach(tb) },
+			func() error { return t.Switch.Attach(tb) }},
 		{"remove host port " + rec.HostPort, func() error { return hostport.Remove(rec.HostPort) }, func() error {
 			l, err := recreateHostPort(hostSpec, peerMAC)
 			if err != nil {
