@@ -22,7 +22,7 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	br := d.bridge(b)
-	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(b.Mode(name, d.cfg.FastPath))}
+	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(hostPortMode(b, name, b.Mode(name, d.cfg.FastPath)))}
 	if l, err := d.sys.links.LinkByIndex(idx); err == nil {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
@@ -47,7 +47,7 @@ func (d *Daemon) attach(idx int, name string) {
 
 // portType resolves the port type of an interface about to attach.
 func (d *Daemon) portType(b config.Bridge, fpp bpf.Port, uplink bool) config.PortType {
-	typ := b.Type(fpp.Name, d.cfg.PortType)
+	typ := hostPortType(b, fpp.Name, b.Type(fpp.Name, d.cfg.PortType))
 	if typ != config.PortTypeAuto {
 		return typ
 	}

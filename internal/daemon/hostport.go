@@ -19,7 +19,7 @@ type hostPorts struct {
 // is a port of that bridge.
 func matchPort(cfg *config.Config, ifname string) (b config.Bridge, uplink, ok bool) {
 	for _, b := range cfg.Bridges {
-		if b.HostPort.Name != "" && hostport.Peer(b.HostPort.Name) == ifname {
+		if isSwitchEnd(b, ifname) {
 			return b, false, true
 		}
 	}
@@ -119,4 +119,37 @@ func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
 		d.log.Info("host port adopted", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name))
 	}
 	return true
+}
+
+// isSwitchEnd says whether ifname is the switch end of b's host port.
+func isSwitchEnd(b config.Bridge, ifname string) bool {
+	return b.HostPort.Name != "" && hostport.Peer(b.HostPort.Name) == ifname
+}
+
+// hostPortMode is the fast-path mode of a port: a host port's switch end
+// that would get XDP from a default gets TC. An XDP program on a veth takes
+// GSO away from its peer, dom0's end: every TCP segment dom0 sends would
+// cross the switch alone. A port-fastpath entry naming it still wins.
+func hostPortMode(b config.Bridge, ifname string, m config.Mode) config.Mode {
+	if m != config.ModeXDP || !isSwitchEnd(b, ifname) {
+		return m
+	}
+	if _, set := b.PortModes.Lookup(ifname); set {
+		return m
+	}
+	return config.ModeTC
+}
+
+// hostPortType is the port type of a port: a host port's switch end that
+// would be an AF_XDP port from a default is an AF_PACKET port, for the same
+// reason (AF_XDP needs an XDP program on it). A port-types entry naming it
+// still wins.
+func hostPortType(b config.Bridge, ifname string, t config.PortType) config.PortType {
+	if t != config.PortTypeAFXDP || !isSwitchEnd(b, ifname) {
+		return t
+	}
+	if _, set := b.PortTypes.Lookup(ifname); set {
+		return t
+	}
+	return config.PortTypeAFPacket
 }

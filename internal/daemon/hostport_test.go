@@ -50,3 +50,42 @@ bridges:
 		}
 	}
 }
+
+func TestHostPortSwitchEndKeepsGSO(t *testing.T) {
+	c, err := config.Parse("x.yaml", []byte(`
+bridges:
+  - name: a
+    ports: ["vif*"]
+    host-port: eth0
+  - name: b
+    ports: ["tap*"]
+    host-port: eth1
+    port-fastpath: {xhp-eth1: xdp}
+    port-types: {xhp-eth1: afxdp}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Bridges[0], c.Bridges[1]
+	tests := []struct {
+		b        config.Bridge
+		ifname   string
+		mode     config.Mode
+		wantMode config.Mode
+		typ      config.PortType
+		wantType config.PortType
+	}{
+		{a, "xhp-eth0", config.ModeXDP, config.ModeTC, config.PortTypeAFXDP, config.PortTypeAFPacket}, // from a default
+		{a, "xhp-eth0", config.ModeAuto, config.ModeAuto, config.PortTypeAuto, config.PortTypeAuto},
+		{a, "vif1.0", config.ModeXDP, config.ModeXDP, config.PortTypeAFXDP, config.PortTypeAFXDP},   // not a host port
+		{b, "xhp-eth1", config.ModeXDP, config.ModeXDP, config.PortTypeAFXDP, config.PortTypeAFXDP}, // named: as asked
+	}
+	for _, tt := range tests {
+		if got := hostPortMode(tt.b, tt.ifname, tt.mode); got != tt.wantMode {
+			t.Errorf("hostPortMode(%s, %s) = %s, want %s", tt.ifname, tt.mode, got, tt.wantMode)
+		}
+		if got := hostPortType(tt.b, tt.ifname, tt.typ); got != tt.wantType {
+			t.Errorf("hostPortType(%s, %s) = %s, want %s", tt.ifname, tt.typ, got, tt.wantType)
+		}
+	}
+}
