@@ -34,6 +34,7 @@ type options struct {
 	idleFor  time.Duration
 	pings    int
 	only     string // run only this sweep, without the per-mode figures
+	dom0Only bool   // run only the dom0 figures
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	flag.StringVar(&o.only, "sweep", "", "run only the sweep of this `name` (\"frame size\", \"ports\" or \"MAC table size\"), without the other figures")
 	flag.DurationVar(&o.idleFor, "idle", 5*time.Second, "how long the idle switch is watched")
 	flag.IntVar(&o.pings, "pings", 2000, "request/response round trips per latency run")
+	flag.BoolVar(&o.dom0Only, "dom0", false, "measure only the dom0 figures (a TCP stream from dom0 to a guest and to a LAN host, through the bridge device or the host port), without the others or the sweeps")
 	smoke := flag.Bool("smoke", false, "a quick check that the bench works: one run of 2 s of xswitch fastpath tc and the kernel bridge, no sweeps")
 	flag.Parse()
 	if *smoke {
@@ -58,6 +60,9 @@ func main() {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, veth pairs, XDP)")
 		os.Exit(1)
+	}
+	if o.dom0Only {
+		o.sweeps = false
 	}
 	if o.runs < 1 || o.duration <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1 and -duration positive")

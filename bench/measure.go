@@ -149,7 +149,13 @@ func busyTicks() (uint64, error) {
 // tcp runs one TCP stream from a to b for d, with the guests' default
 // offloads, and returns Gbit/s.
 func tcp(ctx context.Context, t *topology, d time.Duration) (float64, error) {
-	l, err := t.b.Listen("tcp", t.b.Addr().String()+":5201")
+	return tcpStream(ctx, t.a.Netns, t.b.Netns, t.b.Addr(), d)
+}
+
+// tcpStream runs one TCP stream for d from namespace from to a listener on
+// addr in namespace to, and returns Gbit/s.
+func tcpStream(ctx context.Context, from, to *topo.Netns, addr netip.Addr, d time.Duration) (float64, error) {
+	l, err := to.Listen("tcp", netip.AddrPortFrom(addr, 5201).String())
 	if err != nil {
 		return 0, err
 	}
@@ -165,7 +171,7 @@ func tcp(ctx context.Context, t *topology, d time.Duration) (float64, error) {
 		n, _ := io.Copy(io.Discard, c)
 		got <- n
 	}()
-	c, err := t.a.Dial(ctx, "tcp", t.b.Addr().String()+":5201")
+	c, err := from.Dial(ctx, "tcp", netip.AddrPortFrom(addr, 5201).String())
 	if err != nil {
 		return 0, err
 	}

@@ -100,6 +100,10 @@ func printTable(w io.Writer, res *results) {
 	if br == nil || !br.Available {
 		br = &modeResult{}
 	}
+	if onlyDom0(res) {
+		printDom0(w, res)
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tframes/s 1 core\t\tframes/s 2 cores\t\tCPU ns/frame\t\tTCP Gbit/s\t\tp50 µs\t\tp99 µs\t\tidle CPU %\tRSS MB\t")
 	for _, m := range res.Modes {
@@ -133,6 +137,7 @@ func printTable(w io.Writer, res *results) {
 		fmt.Fprintf(w, "\nthe generator alone, over the direct wire: %s frames/s on one core, %s with two\n", g1, g2)
 	}
 	fmt.Fprintln(w, "CPU ns/frame is busy time of the whole machine per delivered frame, two-core layout.")
+	printDom0(w, res)
 	for _, sw := range res.Sweeps {
 		fmt.Fprintf(w, "\nsweep of %s (frames/s delivered, one core, one run per point):\n", sw.Name)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)

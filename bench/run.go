@@ -35,6 +35,11 @@ type modeResult struct {
 	P99us    *stat         `json:"latency_p99_us,omitempty"`
 	IdleCPU  *stat         `json:"idle_cpu_percent,omitempty"` // of one core, xswitch only
 	RSSMB    *stat         `json:"rss_mb,omitempty"`           // xswitch only
+
+	// One TCP stream from dom0's stack, through its address on the bridge
+	// device or on the host port.
+	Dom0GuestGbps *stat `json:"dom0_guest_tcp_gbit_per_s,omitempty"`
+	Dom0LANGbps   *stat `json:"dom0_lan_tcp_gbit_per_s,omitempty"`
 }
 
 type layoutResult struct {
@@ -93,8 +98,11 @@ func run(ctx context.Context, o options) (*results, error) {
 		}
 		o.sweeps = true
 	}
-	if o.only == "" {
+	if o.only == "" && !o.dom0Only {
 		p.total = len(avail) * 3 * o.runs
+	}
+	if o.only == "" {
+		p.total += dom0Modes(avail) * o.runs
 	}
 	if o.sweeps {
 		p.total += sweepSteps(todo, avail)
@@ -104,7 +112,11 @@ func run(ctx context.Context, o options) (*results, error) {
 			break
 		}
 		r := res.mode(m.name)
-		if err := measureMode(ctx, o, m, r, p); err != nil {
+		err := measureDom0(ctx, o, m, r, p)
+		if err == nil && !o.dom0Only {
+			err = measureMode(ctx, o, m, r, p)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
