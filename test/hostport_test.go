@@ -65,6 +65,17 @@ func testHostPort(t *testing.T, mode, yaml string) {
 	if got := before.HardwareAddr.String(); got != wantMAC || before.MTU != up.MTU || before.Flags&(1<<0) == 0 {
 		t.Errorf("host port %s: MAC %s, MTU %d, flags %v; want MAC %s, MTU %d, up", name, got, before.MTU, before.Flags, wantMAC, up.MTU)
 	}
+	// dom0's stack hands the host port large TCP segments and leaves the
+	// checksums to it, as on the bridge device.
+	out, err := d.host.Command(t.Context(), "ethtool", "-k", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethtool -k %s: %v\n%s", name, err, out)
+	}
+	for _, f := range []string{"tcp-segmentation-offload: on", "tx-checksumming: on", "generic-segmentation-offload: on"} {
+		if !strings.Contains(string(out), f) {
+			t.Errorf("host port %s: want %q\n%s", name, f, out)
+		}
+	}
 	dom0 := netip.MustParsePrefix("10.31.0.100/24")
 	if err := d.host.AddAddr(name, dom0); err != nil {
 		t.Fatal(err)
@@ -119,7 +130,7 @@ func testHostPort(t *testing.T, mode, yaml string) {
 	if !d.hasAddr(name, dom0) {
 		t.Errorf("-cleanup removed host port %s or its address", name)
 	}
-	out, err := exec.Command("nsenter", "--net="+d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-cleanup", "-remove-host-ports", "-bpf-pin-dir", d.pinDir).CombinedOutput()
+	out, err = exec.Command("nsenter", "--net="+d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-cleanup", "-remove-host-ports", "-bpf-pin-dir", d.pinDir).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "host port "+name+" (bridge lan) removed") {
 		t.Errorf("xswitchd -cleanup -remove-host-ports: %v\n%s", err, out)
 	}
