@@ -25,6 +25,15 @@ Commands:
   ports [bridge]        ports and their counters
   fdb [bridge]          learned and static MAC addresses
   flush bridge [port]   forget the dynamic MACs of a bridge, or all MACs of one port
+  takeover IFACE        move dom0's network onto the switch: a NIC ethN becomes
+                        the uplink pethN of xenbrN and host port ethN gets its
+                        MAC, MTU, addresses and routes; a kernel bridge xenbrN
+                        gives its ports to the switch's xenbrN and its
+                        addresses and routes to host port xenbrN, and goes
+  release IFACE         undo the takeover of IFACE (ethN, pethN or xenbrN):
+                        everything goes back where it was
+  A takeover or release that fails at any step undoes the steps done and
+  exits 1; doing one twice changes nothing and says so.
 
 Flags:
 `
@@ -37,6 +46,7 @@ func main() {
 	}
 	socket := fs.String("socket", config.DefaultControl, "`path` of xswitchd's control socket")
 	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
+	failAt := fs.Int("fail-at", 0, "takeover and release: make step `K` fail, to see the rollback at work")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -114,6 +124,15 @@ func main() {
 		if err = c.Post(ctx, "/v1/fdb/flush", q, &v); err == nil {
 			fmt.Printf("%d entries removed\n", v.Removed)
 		}
+	case (cmd == "takeover" || cmd == "release") && len(args) == 1:
+		q = url.Values{"interface": {args[0]}}
+		if *failAt > 0 {
+			q.Set("fail-at", strconv.Itoa(*failAt))
+		}
+		var v control.Takeover
+		if err = c.Post(ctx, "/v1/"+cmd, q, &v); err == nil {
+			showTakeover(*asJSON, v)
+		}
 	default:
 		fs.Usage()
 		os.Exit(2)
@@ -134,4 +153,23 @@ func show(asJSON bool, v any, table func(*tabwriter.Writer)) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	table(w)
 	w.Flush()
+}
+
+// showTakeover prints what a takeover or release moved.
+func showTakeover(asJSON bool, v control.Takeover) {
+	if asJSON {
+		show(true, v, nil)
+		return
+	}
+	fmt.Println(v.Message)
+	if !v.Changed {
+		return
+	}
+	for _, a := range v.Addresses {
+		fmt.Printf("  address %s\n", a)
+	}
+	for _, r := range v.Routes {
+		fmt.Printf("  route %s\n", r)
+	}
+	fmt.Printf("  %d steps; dom0's addresses were unreachable for %.1f ms\n", len(v.Steps), v.OutageMS)
 }

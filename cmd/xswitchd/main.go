@@ -24,6 +24,7 @@ import (
 	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon"
 	"github.com/xswitch/xswitch/internal/metrics"
+	"github.com/xswitch/xswitch/internal/takeover"
 )
 
 const usage = `Usage: xswitchd [flags]
@@ -52,6 +53,14 @@ never removed when xswitchd stops: dom0 keeps its addresses, and its learned
 unicast keeps flowing in the fast path, across a restart. 'xswitchd -cleanup'
 keeps host ports too, unless -remove-host-ports is given.
 
+'xswitchctl takeover ethN' moves dom0's network onto the switch, as Xen's
+network-bridge script did: NIC ethN becomes the uplink pethN of xenbrN and
+host port ethN takes its MAC, MTU, addresses and routes. 'xswitchctl takeover
+xenbrN' migrates a kernel bridge: its ports join the switch's xenbrN, its
+addresses and routes move to host port xenbrN, and it is deleted.
+'xswitchctl release' undoes either. Takeovers in force are kept in
+-takeover-state, so a restarted xswitchd keeps their bridges.
+
 SIGHUP reads the -config file again and applies the difference: bridges and
 ports added or removed, settings changed; ports whose settings did not change
 are not touched. A bad file is refused and logged, and the running
@@ -79,6 +88,7 @@ type options struct {
 	pinDir, tcHook                    string
 	check, cleanup                    bool
 	hostPorts, removeHostPorts        bool
+	takeoverState                     string
 }
 
 // parseFlags reads the command line; done says to exit with code.
@@ -100,6 +110,7 @@ func parseFlags(args []string) (o options, code int, done bool) {
 	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace. Host ports are kept, with dom0's addresses, unless -remove-host-ports is given")
 	fs.BoolVar(&o.removeHostPorts, "remove-host-ports", false, "with -cleanup: also delete every host port (xswitch's veth pairs, found by their alias) and the addresses dom0 has on them")
 	fs.BoolVar(&o.hostPorts, "host-ports", true, "in auto mode, give bridge xenbrN of uplink pethN the host port ethN with pethN's MAC and MTU; a file sets host-port per bridge instead")
+	fs.StringVar(&o.takeoverState, "takeover-state", takeover.DefaultState, "`file` that keeps the takeovers in force ('xswitchctl takeover'); \"off\" disables takeovers")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, true
@@ -215,6 +226,12 @@ func run(args []string) int {
 	svc := newService(o, reloads, log)
 
 	d := daemon.New(cfg, log)
+	if o.takeoverState != "off" {
+		if err := d.LoadTakeovers(o.takeoverState); err != nil {
+			log.Error("cannot read the takeovers in force", "err", err)
+			return 1
+		}
+	}
 	servers, err := serve(cfg, d, reloads, log)
 	defer func() {
 		for _, srv := range servers {

@@ -103,6 +103,7 @@ func Handler(src Source) http.Handler {
 		}
 		reply(w, control.Flushed{Removed: removed})
 	})
+	takeoverRoutes(mux, src)
 	return mux
 }
 
