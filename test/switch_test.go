@@ -43,6 +43,8 @@ type dom0 struct {
 	pinDir string
 	// args are more flags for xswitchd.
 	args []string
+	// wrap is a command line xswitchd runs under, e.g. setpriv's.
+	wrap []string
 }
 
 // modes are the modes the suite runs in: the fast-path mode of every port,
@@ -125,8 +127,9 @@ func (d *dom0) cleanup() ([]byte, error) {
 func (d *dom0) start(yaml string) {
 	d.t.Helper()
 	sock := filepath.Join(d.dir, "ctl.sock")
-	args := []string{"--net=" + d.host.NSPath(), filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug",
-		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir}
+	args := append([]string{"--net=" + d.host.NSPath()}, d.wrap...)
+	args = append(args, filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug",
+		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir)
 	args = append(args, d.args...)
 	if yaml != "" {
 		f := filepath.Join(d.dir, "xswitch.yaml")
