@@ -14,6 +14,17 @@ type hostPorts struct {
 	last map[string]string // by dom0 name: the last outcome logged ("ok" or the error)
 }
 
+// hostPortOps makes host ports and looks up the links they depend on.
+type hostPortOps interface {
+	Ensure(s hostport.Spec) (created bool, err error)
+	LinkByName(name string) (netlink.Link, error)
+}
+
+type kernelHostPorts struct{}
+
+func (kernelHostPorts) Ensure(s hostport.Spec) (bool, error)         { return hostport.Ensure(s) }
+func (kernelHostPorts) LinkByName(name string) (netlink.Link, error) { return netlink.LinkByName(name) }
+
 // matchPort is cfg.Match that also knows the switch ends of host ports,
 // which the configuration does not name: Peer(name) of a bridge's host port
 // is a port of that bridge.
@@ -50,6 +61,9 @@ func (d *Daemon) ensureHostPorts() {
 		}
 	}
 	d.mu.Unlock()
+	if d.sys.hostPorts == nil {
+		return
+	}
 	for _, w := range want {
 		d.ensureHostPort(w)
 	}
@@ -70,11 +84,11 @@ func (d *Daemon) uplinkPresent(ifname string) {
 	}
 	closed := d.closed
 	d.mu.Unlock()
-	if !found || closed || !d.ensureHostPort(w) {
+	if !found || closed || d.sys.hostPorts == nil || !d.ensureHostPort(w) {
 		return
 	}
 	peer := hostport.Peer(w.hp.Name)
-	if l, err := netlink.LinkByName(peer); err == nil {
+	if l, err := d.sys.hostPorts.LinkByName(peer); err == nil {
 		d.linkPresent(l.Attrs().Index, peer)
 	}
 }
@@ -84,7 +98,7 @@ func (d *Daemon) uplinkPresent(ifname string) {
 func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
 	spec := hostport.Spec{Name: w.hp.Name, Bridge: w.bridge, MAC: w.hp.MAC, MTU: w.hp.MTU}
 	if w.hp.FromUplink {
-		l, err := netlink.LinkByName(w.uplink)
+		l, err := d.sys.hostPorts.LinkByName(w.uplink)
 		if err != nil {
 			return false // made when the uplink appears
 		}
@@ -95,7 +109,7 @@ func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
 			spec.MTU = l.Attrs().MTU
 		}
 	}
-	created, err := hostport.Ensure(spec)
+	created, err := d.sys.hostPorts.Ensure(spec)
 	outcome := "ok"
 	if err != nil {
 		outcome = err.Error()

@@ -76,6 +76,7 @@ type system struct {
 	watchFeatures func(ctx context.Context, changed func(ifindex int)) error
 	links         links
 	sockets       sockets
+	hostPorts     hostPortOps // nil: host ports are neither made nor attached
 }
 
 // kernel is the real system; umem sizes the UMEMs of AF_XDP ports.
@@ -92,6 +93,7 @@ func kernel(umem afxdp.UMEMConfig) system {
 		nativeXDP:     bpf.NativeXDP,
 		watchFeatures: bpf.WatchXDPFeatures,
 		links:         netlinkLinks{},
+		hostPorts:     kernelHostPorts{},
 		sockets:       &kernelSockets{umem: umem, umems: map[string]*afxdp.UMEM{}},
 	}
 }
