@@ -76,7 +76,7 @@ type system struct {
 	watchFeatures func(ctx context.Context, changed func(ifindex int)) error
 	links         links
 	sockets       sockets
-	hostPorts     hostPortOps // nil: host ports are neither made nor attached
+	hostPorts     hostPortOps // nil: host ports are not made (tests on fakes)
 }
 
 // kernel is the real system; umem sizes the UMEMs of AF_XDP ports.
