@@ -30,14 +30,16 @@ type portPlan struct {
 	static []config.Static // the MACs pinned to this port
 }
 
-// planPort returns the plan of the interface under cfg; false when no
-// bridge of cfg takes it.
+// planPort returns the plan of the interface under cfg, decided as attach
+// decides; false when no bridge of cfg takes it.
 func planPort(cfg *config.Config, ifname string) (portPlan, bool) {
 	b, uplink, ok := matchPort(cfg, ifname)
 	if !ok {
 		return portPlan{}, false
 	}
-	p := portPlan{bridge: b.Name, uplink: uplink, mode: b.Mode(ifname, cfg.FastPath), typ: b.Type(ifname, cfg.PortType), ring: b.Rings.Vif}
+	p := portPlan{bridge: b.Name, uplink: uplink, ring: b.Rings.Vif,
+		mode: hostPortMode(b, ifname, b.Mode(ifname, cfg.FastPath)),
+		typ:  hostPortType(b, ifname, b.Type(ifname, cfg.PortType))}
 	if uplink {
 		p.ring = b.Rings.Uplink
 	}
@@ -108,11 +110,11 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 	df.kept = map[string]bool{}
 	rebuilt := map[string]bool{}
 	oldBridges := map[string]config.Bridge{}
-	for _, b := range old.Bridges {
+	for _, b := range bridgesOf(old) {
 		oldBridges[b.Name] = b
 	}
 	newBridges := map[string]bool{}
-	for _, b := range new.Bridges {
+	for _, b := range bridgesOf(new) {
 		newBridges[b.Name] = true
 		ob, ok := oldBridges[b.Name]
 		switch {
@@ -124,7 +126,7 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 			df.create = append(df.create, b)
 		}
 	}
-	for _, b := range old.Bridges {
+	for _, b := range bridgesOf(old) {
 		if !newBridges[b.Name] {
 			df.remove = append(df.remove, b.Name)
 		}
@@ -153,6 +155,30 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 	return df
 }
 
+// bridgesOf returns the bridges of cfg: the file's, each replaced by the
+// runtime bridge of its name if there is one, then the other runtime
+// bridges.
+func bridgesOf(cfg *config.Config) []config.Bridge {
+	runtime := map[string]config.Bridge{}
+	for _, b := range cfg.Runtime {
+		runtime[b.Name] = b
+	}
+	var out []config.Bridge
+	for _, b := range cfg.Bridges {
+		if rb, ok := runtime[b.Name]; ok {
+			b = rb
+			delete(runtime, b.Name)
+		}
+		out = append(out, b)
+	}
+	for _, b := range cfg.Runtime {
+		if _, ok := runtime[b.Name]; ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Reload applies a new configuration from a file to the running daemon:
 // bridges the file no longer has are removed with their ports, new ones are
 // made, a bridge whose table settings change is rebuilt, and an attached
@@ -160,10 +186,19 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 // configuration changes. The other ports are not touched: frames keep
 // flowing through them. cfg must have passed Check.
 //
+// The bridges a takeover made are not the file's: they stay as they are.
+// A reload takes its turn with takeovers and link handling.
+//
 // What is fixed at start (the fast path's pin directory and TC hook, the
 // AF_XDP UMEM size, the metrics and control endpoints, and loading the fast
 // path at all) is left as it is and logged: it takes a restart.
 func (d *Daemon) Reload(cfg *config.Config) error {
+	var err error
+	d.serialized(func() { err = d.reload(cfg) })
+	return err
+}
+
+func (d *Daemon) reload(cfg *config.Config) error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -203,11 +238,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "file", cfg.Source, "bridges_removed", len(df.remove), "bridges_created", len(df.create),
 		"ports_detached", len(df.detach), "ports_kept", len(df.kept))
-	// Attaches the detached interfaces again, and those the new
-	// configuration takes for the first time.
-	var err error
-	d.serialized(func() { err = d.Resync() })
-	if err != nil {
+	// Makes the new host ports, and attaches the detached interfaces
+	// again and those the new configuration takes for the first time.
+	if err := d.Resync(); err != nil {
 		d.log.Warn("link listing failed after the reload; the periodic resync attaches the new ports", "err", err)
 	}
 	return nil

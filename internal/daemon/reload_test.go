@@ -9,6 +9,7 @@ import (
 
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
+	"github.com/xswitch/xswitch/internal/hostport"
 )
 
 const reloadBase = `
@@ -158,5 +159,60 @@ func TestReloadAutoMode(t *testing.T) {
 	defer d.Close()
 	if err := d.Reload(mustParse(t, reloadBase)); !errors.Is(err, ErrNoFile) {
 		t.Errorf("reload in auto mode: %v, want %v", err, ErrNoFile)
+	}
+}
+
+// A host port's switch end is a port like the others under a reload; the
+// bridges of takeovers are no file's and stay.
+func TestReloadHostPortsAndTakeovers(t *testing.T) {
+	withHostPort := reloadBase + "    host-port: eth1\n"
+	peer := hostport.Peer("eth1")
+	for _, tt := range []struct {
+		name     string
+		old, new string
+		runtime  bool // old has takeover bridge xenbr9 with vif1.9
+		detach   []string
+		remove   []string
+	}{
+		{name: "host port added", old: reloadBase, new: withHostPort},
+		{name: "host port kept", old: withHostPort, new: withHostPort},
+		{name: "host port removed", old: withHostPort, new: reloadBase, detach: []string{peer + ": no bridge takes it any more"}},
+		{name: "takeover bridge outlives the file", old: reloadBase, new: "bridges:\n  - name: xenbr0\n    uplink: peth0\n    ports: [\"vif*.0\"]\n",
+			runtime: true, detach: []string{"vif1.1: bridge xenbr1 removed"}, remove: []string{"xenbr1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			old, new := mustParse(t, tt.old), mustParse(t, tt.new)
+			ports := map[int]string{7: "vif1.0", 9: "vif1.1"}
+			if tt.runtime {
+				old.SetRuntime(old.RuntimeBridge("xenbr9", "", []string{"vif1.9"}, ""))
+				new.Runtime = old.Runtime
+				ports[10] = "vif1.9"
+			}
+			if strings.Contains(tt.old, "host-port") {
+				ports[11] = peer
+			}
+			attached := map[int]attachment{}
+			for idx, name := range ports {
+				b, _, ok := matchPort(old, name)
+				if !ok {
+					t.Fatalf("%s matches no bridge of the old file", name)
+				}
+				attached[idx] = attachment{name: name, bridge: b.Name}
+			}
+			df := diff(old, new, attached)
+			var detach []string
+			for _, r := range df.detach {
+				detach = append(detach, r.name+": "+r.why)
+			}
+			if !slices.Equal(detach, tt.detach) {
+				t.Errorf("detached %q, want %q", detach, tt.detach)
+			}
+			if !slices.Equal(df.remove, tt.remove) {
+				t.Errorf("bridges removed %q, want %q", df.remove, tt.remove)
+			}
+			if len(df.create) != 0 {
+				t.Errorf("bridges created %v", df.create)
+			}
+		})
 	}
 }
