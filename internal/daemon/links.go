@@ -62,7 +62,9 @@ func (d *Daemon) watch(ctx context.Context) error {
 func (d *Daemon) handle(u netlink.LinkUpdate) {
 	attrs := u.Link.Attrs()
 	idx := attrs.Index
-	if u.Header.Type == unix.RTM_DELLINK {
+	// The kernel also says RTM_DELLINK, in family AF_BRIDGE, when a link
+	// leaves a kernel bridge: the link stays.
+	if u.Header.Type == unix.RTM_DELLINK && u.IfInfomsg.Family != unix.AF_BRIDGE {
 		d.detach(idx, "interface removed")
 		// A link that failed to attach because its name was still taken by
 		// the removed one (deleted and recreated quickly) can attach now.

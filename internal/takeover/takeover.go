@@ -74,7 +74,7 @@ func (r Record) bridge(peer string) Bridge {
 // other interface as a NIC.
 func (t *Taker) Takeover(iface string, o Options) (Result, error) {
 	if r, ok := t.Store.Lookup(iface); ok {
-		return Result{Record: r, Message: fmt.Sprintf("%s already taken over (bridge %s, uplink %s, host port %s), nothing changed", r.Interface, r.Bridge, r.Uplink, r.HostPort)}, nil
+		return Result{Record: r, Message: fmt.Sprintf("%s already taken over, nothing changed: bridge %s, uplink %s, host port %s", r.Interface, r.Bridge, r.Uplink, r.HostPort)}, nil
 	}
 	l, err := netlink.LinkByName(iface)
 	if err != nil {
