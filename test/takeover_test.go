@@ -445,7 +445,7 @@ func (d *takeoverDom0) kernelBridge() *topo.Guest {
 
 // TestTakeoverBridge migrates kernel bridge xenbr0 to xswitch and back,
 // under pings and a busy TCP connection; the guest reaches the LAN through
-// xswitch in between.
+// xswitch in between, also after xswitchd restarted.
 func TestTakeoverBridge(t *testing.T) {
 	d := newTakeoverDom0(t)
 	g := d.kernelBridge()
@@ -472,6 +472,14 @@ func TestTakeoverBridge(t *testing.T) {
 	}
 	if again := d.must("takeover", "xenbr0"); again.Changed {
 		t.Errorf("second takeover: %+v", again)
+	}
+	// A restarted xswitchd keeps the bridge, which neither the naming
+	// rule nor a file names, from the takeover's state file.
+	d.stop()
+	d.start("")
+	d.waitPorts(2*time.Second, "eth0=xenbr0", "vif1.0=xenbr0", "xhp-xenbr0=xenbr0")
+	if err := ping(t, g, d.lan.Addr(), 1); err != nil {
+		t.Errorf("after a restart of xswitchd the guest does not reach the LAN: %v", err)
 	}
 
 	lost = d.during(func() { res = d.must("release", "xenbr0") })
