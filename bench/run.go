@@ -38,8 +38,9 @@ type modeResult struct {
 
 	// One TCP stream from dom0's stack, through its address on the bridge
 	// device or on the host port.
-	Dom0GuestGbps *stat `json:"dom0_guest_tcp_gbit_per_s,omitempty"`
-	Dom0LANGbps   *stat `json:"dom0_lan_tcp_gbit_per_s,omitempty"`
+	Dom0GuestGbps *stat  `json:"dom0_guest_tcp_gbit_per_s,omitempty"`
+	Dom0LANGbps   *stat  `json:"dom0_lan_tcp_gbit_per_s,omitempty"`
+	Dom0Error     string `json:"dom0_error,omitempty"` // why they are missing
 }
 
 type layoutResult struct {
@@ -107,16 +108,17 @@ func run(ctx context.Context, o options) (*results, error) {
 	if o.sweeps {
 		p.total += sweepSteps(todo, avail)
 	}
+	if o.only == "" {
+		if err := measureDom0(ctx, o, avail, res, p); err != nil {
+			return res, err
+		}
+	}
 	for _, m := range avail {
-		if o.only != "" {
+		if o.only != "" || o.dom0Only {
 			break
 		}
 		r := res.mode(m.name)
-		err := measureDom0(ctx, o, m, r, p)
-		if err == nil && !o.dom0Only {
-			err = measureMode(ctx, o, m, r, p)
-		}
-		if err != nil {
+		if err := measureMode(ctx, o, m, r, p); err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
