@@ -32,6 +32,13 @@ func (t *Taker) takeNIC(nic netlink.Link, o Options) (Result, error) {
 			return Result{}, fmt.Errorf("takeover of %s: %s, the name of its host port's switch end, is taken", name, peer)
 		}
 	}
+	uppers, err := uppersOf(idx)
+	if err != nil {
+		return Result{}, fmt.Errorf("takeover of %s: %w", name, err)
+	}
+	if len(uppers) > 0 {
+		return Result{}, fmt.Errorf("takeover of %s: it carries %v, whose frames would bypass the switch once it is the uplink; move their addresses to host ports first", name, uppers)
+	}
 	addrs, err := addrsOf(idx)
 	if err != nil {
 		return Result{}, fmt.Errorf("takeover of %s: %w", name, err)
@@ -226,4 +233,22 @@ func recreateHostPort(s hostport.Spec, peerMAC net.HardwareAddr) (netlink.Link, 
 		}
 	}
 	return netlink.LinkByName(s.Name)
+}
+
+// uppersOf returns the VLAN, macvlan and ipvlan devices on link idx.
+func uppersOf(idx int) ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range links {
+		switch l.(type) {
+		case *netlink.Vlan, *netlink.Macvlan, *netlink.Macvtap, *netlink.IPVlan:
+			if l.Attrs().ParentIndex == idx {
+				out = append(out, l.Attrs().Name)
+			}
+		}
+	}
+	return out, nil
 }

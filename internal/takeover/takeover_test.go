@@ -291,3 +291,17 @@ func linkIndex(t *testing.T, name string) int {
 	}
 	return l.Attrs().Index
 }
+
+// TestNICWithUpper: a NIC that carries a macvlan (or a VLAN device, which
+// this kernel cannot make) is refused, untouched.
+func TestNICWithUpper(t *testing.T) {
+	ip := dom0(t)
+	ip("link", "add", "mv0", "link", "eth0", "type", "macvlan")
+	tk, _ := newTaker(t)
+	before := snapshot(t)
+	_, err := tk.Takeover("eth0", Options{})
+	if err == nil || !strings.Contains(err.Error(), "[mv0]") {
+		t.Fatalf("takeover of a NIC with a macvlan: %v; want a refusal naming mv0", err)
+	}
+	same(t, "after a refused takeover", before)
+}
