@@ -68,9 +68,6 @@ func (p *parser) hostPort(b *Bridge, n *yaml.Node) error {
 	if err := checkIfname(h.Name); err != nil || isGlob(h.Name) {
 		return p.errAt(at("name"), "bridge %q: host-port: %q is not an interface name (1 to 15 characters, no '/', ':', spaces or glob characters)", b.Name, h.Name)
 	}
-	if h.Name == b.Name {
-		return p.errAt(at("name"), "bridge %q: host-port: %s is the bridge's own name", b.Name, h.Name)
-	}
 	if other, dup := p.ifaces[h.Name]; dup {
 		return p.errAt(at("name"), "bridge %q: host-port %s is already a port of bridge %q", b.Name, h.Name, other)
 	}
