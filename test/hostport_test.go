@@ -38,6 +38,25 @@ bridges:
 	})
 }
 
+// TestHostPortsOff: with -host-ports=false auto mode gives the uplink's
+// bridge no host port.
+func TestHostPortsOff(t *testing.T) {
+	d := newDom0(t, "tc")
+	if _, err := d.host.AddUplink("peth0", topo.MAC(254), netip.MustParsePrefix("10.33.0.254/24")); err != nil {
+		t.Fatal(err)
+	}
+	d.args = append(d.args, "-host-ports=false")
+	d.start("")
+	d.waitPorts(5*time.Second, "peth0=xenbr0")
+	time.Sleep(settle)
+	d.waitPorts(time.Second, "peth0=xenbr0")
+	for _, n := range []string{"eth0", hostport.Peer("eth0")} {
+		if err := d.host.Do(func() error { _, err := netlink.LinkByName(n); return err }); err == nil {
+			t.Errorf("%s exists with -host-ports=false", n)
+		}
+	}
+}
+
 func testHostPort(t *testing.T, mode, yaml string) {
 	d := newDom0(t, mode)
 	lan, err := d.host.AddUplink("peth0", topo.MAC(254), netip.MustParsePrefix("10.31.0.254/24"))
