@@ -413,8 +413,16 @@ func TestTakeoverNIC(t *testing.T) {
 		t.Errorf("takeover moved addresses %v and routes %v, want 4 and the link-local, and 3", res.Addresses, res.Routes)
 	}
 	d.waitPorts(time.Second, "peth0=xenbr0", "xhp-eth0=xenbr0")
-	if again := d.must("takeover", "eth0"); again.Changed || !strings.Contains(again.Message, "already taken over, nothing changed") {
-		t.Errorf("second takeover: %+v", again)
+	// What an operator sees: a second takeover changes nothing and says
+	// so, exiting 0; one of an interface that is not there exits 1.
+	sock := filepath.Join(d.dir, "ctl.sock")
+	out, err := exec.Command(filepath.Join(binDir, "xswitchctl"), "-socket", sock, "takeover", "eth0").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "eth0 already taken over, nothing changed") {
+		t.Errorf("second takeover: %v\n%s", err, out)
+	}
+	out, err = exec.Command(filepath.Join(binDir, "xswitchctl"), "-socket", sock, "takeover", "eth7").CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "takeover of eth7") {
+		t.Errorf("takeover of a missing interface: exit %d\n%s", code, out)
 	}
 
 	lost = d.during(func() { res = d.must("release", "eth0") })
@@ -539,4 +547,15 @@ func (d *takeoverDom0) drill(cmd, iface string) int {
 			return k
 		}
 	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
