@@ -51,7 +51,7 @@ func (t *Taker) takeBridge(br netlink.Link, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("takeover of %s: it has no port that is not a guest's to be the uplink (ports: %v)", name, all)
 	}
 	peer := hostport.Peer(name)
-	if _, err := netlink.LinkByName(peer); err == nil {
+	if linkExists(peer) {
 		return Result{}, fmt.Errorf("takeover of %s: %s, the name of its host port's switch end, is taken", name, peer)
 	}
 	addrs, err := addrsOf(idx)
@@ -149,7 +149,7 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 			continue
 		}
 		seen[p] = true
-		if _, err := netlink.LinkByName(p); err == nil {
+		if linkExists(p) {
 			ports = append(ports, p)
 		}
 	}

@@ -24,13 +24,11 @@ func (t *Taker) takeNIC(nic netlink.Link, o Options) (Result, error) {
 	if len(uplink) > 15 {
 		return Result{}, fmt.Errorf("takeover of %s: %s is too long for an interface name", name, uplink)
 	}
-	if _, err := netlink.LinkByName(uplink); err == nil {
+	if linkExists(uplink) {
 		return Result{}, fmt.Errorf("takeover of %s: an interface %s exists already", name, uplink)
 	}
-	if peer := hostport.Peer(name); peer != "" {
-		if _, err := netlink.LinkByName(peer); err == nil {
-			return Result{}, fmt.Errorf("takeover of %s: %s, the name of its host port's switch end, is taken", name, peer)
-		}
+	if peer := hostport.Peer(name); linkExists(peer) {
+		return Result{}, fmt.Errorf("takeover of %s: %s, the name of its host port's switch end, is taken", name, peer)
 	}
 	uppers, err := uppersOf(idx)
 	if err != nil {

@@ -65,7 +65,8 @@ type Result struct {
 	Outage time.Duration `json:"outage_ns"`
 }
 
-// Bridge returns the switch's bridge of a record.
+// bridge returns the switch's bridge of a record, whose host port's switch
+// end is peer.
 func (r Record) bridge(peer string) Bridge {
 	return Bridge{Name: r.Bridge, Uplink: r.Uplink, Ports: append(append([]string(nil), r.Ports...), peer), HostPort: r.HostPort}
 }
