@@ -46,8 +46,9 @@ type wantedHostPort struct {
 }
 
 // ensureHostPorts creates or adopts the host port of every bridge that has
-// one. One that takes its MAC and MTU from the uplink waits for the uplink.
-// It talks to the kernel: call it without holding d.mu.
+// one, except those that take their MAC and MTU from the uplink: the
+// uplink's presence makes those (uplinkPresent). It talks to the kernel:
+// call it without holding d.mu.
 func (d *Daemon) ensureHostPorts() {
 	d.mu.Lock()
 	if d.closed {
@@ -56,7 +57,7 @@ func (d *Daemon) ensureHostPorts() {
 	}
 	var want []wantedHostPort
 	for _, b := range d.cfg.Bridges {
-		if b.HostPort.Name != "" {
+		if b.HostPort.Name != "" && !b.HostPort.FromUplink {
 			want = append(want, wantedHostPort{b.HostPort, b.Name, b.Uplink})
 		}
 	}
@@ -70,7 +71,8 @@ func (d *Daemon) ensureHostPorts() {
 }
 
 // uplinkPresent gives the bridge of uplink ifname the host port that waited
-// for it, and attaches the host port's switch end at once.
+// for it, or brings it to the uplink's MAC and MTU when they changed, and
+// attaches the host port's switch end at once.
 func (d *Daemon) uplinkPresent(ifname string) {
 	d.mu.Lock()
 	var (

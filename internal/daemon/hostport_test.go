@@ -187,12 +187,18 @@ func TestHostPortsMadeAndAttached(t *testing.T) {
 				t.Errorf("%s is not a port of xenbr0", p)
 			}
 		}
+		// The host port follows a change of the uplink's MTU at once.
+		up.Attrs().MTU = 1500
+		r.d.linkPresent(2, "peth0")
+		if got := hp.ensured[len(hp.ensured)-1]; got != "eth0 xenbr0 02:00:00:00:00:07 1500" {
+			t.Errorf("after peth0's MTU changed, ensured %q", got)
+		}
 		// The next resync adopts it and keeps the switch end, made after
 		// no listing, attached.
 		if err := r.d.Resync(); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := r.port(hostport.Peer("eth0")); !ok || len(hp.ensured) != 2 {
+		if _, ok := r.port(hostport.Peer("eth0")); !ok || len(hp.ensured) != 3 {
 			t.Errorf("after a resync: switch end attached %v, ensured %q", ok, hp.ensured)
 		}
 	})

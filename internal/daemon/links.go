@@ -105,6 +105,7 @@ func (d *Daemon) linkPresent(idx int, name string) {
 	if isPort {
 		if a.name == name {
 			d.refresh(idx, a)
+			d.uplinkPresent(name) // its MAC or MTU may have changed
 			return
 		}
 		d.detach(idx, "interface renamed to "+name)
