@@ -117,6 +117,7 @@ func (d *Daemon) linkPresent(idx int, name string) {
 // Resync attaches links that match but are not ports and detaches ports
 // whose links are gone.
 func (d *Daemon) Resync() error {
+	d.restoreTakeovers()
 	d.ensureHostPorts()
 	links, err := d.sys.links.LinkList()
 	if err != nil {

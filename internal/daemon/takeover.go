@@ -18,6 +18,13 @@ import (
 type takeovers struct {
 	serial sync.Mutex
 	taker  *takeover.Taker // nil until LoadTakeovers
+	// failed holds, under serial, the takeovers on record (by interface)
+	// whose restore failed other than for want of the interface: not tried
+	// again by themselves, as each try may cut dom0 off for a moment.
+	failed map[string]bool
+	// waiting holds, under serial, the takeovers on record whose interface
+	// is not there: tried again at each resync, warned of once.
+	waiting map[string]bool
 }
 
 // serialized runs f while no takeover or release runs.
@@ -28,8 +35,9 @@ func (d *Daemon) serialized(f func()) {
 }
 
 // LoadTakeovers opens the state file of takeovers at path and gives the
-// daemon the bridges of those in force, so that a restarted daemon attaches
-// their uplinks, ports and host ports again. Call it before Run.
+// daemon the bridges of those on record, so that a restarted daemon attaches
+// their uplinks, ports and host ports again; its first resync takes over
+// again what a reboot gave back (restoreTakeovers). Call it before Run.
 func (d *Daemon) LoadTakeovers(path string) error {
 	st, err := takeover.OpenStore(path)
 	if err != nil {
@@ -39,9 +47,10 @@ func (d *Daemon) LoadTakeovers(path string) error {
 	defer d.mu.Unlock()
 	for _, r := range st.Records() {
 		d.cfg.SetRuntime(d.cfg.RuntimeBridge(r.Bridge, r.Uplink, append(r.Ports, hostport.Peer(r.HostPort)), r.HostPort))
-		d.log.Info("takeover in force", "interface", r.Interface, "kind", r.Kind, "bridge", r.Bridge, "uplink", r.Uplink, "host_port", r.HostPort, "state", path)
+		d.log.Info("takeover on record", "interface", r.Interface, "kind", r.Kind, "bridge", r.Bridge, "uplink", r.Uplink, "host_port", r.HostPort, "state", path)
 	}
 	d.takeovers.taker = &takeover.Taker{Store: st, Switch: daemonSwitch{d}}
+	d.takeovers.failed, d.takeovers.waiting = map[string]bool{}, map[string]bool{}
 	return nil
 }
 
@@ -57,6 +66,9 @@ func (d *Daemon) Takeover(iface string, failAt int) (res takeover.Result, err er
 	}
 	d.serialized(func() {
 		res, err = d.takeovers.taker.Takeover(iface, takeover.Options{FailAt: failAt})
+		if err == nil {
+			d.takeovers.settled(res.Interface)
+		}
 	})
 	d.logTakeover("takeover", iface, res, err)
 	return res, err
@@ -69,9 +81,52 @@ func (d *Daemon) Release(iface string, failAt int) (res takeover.Result, err err
 	}
 	d.serialized(func() {
 		res, err = d.takeovers.taker.Release(iface, takeover.Options{FailAt: failAt})
+		if err == nil {
+			d.takeovers.settled(res.Interface)
+		}
 	})
 	d.logTakeover("release", iface, res, err)
 	return res, err
+}
+
+// restoreTakeovers brings the takeovers on record back in force where they
+// are not (takeover.Restore): at start, after a reboot, and at each resync
+// for those whose interface was not there yet, or whose host port went.
+// Call it under serial.
+func (d *Daemon) restoreTakeovers() {
+	t := d.takeovers.taker
+	if t == nil {
+		return
+	}
+	for _, r := range t.Store.Records() {
+		if d.takeovers.failed[r.Interface] {
+			continue
+		}
+		res, err := t.Restore(r, takeover.Options{})
+		switch {
+		case errors.Is(err, takeover.ErrNotThere):
+			if !d.takeovers.waiting[r.Interface] {
+				d.log.Warn(err.Error()+"; tried again at each resync", "interface", r.Interface)
+				d.takeovers.waiting[r.Interface] = true
+			}
+		case err != nil:
+			d.log.Error("cannot take over again as on record; not tried again by itself: xswitchctl takeover tries again, xswitchctl release forgets the record",
+				"interface", r.Interface, "err", err)
+			d.takeovers.failed[r.Interface] = true
+		default:
+			delete(d.takeovers.waiting, r.Interface)
+			if res.Changed {
+				d.log.Info(res.Message, "interface", r.Interface, "addresses", res.Addresses, "routes", res.Routes, "steps", len(res.Steps))
+			}
+		}
+	}
+}
+
+// settled forgets what restoreTakeovers noted of the takeover of iface,
+// which the operator just took over or released. Call it under serial.
+func (t *takeovers) settled(iface string) {
+	delete(t.failed, iface)
+	delete(t.waiting, iface)
 }
 
 func (d *Daemon) logTakeover(what, iface string, res takeover.Result, err error) {

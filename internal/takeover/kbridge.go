@@ -113,7 +113,7 @@ func (t *Taker) takeBridge(br netlink.Link, o Options) (Result, error) {
 			return err
 		}, func() error { return delRoutes(addedR) }},
 		mark("note the time", out.restored),
-		{"record the takeover in " + t.Store.Path(), func() error { return t.Store.put(rec) }, func() error { return t.Store.remove(name) }},
+		t.record(rec),
 	}
 	done, err := run(steps, o.FailAt)
 	res.Outage = out.d

@@ -112,7 +112,7 @@ func (t *Taker) takeNIC(nic netlink.Link, o Options) (Result, error) {
 			return err
 		}, func() error { return delRoutes(addedR) }},
 		mark("note the time", out.restored),
-		{"record the takeover in " + t.Store.Path(), func() error { return t.Store.put(rec) }, func() error { return t.Store.remove(name) }},
+		t.record(rec),
 	}
 	done, err := run(steps, o.FailAt)
 	res.Outage = out.d

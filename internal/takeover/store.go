@@ -154,3 +154,10 @@ func (s *Store) save() error {
 	}
 	return nil
 }
+
+func (s *Store) get(iface string) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[iface]
+	return r, ok
+}

@@ -75,7 +75,7 @@ func (r Record) bridge(peer string) Bridge {
 // other interface as a NIC.
 func (t *Taker) Takeover(iface string, o Options) (Result, error) {
 	if r, ok := t.Store.Lookup(iface); ok {
-		return Result{Record: r, Message: fmt.Sprintf("%s already taken over, nothing changed: bridge %s, uplink %s, host port %s", r.Interface, r.Bridge, r.Uplink, r.HostPort)}, nil
+		return t.Restore(r, o)
 	}
 	l, err := netlink.LinkByName(iface)
 	if err != nil {
@@ -88,11 +88,25 @@ func (t *Taker) Takeover(iface string, o Options) (Result, error) {
 }
 
 // Release undoes the takeover of iface, which may be named by any of its
-// names (ethN, pethN, xenbrN).
+// names (ethN, pethN, xenbrN). A takeover on record but not in force (after
+// a reboot that Restore has not followed) is forgotten; one whose host port
+// alone is missing gets it back first.
 func (t *Taker) Release(iface string, o Options) (Result, error) {
 	r, ok := t.Store.Lookup(iface)
 	if !ok {
 		return Result{Message: fmt.Sprintf("%s is not taken over, nothing changed", iface)}, nil
+	}
+	st, _, err := stand(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("release of %s: %w", iface, err)
+	}
+	switch st {
+	case back, notThere:
+		return t.forget(r, st)
+	case noHostPort:
+		if _, err := t.rebuild(r, Options{}); err != nil {
+			return Result{}, fmt.Errorf("release of %s: %w", iface, err)
+		}
 	}
 	switch r.Kind {
 	case KindNIC:
@@ -133,4 +147,23 @@ func finish(res Result, done []string, err error, what string) (Result, error) {
 	}
 	res.Changed = true
 	return res, nil
+}
+
+// record is the last step of a takeover: it records rec. Its undo puts
+// back what the store held before, the record of a takeover made again
+// after a reboot included.
+func (t *Taker) record(rec Record) step {
+	var (
+		old Record
+		had bool
+	)
+	return step{"record the takeover in " + t.Store.Path(), func() error {
+		old, had = t.Store.get(rec.Interface)
+		return t.Store.put(rec)
+	}, func() error {
+		if had {
+			return t.Store.put(old)
+		}
+		return t.Store.remove(rec.Interface)
+	}}
 }
