@@ -43,6 +43,9 @@ type takeoverDom0 struct {
 	*dom0
 	lan *topo.Guest
 	nl  *netlink.Handle // in the dom0
+	// noMAC names links whose MAC state leaves out: a host port's switch
+	// end made again has a new random one.
+	noMAC []string
 }
 
 func newTakeoverDom0(t *testing.T) *takeoverDom0 {
@@ -111,9 +114,12 @@ func (d *takeoverDom0) state() state {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	st := state{snap: s, addrs: ipJSON(d.t, d.ip("-j", "addr")), routes: ipJSON(d.t, d.ip("-j", "route", "show", "table", "all"))}
-	for _, l := range s.Links {
+	st := state{snap: s, addrs: ipJSON(d.t, d.ip("-j", "addr"), d.noMAC...), routes: ipJSON(d.t, d.ip("-j", "route", "show", "table", "all"))}
+	for i, l := range s.Links {
 		st.links = append(st.links, l.Name)
+		if slices.Contains(d.noMAC, l.Name) {
+			s.Links[i].MAC = "(masked)"
+		}
 	}
 	sort.Strings(st.links)
 	return st
@@ -126,8 +132,9 @@ func (d *takeoverDom0) state() state {
 //   - valid_life_time and preferred_life_time: they count down;
 //   - the order of the links and routes, which follows ifindex and the
 //     order of insertion of equal routes on different links (the order of
-//     a link's addresses is kept and compared).
-func ipJSON(t *testing.T, out string) []string {
+//     a link's addresses is kept and compared);
+//   - the MAC of the links named noMAC.
+func ipJSON(t *testing.T, out string, noMAC ...string) []string {
 	t.Helper()
 	var objs []map[string]any
 	if err := json.Unmarshal([]byte(out), &objs); err != nil {
@@ -136,6 +143,9 @@ func ipJSON(t *testing.T, out string) []string {
 	var lines []string
 	for _, o := range objs {
 		delete(o, "ifindex")
+		if name, _ := o["ifname"].(string); slices.Contains(noMAC, name) {
+			delete(o, "address")
+		}
 		if ai, ok := o["addr_info"].([]any); ok {
 			for _, a := range ai {
 				if m, ok := a.(map[string]any); ok {
@@ -434,6 +444,72 @@ func TestTakeoverNIC(t *testing.T) {
 		t.Errorf("second release: %+v", again)
 	}
 	d.same("after a second release", before)
+	if p := d.ports(); len(p) != 0 {
+		t.Errorf("after release the switch still has ports %v", p)
+	}
+}
+
+// TestTakeoverAfterReboot: a takeover in force comes back when xswitchd
+// starts, its host port deleted meanwhile, or after a reboot that gave the
+// NIC its name and dom0's addresses back; a release then restores the dom0
+// of before the takeover.
+func TestTakeoverAfterReboot(t *testing.T) {
+	d := newTakeoverDom0(t)
+	// Auto mode would make host port eth0 for peth0 by itself: without,
+	// only the record makes it.
+	d.args = append(d.args, "-host-ports=false")
+	d.dom0Addresses("eth0")
+	d.start("")
+	before := d.state()
+	d.must("takeover", "eth0")
+	d.waitPorts(time.Second, "peth0=xenbr0", "xhp-eth0=xenbr0")
+	d.noMAC = []string{"xhp-eth0"}
+	taken := d.state()
+	hp := d.hostLink("eth0")
+	dom0Addr := netip.MustParseAddr("192.0.2.1")
+
+	// The host port deleted while xswitchd was down: made again at start,
+	// with its MAC and MTU; the operator's files give it the addresses.
+	d.stop()
+	d.ip("link", "del", "eth0")
+	d.start("")
+	d.waitPorts(2*time.Second, "peth0=xenbr0", "xhp-eth0=xenbr0")
+	if got := d.hostLink("eth0"); got.HardwareAddr.String() != hp.HardwareAddr.String() || got.MTU != hp.MTU {
+		t.Errorf("host port made again with MAC %s and MTU %d, want %s and %d", got.HardwareAddr, got.MTU, hp.HardwareAddr, hp.MTU)
+	}
+	if !strings.Contains(d.log.String(), "host port eth0 was missing and is made again") {
+		t.Error("xswitchd did not say it made the host port again")
+	}
+	d.dom0Addresses("eth0")
+	d.same("host port made again, with dom0's addresses", taken)
+	if err := ping(t, d.lan, dom0Addr, 1); err != nil {
+		t.Errorf("the LAN host does not reach dom0 through the host port made again: %v", err)
+	}
+
+	// A reboot: the fast path's pins and the host port are gone, udev
+	// names the NIC eth0 and ifupdown gives it dom0's addresses.
+	d.stop()
+	if out, err := d.cleanup(); err != nil {
+		t.Fatalf("xswitchd -cleanup: %v\n%s", err, out)
+	}
+	d.ip("link", "del", "eth0")
+	d.ip("link", "set", "peth0", "down")
+	d.ip("link", "set", "peth0", "name", "eth0")
+	d.ip("link", "set", "eth0", "up")
+	d.dom0Addresses("eth0")
+	d.same("after a reboot", before)
+	d.start("")
+	d.waitPorts(2*time.Second, "peth0=xenbr0", "xhp-eth0=xenbr0")
+	d.same("taken over again at start", taken)
+	if !strings.Contains(d.log.String(), "eth0 was back as before its takeover, as after a reboot, and is taken over again") {
+		t.Error("xswitchd did not say it took eth0 over again")
+	}
+	if err := ping(t, d.lan, dom0Addr, 1); err != nil {
+		t.Errorf("the LAN host does not reach dom0 after the takeover at start: %v", err)
+	}
+	res := d.must("release", "eth0")
+	t.Log(res.Message)
+	d.same("after release", before)
 	if p := d.ports(); len(p) != 0 {
 		t.Errorf("after release the switch still has ports %v", p)
 	}
