@@ -19,12 +19,13 @@ type takeovers struct {
 	serial sync.Mutex
 	taker  *takeover.Taker // nil until LoadTakeovers
 	// failed holds, under serial, the takeovers on record (by interface)
-	// whose restore failed other than for want of the interface: not tried
-	// again by themselves, as each try may cut dom0 off for a moment.
+	// whose restore failed in a step: not tried again by themselves, as
+	// each try may cut dom0 off for a moment.
 	failed map[string]bool
-	// waiting holds, under serial, the takeovers on record whose interface
-	// is not there: tried again at each resync, warned of once.
-	waiting map[string]bool
+	// noted holds, under serial, why each takeover on record whose
+	// restore is tried again at each resync (its interface is not there,
+	// or was refused before any change) is not in force: logged once.
+	noted map[string]string
 }
 
 // serialized runs f while no takeover or release runs.
@@ -50,7 +51,7 @@ func (d *Daemon) LoadTakeovers(path string) error {
 		d.log.Info("takeover on record", "interface", r.Interface, "kind", r.Kind, "bridge", r.Bridge, "uplink", r.Uplink, "host_port", r.HostPort, "state", path)
 	}
 	d.takeovers.taker = &takeover.Taker{Store: st, Switch: daemonSwitch{d}}
-	d.takeovers.failed, d.takeovers.waiting = map[string]bool{}, map[string]bool{}
+	d.takeovers.failed, d.takeovers.noted = map[string]bool{}, map[string]string{}
 	return nil
 }
 
@@ -104,17 +105,17 @@ func (d *Daemon) restoreTakeovers() {
 		}
 		res, err := t.Restore(r, takeover.Options{})
 		switch {
-		case errors.Is(err, takeover.ErrNotThere):
-			if !d.takeovers.waiting[r.Interface] {
-				d.log.Warn(err.Error()+"; tried again at each resync", "interface", r.Interface)
-				d.takeovers.waiting[r.Interface] = true
-			}
-		case err != nil:
+		case errors.Is(err, takeover.ErrStep):
 			d.log.Error("cannot take over again as on record; not tried again by itself: xswitchctl takeover tries again, xswitchctl release forgets the record",
 				"interface", r.Interface, "err", err)
 			d.takeovers.failed[r.Interface] = true
+		case err != nil:
+			if d.takeovers.noted[r.Interface] != err.Error() {
+				d.log.Warn(err.Error()+"; tried again at each resync", "interface", r.Interface)
+				d.takeovers.noted[r.Interface] = err.Error()
+			}
 		default:
-			delete(d.takeovers.waiting, r.Interface)
+			delete(d.takeovers.noted, r.Interface)
 			if res.Changed {
 				d.log.Info(res.Message, "interface", r.Interface, "addresses", res.Addresses, "routes", res.Routes, "steps", len(res.Steps))
 			}
@@ -126,7 +127,7 @@ func (d *Daemon) restoreTakeovers() {
 // which the operator just took over or released. Call it under serial.
 func (t *takeovers) settled(iface string) {
 	delete(t.failed, iface)
-	delete(t.waiting, iface)
+	delete(t.noted, iface)
 }
 
 func (d *Daemon) logTakeover(what, iface string, res takeover.Result, err error) {

@@ -17,6 +17,16 @@ type step struct {
 // errInjected is the failure FailAt injects.
 var errInjected = errors.New("failure injected for a rollback drill")
 
+// ErrStep marks the failure of a step, once a takeover or release had
+// begun to change the system (and rolled back); a refusal before any step
+// is not one.
+var ErrStep = errors.New("a step failed")
+
+type stepError struct{ error }
+
+func (e stepError) Is(target error) bool { return target == ErrStep }
+func (e stepError) Unwrap() error        { return e.error }
+
 // run does the steps in order. When one fails, the ones done (and the one
 // that failed) are undone in reverse order. failAt > 0 makes step failAt
 // (1-based) fail once its change is made, so that its undo runs too.
@@ -38,9 +48,9 @@ func run(steps []step, failAt int) (done []string, err error) {
 				}
 			}
 			if len(undoErrs) > 0 {
-				return done, fmt.Errorf("%w; rolling back failed, the system is between states: %w", err, errors.Join(undoErrs...))
+				return done, stepError{fmt.Errorf("%w; rolling back failed, the system is between states: %w", err, errors.Join(undoErrs...))}
 			}
-			return done, fmt.Errorf("%w; rolled back, nothing changed", err)
+			return done, stepError{fmt.Errorf("%w; rolled back, nothing changed", err)}
 		}
 		done = append(done, s.name)
 	}

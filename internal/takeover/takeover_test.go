@@ -1,6 +1,7 @@
 package takeover
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -203,7 +204,7 @@ func drill(t *testing.T, what string, want *netstate.Snapshot, call func(k int) 
 	t.Helper()
 	for k := 1; ; k++ {
 		err := call(k)
-		if err == nil || !strings.Contains(err.Error(), errInjected.Error()) || !strings.Contains(err.Error(), "rolled back, nothing changed") {
+		if err == nil || !strings.Contains(err.Error(), errInjected.Error()) || !strings.Contains(err.Error(), "rolled back, nothing changed") || !errors.Is(err, ErrStep) {
 			t.Fatalf("%s with a failure at step %d: %v; want the injected failure, rolled back", what, k, err)
 		}
 		same(t, fmt.Sprintf("%s failing at step %d", what, k), want)
@@ -313,7 +314,7 @@ func TestNICWithUpper(t *testing.T) {
 	tk, _ := newTaker(t)
 	before := snapshot(t)
 	_, err := tk.Takeover("eth0", Options{})
-	if err == nil || !strings.Contains(err.Error(), "[mv0]") {
+	if err == nil || !strings.Contains(err.Error(), "[mv0]") || errors.Is(err, ErrStep) {
 		t.Fatalf("takeover of a NIC with a macvlan: %v; want a refusal naming mv0", err)
 	}
 	same(t, "after a refused takeover", before)
