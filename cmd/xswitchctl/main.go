@@ -33,7 +33,9 @@ Commands:
   release IFACE         undo the takeover of IFACE (ethN, pethN or xenbrN):
                         everything goes back where it was
   A takeover or release that fails at any step undoes the steps done and
-  exits 1; doing one twice changes nothing and says so.
+  exits 1; doing one twice changes nothing and says so. A takeover on
+  record but not in force (after a reboot) is made again; releasing one
+  not in force only forgets its record.
 
 Flags:
 `

@@ -59,7 +59,9 @@ host port ethN takes its MAC, MTU, addresses and routes. 'xswitchctl takeover
 xenbrN' migrates a kernel bridge: its ports join the switch's xenbrN, its
 addresses and routes move to host port xenbrN, and it is deleted.
 'xswitchctl release' undoes either. Takeovers in force are kept in
--takeover-state, so a restarted xswitchd keeps their bridges.
+-takeover-state, so a restarted xswitchd keeps their bridges; at start and at
+each resync it takes over again what a reboot gave back (ethN, or kernel
+bridge xenbrN) and makes a missing host port again.
 
 SIGHUP reads the -config file again and applies the difference: bridges and
 ports added or removed, settings changed; ports whose settings did not change
