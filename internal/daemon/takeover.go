@@ -117,7 +117,7 @@ func (d *Daemon) restoreTakeovers() {
 		default:
 			delete(d.takeovers.noted, r.Interface)
 			if res.Changed {
-				d.log.Info(res.Message, "interface", r.Interface, "addresses", res.Addresses, "routes", res.Routes, "steps", len(res.Steps))
+				d.log.Info(res.Message, "interface", r.Interface, "addresses", res.Addresses, "routes", res.Routes, "steps", len(res.Steps), "outage", res.Outage)
 			}
 		}
 	}
