@@ -54,28 +54,15 @@ func (t *Taker) takeBridge(br netlink.Link, o Options) (Result, error) {
 	if linkExists(peer) {
 		return Result{}, fmt.Errorf("takeover of %s: %s, the name of its host port's switch end, is taken", name, peer)
 	}
-	addrs, err := addrsOf(idx)
+	dn, err := dom0NetOf(idx)
 	if err != nil {
 		return Result{}, fmt.Errorf("takeover of %s: %w", name, err)
 	}
-	routes, err := routesOf(idx)
-	if err != nil {
-		return Result{}, fmt.Errorf("takeover of %s: %w", name, err)
-	}
-	res := Result{Record: rec}
-	for _, ad := range addrs {
-		res.Addresses = append(res.Addresses, addrString(ad))
-	}
-	for _, r := range routes {
-		res.Routes = append(res.Routes, routeString(r))
-	}
+	res := dn.result(rec)
 	kb := kernelBridge{name: name, mac: a.HardwareAddr, mtu: a.MTU, up: rec.Up, set: set, ports: all}
 	var (
-		out     outage
-		hp      int
-		created bool
-		addedA  []netlink.Addr
-		addedR  []netlink.Route
+		out outage
+		hp  int // the host port's ifindex
 	)
 	steps := []step{
 		mark("note the time", out.cut),
@@ -84,41 +71,18 @@ func (t *Taker) takeBridge(br netlink.Link, o Options) (Result, error) {
 			if err != nil {
 				return err
 			}
-			return putBack(nidx, addrs, moved(routes, idx, nidx))
+			return putBack(nidx, dn.addrs, moved(dn.routes, idx, nidx))
 		}},
-		{"create host port " + name, func() (err error) {
-			if created, err = hostport.Ensure(hostport.Spec{Name: name, Bridge: name, MAC: a.HardwareAddr, MTU: a.MTU}); err != nil {
-				return err
-			}
-			l, err := netlink.LinkByName(name)
-			if err != nil {
-				return err
-			}
-			hp = l.Attrs().Index
-			return nil
-		}, func() error {
-			if !created {
-				return nil
-			}
-			return hostport.Remove(name)
-		}},
+		createHostPort(hostport.Spec{Name: name, Bridge: name, MAC: a.HardwareAddr, MTU: a.MTU}, &hp),
 		{"attach " + fmt.Sprint(append(all, peer)) + " to xswitch bridge " + name, func() error { return t.Switch.Attach(rec.bridge(peer)) },
 			func() error { return t.Switch.Detach(rec.bridge(peer)) }},
-		{"add dom0's addresses to host port " + name, func() (err error) {
-			addedA, err = addAddrs(hp, addrs)
-			return err
-		}, func() error { return delAddrs(hp, addedA) }},
-		{"add dom0's routes through host port " + name, func() (err error) {
-			addedR, err = addRoutes(routes, idx, hp)
-			return err
-		}, func() error { return delRoutes(addedR) }},
-		mark("note the time", out.restored),
-		t.record(rec),
 	}
+	steps = append(steps, dn.addSteps("host port "+name, idx, &hp)...)
+	steps = append(steps, mark("note the time", out.restored), t.record(rec))
 	done, err := run(steps, o.FailAt)
 	res.Outage = out.d
 	res.Message = fmt.Sprintf("kernel bridge %s taken over: xswitch bridge %s has uplink %s and ports %v, host port %s holds dom0's %d addresses and %d routes",
-		name, name, rec.Uplink, rec.Ports, name, len(addrs), len(routes))
+		name, name, rec.Uplink, rec.Ports, name, len(dn.addrs), len(dn.routes))
 	return finish(res, done, err, "takeover of "+name)
 }
 
@@ -132,12 +96,7 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("release of %s: host port %s: %w", name, rec.HostPort, err)
 	}
-	hp := hpl.Attrs().Index
-	addrs, err := addrsOf(hp)
-	if err != nil {
-		return Result{}, fmt.Errorf("release of %s: %w", name, err)
-	}
-	routes, err := routesOf(hp)
+	dn, err := dom0NetOf(hpl.Attrs().Index)
 	if err != nil {
 		return Result{}, fmt.Errorf("release of %s: %w", name, err)
 	}
@@ -166,36 +125,16 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 	}
 	mac, _ := net.ParseMAC(rec.MAC)
 	kb := kernelBridge{name: name, mac: mac, mtu: rec.MTU, up: rec.Up, set: set, ports: ports}
-	res := Result{Record: rec}
-	for _, ad := range addrs {
-		res.Addresses = append(res.Addresses, addrString(ad))
-	}
-	for _, r := range routes {
-		res.Routes = append(res.Routes, routeString(r))
-	}
-	hostSpec := hostport.Spec{Name: rec.HostPort, Bridge: rec.Bridge, MAC: hpl.Attrs().HardwareAddr, MTU: hpl.Attrs().MTU}
-	var peerMAC net.HardwareAddr
-	if pl, err := netlink.LinkByName(hostport.Peer(rec.HostPort)); err == nil {
-		peerMAC = pl.Attrs().HardwareAddr
-	}
+	res := dn.result(rec)
 	var (
-		out    outage
-		idx    int
-		addedA []netlink.Addr
-		addedR []netlink.Route
+		out outage
+		idx int // the kernel bridge's ifindex, once made
 	)
 	steps := []step{
 		mark("note the time", out.cut),
 		{"detach " + fmt.Sprint(append(ports, peer)) + " from xswitch bridge " + name, func() error { return t.Switch.Detach(tb) },
 			func() error { return t.Switch.Attach(tb) }},
-		{"remove host port " + rec.HostPort, func() error { return hostport.Remove(rec.HostPort) }, func() error {
-			l, err := recreateHostPort(hostSpec, peerMAC)
-			if err != nil {
-				return err
-			}
-			hp = l.Attrs().Index
-			return putBack(hp, addrs, moved(routes, hpl.Attrs().Index, hp))
-		}},
+		deleteHostPort(hpl, rec.Bridge, dn),
 		{"create kernel bridge " + name + " with ports " + fmt.Sprint(ports), func() (err error) {
 			idx, err = createBridge(kb)
 			return err
@@ -205,19 +144,11 @@ func (t *Taker) releaseBridge(rec Record, o Options) (Result, error) {
 			}
 			return netlink.LinkDel(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Index: idx}})
 		}},
-		{"add dom0's addresses to " + name, func() (err error) {
-			addedA, err = addAddrs(idx, addrs)
-			return err
-		}, func() error { return delAddrs(idx, addedA) }},
-		{"add dom0's routes through " + name, func() (err error) {
-			addedR, err = addRoutes(routes, hpl.Attrs().Index, idx)
-			return err
-		}, func() error { return delRoutes(addedR) }},
-		mark("note the time", out.restored),
-		{"forget the takeover in " + t.Store.Path(), func() error { return t.Store.remove(name) }, func() error { return t.Store.put(rec) }},
 	}
+	steps = append(steps, dn.addSteps(name, hpl.Attrs().Index, &idx)...)
+	steps = append(steps, mark("note the time", out.restored), t.unrecord(rec))
 	done, err := run(steps, o.FailAt)
 	res.Outage = out.d
-	res.Message = fmt.Sprintf("%s released: kernel bridge %s is back with ports %v and dom0's %d addresses and %d routes; host port %s removed", name, name, ports, len(addrs), len(routes), rec.HostPort)
+	res.Message = fmt.Sprintf("%s released: kernel bridge %s is back with ports %v and dom0's %d addresses and %d routes; host port %s removed", name, name, ports, len(dn.addrs), len(dn.routes), rec.HostPort)
 	return finish(res, done, err, "release of "+name)
 }
