@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"testing"
@@ -178,42 +175,18 @@ bridges:
 	}
 	defer l.Close()
 	const size = 64 << 20
-	got := make(chan string, 1)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer conn.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		got <- fmt.Sprintf("%d %x", n, h.Sum(nil))
-	}()
-
-	ctx := t.Context()
-	conn, err := a.Dial(ctx, "tcp", b.Addr().String()+":5001")
+	got := receiveSum(l)
+	conn, err := a.Dial(t.Context(), "tcp", b.Addr().String()+":5001")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.New()
-	src := rand.NewChaCha8([32]byte{7})
-	buf := make([]byte, 256<<10)
-	for sent := 0; sent < size; sent += len(buf) {
-		src.Read(buf)
-		want.Write(buf)
-		if _, err := conn.Write(buf); err != nil {
-			t.Fatal(err)
-		}
+	w, err := sendRandom(conn, [32]byte{7}, size)
+	if err != nil {
+		t.Fatal(err)
 	}
-	conn.Close()
 	select {
 	case g := <-got:
-		if w := fmt.Sprintf("%d %x", size, want.Sum(nil)); g != w {
+		if g != w {
 			t.Fatalf("received %s, want %s", g, w)
 		}
 	case <-time.After(60 * time.Second):

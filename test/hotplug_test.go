@@ -30,27 +30,7 @@ func testHotplug(t *testing.T, mode string) {
 	atB := capture(t, b)
 
 	// A steady flow from a to b during the whole test.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	sent := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if err := a.Inject(marker(b.MAC(), a.MAC(), fmt.Sprint("flow-", sent))); err != nil {
-					t.Error(err)
-					return
-				}
-				sent++
-			}
-		}
-	}()
+	fl := startFlow(t, a, b)
 
 	// Guests start: each joins the bridge of its device index.
 	c := d.guest("vif7.0", 7, "10.11.0.7/24")
@@ -85,8 +65,7 @@ func testHotplug(t *testing.T, mode string) {
 		t.Error(err)
 	}
 
-	close(stop)
-	wg.Wait()
+	sent := fl.end()
 	exactly(t, atB, "b", taggedPrefix("flow-"), sent)
 	for i := range sent {
 		if n := atB.Count(tagged(fmt.Sprint("flow-", i))); n != 1 {

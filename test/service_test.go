@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -157,27 +156,7 @@ bridges:
 	}
 	atB := capture(t, b)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	sent := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if err := a.Inject(marker(b.MAC(), a.MAC(), fmt.Sprint("flow-", sent))); err != nil {
-					t.Error(err)
-					return
-				}
-				sent++
-			}
-		}
-	}()
+	fl := startFlow(t, a, b)
 
 	reloads := 0
 	reload := func(yaml string) {
@@ -240,8 +219,7 @@ bridges:
 		t.Errorf("static MAC still on %s", got)
 	}
 
-	close(stop)
-	wg.Wait()
+	sent := fl.end()
 	exactly(t, atB, "b", taggedPrefix("flow-"), sent)
 	log := d.log.String()
 	for port, want := range map[string]int{"vif1.0": 1, "vif2.0": 1, "vif3.0": 3, "vif4.1": 1} {

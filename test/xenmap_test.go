@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"regexp"
@@ -248,22 +245,7 @@ func drbdTransfer(t *testing.T, d *dom0, peer *topo.Guest) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	got := make(chan string, 1)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer conn.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		got <- fmt.Sprintf("%d bytes, sha256 %x", n, h.Sum(nil))
-	}()
+	got := receiveSum(l)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -275,21 +257,13 @@ func drbdTransfer(t *testing.T, d *dom0, peer *topo.Guest) {
 		t.Errorf("dom0 sends to the peer node from %s, want eth1's %s", local, mapAddr(1, 10).Addr())
 	}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	want := sha256.New()
-	src := rand.NewChaCha8([32]byte{'d', 'r', 'b', 'd'})
-	buf := make([]byte, 256<<10)
-	for sent := 0; sent < size; sent += len(buf) {
-		src.Read(buf)
-		want.Write(buf)
-		if _, err := conn.Write(buf); err != nil {
-			conn.Close()
-			t.Fatalf("dom0 → peer node after %d bytes: %v", sent, err)
-		}
+	w, err := sendRandom(conn, [32]byte{'d', 'r', 'b', 'd'}, size)
+	if err != nil {
+		t.Fatalf("dom0 → peer node %v", err)
 	}
-	conn.Close()
 	select {
 	case g := <-got:
-		if w := fmt.Sprintf("%d bytes, sha256 %x", size, want.Sum(nil)); g != w {
+		if g != w {
 			t.Fatalf("the peer node received %s, dom0 sent %s", g, w)
 		}
 	case <-ctx.Done():
