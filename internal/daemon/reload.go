@@ -99,7 +99,6 @@ type reloadDiff struct {
 	detach []reattach      // by ifindex
 	remove []string        // bridges to close: gone, or to rebuild
 	create []config.Bridge // bridges to make: new, or rebuilt
-	kept   map[string]bool // attached interfaces left untouched, by name
 }
 
 // diff compares what the attached interfaces have under old with what they
@@ -107,10 +106,10 @@ type reloadDiff struct {
 // is removed or rebuilt, are detached; the others keep their ports.
 func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 	var df reloadDiff
-	df.kept = map[string]bool{}
 	rebuilt := map[string]bool{}
+	oldList := bridgesOf(old)
 	oldBridges := map[string]config.Bridge{}
-	for _, b := range bridgesOf(old) {
+	for _, b := range oldList {
 		oldBridges[b.Name] = b
 	}
 	newBridges := map[string]bool{}
@@ -126,7 +125,7 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 			df.create = append(df.create, b)
 		}
 	}
-	for _, b := range bridgesOf(old) {
+	for _, b := range oldList {
 		if !newBridges[b.Name] {
 			df.remove = append(df.remove, b.Name)
 		}
@@ -145,11 +144,9 @@ func diff(old, new *config.Config, attached map[int]attachment) reloadDiff {
 		default:
 			why = was.change(now)
 		}
-		if why == "" {
-			df.kept[a.name] = true
-			continue
+		if why != "" {
+			df.detach = append(df.detach, reattach{ifindex: idx, name: a.name, why: why})
 		}
-		df.detach = append(df.detach, reattach{ifindex: idx, name: a.name, why: why})
 	}
 	sort.Slice(df.detach, func(i, j int) bool { return df.detach[i].ifindex < df.detach[j].ifindex })
 	return df
@@ -211,6 +208,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	old := d.cfg
 	cfg.Runtime = old.Runtime // takeovers outlive the file
 	df := diff(old, cfg, d.attached)
+	kept := len(d.attached) - len(df.detach)
 	for _, what := range restartOnly(old, cfg, d.fp != nil) {
 		d.log.Warn("configuration change needs a restart of xswitchd to take effect", "setting", what)
 	}
@@ -237,7 +235,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "file", cfg.Source, "bridges_removed", len(df.remove), "bridges_created", len(df.create),
-		"ports_detached", len(df.detach), "ports_kept", len(df.kept))
+		"ports_detached", len(df.detach), "ports_kept", kept)
 	// Makes the new host ports, and attaches the detached interfaces
 	// again and those the new configuration takes for the first time.
 	if err := d.Resync(); err != nil {
