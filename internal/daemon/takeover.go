@@ -165,8 +165,13 @@ func (s daemonSwitch) Attach(b takeover.Bridge) error {
 		a, ok := d.attached[idx]
 		why := d.failed[idx]
 		d.mu.Unlock()
-		if !ok || a.bridge != b.Name {
+		switch {
+		case ok && a.bridge != b.Name:
+			errs = append(errs, fmt.Errorf("port %s did not attach to %s: it is a port of bridge %s", name, b.Name, a.bridge))
+		case !ok && why != "":
 			errs = append(errs, fmt.Errorf("port %s did not attach to %s: %s", name, b.Name, why))
+		case !ok:
+			errs = append(errs, fmt.Errorf("port %s did not attach to %s: no bridge takes it, or xswitchd is stopping", name, b.Name))
 		}
 	}
 	return errors.Join(errs...)
