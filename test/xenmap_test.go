@@ -259,7 +259,7 @@ func drbdTransfer(t *testing.T, d *dom0, peer *topo.Guest) {
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	w, err := sendRandom(conn, [32]byte{'d', 'r', 'b', 'd'}, size)
 	if err != nil {
-		t.Fatalf("dom0 → peer node %v", err)
+		t.Fatalf("dom0 → peer node: %v", err)
 	}
 	select {
 	case g := <-got:
