@@ -130,7 +130,15 @@ func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
 		}
 		return false
 	case created:
-		d.log.Info("host port created", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name), "mac", spec.MAC, "mtu", spec.MTU)
+		// A MAC or MTU the spec leaves open is what a new pair gets.
+		mac, mtu := "random", spec.MTU
+		if spec.MAC != nil {
+			mac = spec.MAC.String()
+		}
+		if mtu == 0 {
+			mtu = 1500
+		}
+		d.log.Info("host port created", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name), "mac", mac, "mtu", mtu)
 	case changed:
 		d.log.Info("host port adopted", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name))
 	}
