@@ -136,7 +136,7 @@ func (d *Daemon) ensureHostPort(w wantedHostPort) bool {
 			mac = spec.MAC.String()
 		}
 		if mtu == 0 {
-			mtu = 1500
+			mtu = hostport.DefaultMTU
 		}
 		d.log.Info("host port created", "host_port", w.hp.Name, "bridge", w.bridge, "switch_end", hostport.Peer(w.hp.Name), "mac", mac, "mtu", mtu)
 	case changed:

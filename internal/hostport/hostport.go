@@ -67,8 +67,8 @@ func Peer(name string) string {
 	return peerPrefix + name[:keep] + "-" + sum
 }
 
-// defaultMTU is a new host port's MTU when the Spec sets none.
-const defaultMTU = 1500
+// DefaultMTU is a new host port's MTU when the Spec sets none.
+const DefaultMTU = 1500
 
 // Ensure makes the host port s exist and be up: it creates the pair when
 // name is free and adopts it when present, setting the MAC and MTU s asks
@@ -123,7 +123,7 @@ func (s Spec) check() error {
 func create(s Spec) (created bool, err error) {
 	mtu := s.MTU
 	if mtu == 0 {
-		mtu = defaultMTU
+		mtu = DefaultMTU
 	}
 	v := &netlink.Veth{
 		LinkAttrs: netlink.LinkAttrs{Name: s.Name, MTU: mtu, HardwareAddr: s.MAC, Alias: alias(s.Bridge)},
