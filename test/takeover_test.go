@@ -519,14 +519,21 @@ func TestTakeoverAfterReboot(t *testing.T) {
 	}
 }
 
-// logLine returns the first line of xswitchd's log that contains s.
+// logLine returns the first line of xswitchd's log that contains s, or "" when
+// none comes within 2 s.
 func (d *takeoverDom0) logLine(s string) string {
-	for _, l := range strings.Split(d.log.String(), "\n") {
-		if strings.Contains(l, s) {
-			return l
+	// xswitchd may log a step just after the ports it attached are seen,
+	// and its log comes through a pipe: give the line a moment.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(d.log.String(), "\n") {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			return ""
 		}
 	}
-	return ""
 }
 
 // kernelBridge makes the Debian setup: kernel bridge xenbr0 with the NIC
