@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/xswitch/xswitch/policy"
 )
 
 // Port describes a port to attach.
@@ -25,6 +27,9 @@ type Port struct {
 	XSK       bool
 	XSKBase   uint32
 	XSKQueues int // keys from XSKBase on; frames from other queues go to the kernel stack
+	// Policy is the port's VLANs, isolation and anti-spoofing, enforced by
+	// the programs on its ingress and by every redirect to it.
+	Policy policy.Policy
 }
 
 // ethHdrLen is the Ethernet header the MTU does not count.
@@ -162,4 +167,10 @@ func (fp *FastPath) attachXDPMode(p Port, mode link.XDPAttachFlags) (link.Link, 
 		return nil, err
 	}
 	return fp.pin(l, p.Name, "xdp")
+}
+
+// SetPolicy changes the VLANs, isolation and anti-spoofing of an attached
+// port.
+func (fp *FastPath) SetPolicy(ifindex int, p policy.Policy) error {
+	return fmt.Errorf("fast path: set policy of ifindex %d: not implemented", ifindex)
 }

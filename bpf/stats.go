@@ -9,6 +9,9 @@ type PortStats struct {
 	RedirectErrors uint64 // XDP redirects refused by the devmap (then forwarded by TC or userspace)
 	PuntErrors     uint64 // frames TC could not punt (too long to grow by the punt header): dropped
 	Punts          [len(PuntReasons)]uint64
+	// Drops are the frames the programs dropped, by the dataplane's drop
+	// reason names ("spoofed", "vlan", "isolated").
+	Drops map[string]uint64
 }
 
 // Stats returns the counters of an attached port.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // maxPorts bounds the ports of one bridge: a port's slot fits in the low
@@ -30,6 +31,9 @@ type PortInfo struct {
 	// frames the fast path forwards never reach the dataplane.
 	FastPath string
 	Ifindex  int // the interface's index, 0 when not known
+	// Policy is the port's VLANs, isolation and anti-spoofing at attach
+	// time; SetPolicy changes it.
+	Policy policy.Policy
 }
 
 // BridgeConfig configures a bridge.
@@ -247,4 +251,10 @@ func (b *Bridge) PortName(id fdb.PortID) (string, bool) {
 		return q.info.Name, true
 	}
 	return "", false
+}
+
+// SetPolicy changes the VLANs, isolation and anti-spoofing of the named
+// port; frames already in flight are forwarded under the old policy.
+func (b *Bridge) SetPolicy(name string, p policy.Policy) error {
+	return fmt.Errorf("bridge %s: set policy of %s: not implemented", b.name, name)
 }

@@ -13,6 +13,9 @@ const (
 	DropMTU                            // egress refused the size (EMSGSIZE)
 	DropTxError                        // egress refused the frame for another reason
 	DropPortRemoved                    // egress went away while the frame was in flight
+	DropSpoofed                        // the ingress port's anti-spoofing refused the source
+	DropVLAN                           // not in a VLAN of the ingress port (e.g. tagged on an access port)
+	DropIsolated                       // from an isolated port to another isolated port
 	numDropReasons
 )
 
@@ -23,6 +26,9 @@ var dropReasonNames = [numDropReasons]string{
 	DropMTU:          "mtu",
 	DropTxError:      "tx_error",
 	DropPortRemoved:  "port_removed",
+	DropSpoofed:      "spoofed",
+	DropVLAN:         "vlan",
+	DropIsolated:     "isolated",
 }
 
 func (r DropReason) String() string { return dropReasonNames[r] }
