@@ -4,12 +4,25 @@ package control
 
 // Port is a port and its counters, as GET /v1/ports returns them.
 type Port struct {
-	Bridge    string            `json:"bridge"`
-	Name      string            `json:"port"`
-	Kind      string            `json:"kind"`
-	Uplink    bool              `json:"uplink"`
-	DomID     *int              `json:"domid,omitempty"`
-	DevID     *int              `json:"devid,omitempty"`
+	Bridge string `json:"bridge"`
+	Name   string `json:"port"`
+	Kind   string `json:"kind"`
+	Uplink bool   `json:"uplink"`
+	DomID  *int   `json:"domid,omitempty"`
+	DevID  *int   `json:"devid,omitempty"`
+	// VLAN is the port's VLANs as policy.ParseVLANs reads them:
+	// "transparent", "access 10", "trunk 20,30 native 10".
+	VLAN      string `json:"vlan"`
+	Isolated  bool   `json:"isolated"`
+	AntiSpoof bool   `json:"antispoof"`
+	// MAC is the guest's MAC anti-spoofing checks, "" when none is set.
+	MAC string `json:"mac"`
+	// Allowed are the source addresses and prefixes anti-spoofing lets
+	// through; a single address is written without its prefix length.
+	Allowed []string `json:"allowed"`
+	// Runtime says the port was added through the control API, not by the
+	// configuration file or the naming rule.
+	Runtime   bool              `json:"runtime"`
 	RxPackets uint64            `json:"rx_packets"`
 	RxBytes   uint64            `json:"rx_bytes"`
 	RxGSO     uint64            `json:"rx_gso_packets"`

@@ -6,18 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"time"
+	"strings"
 
-	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
-	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/control"
-	"github.com/xswitch/xswitch/internal/metrics"
 )
 
 // Source gives the server the bridges to show.
@@ -25,9 +22,22 @@ type Source interface {
 	Bridges() []*dataplane.Bridge
 }
 
-// Handler serves the control API over src.
+// Handler serves the control API over src. A Source that is also a
+// PortControl or Takeovers serves those calls too.
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
+	bridgeRoutes(mux, src)
+	portRoutes(mux, src)
+	fdbRoutes(mux, src)
+	takeoverRoutes(mux, src)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// bridgeRoutes serves GET /v1/bridges.
+func bridgeRoutes(mux *http.ServeMux, src Source) {
 	mux.HandleFunc("GET /v1/bridges", func(w http.ResponseWriter, r *http.Request) {
 		out := []control.Bridge{}
 		for _, b := range src.Bridges() {
@@ -37,74 +47,6 @@ func Handler(src Source) http.Handler {
 		}
 		reply(w, out)
 	})
-	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
-		out := []control.Port{}
-		list, ok := bridges(src, w, r)
-		if !ok {
-			return
-		}
-		for _, b := range list {
-			for _, p := range metrics.Ports(src, b) {
-				out = append(out, portJSON(p))
-			}
-		}
-		reply(w, out)
-	})
-	mux.HandleFunc("GET /v1/fdb", func(w http.ResponseWriter, r *http.Request) {
-		out := []control.FDBEntry{}
-		now := fdb.Now()
-		list, ok := bridges(src, w, r)
-		if !ok {
-			return
-		}
-		for _, b := range list {
-			b.FDB().Range(func(e fdb.Entry) bool {
-				port, _ := b.PortName(e.Port)
-				out = append(out, control.FDBEntry{Bridge: b.Name(), VLAN: e.Key.VID(), MAC: e.Key.MAC().String(), Port: port,
-					Static: e.Static, AgeSeconds: time.Duration(now - e.LastSeen).Seconds()})
-				return true
-			})
-		}
-		sort.Slice(out, func(i, j int) bool {
-			a, b := out[i], out[j]
-			if a.Bridge != b.Bridge {
-				return a.Bridge < b.Bridge
-			}
-			if a.VLAN != b.VLAN {
-				return a.VLAN < b.VLAN
-			}
-			return a.MAC < b.MAC
-		})
-		reply(w, out)
-	})
-	mux.HandleFunc("POST /v1/fdb/flush", func(w http.ResponseWriter, r *http.Request) {
-		port := r.URL.Query().Get("port")
-		removed := 0
-		found := port == ""
-		list, ok := bridges(src, w, r)
-		if !ok {
-			return
-		}
-		for _, b := range list {
-			if port == "" {
-				removed += b.FDB().Flush()
-				continue
-			}
-			for _, p := range b.Ports() {
-				if p.Name == port {
-					found = true
-					removed += b.FDB().FlushPort(p.ID)
-				}
-			}
-		}
-		if !found {
-			http.Error(w, fmt.Sprintf("no port %q", port), http.StatusNotFound)
-			return
-		}
-		reply(w, control.Flushed{Removed: removed})
-	})
-	takeoverRoutes(mux, src)
-	return mux
 }
 
 // bridges returns the bridges a request names with ?bridge=, or all. An
@@ -120,51 +62,8 @@ func bridges(src Source, w http.ResponseWriter, r *http.Request) (_ []*dataplane
 			return []*dataplane.Bridge{b}, true
 		}
 	}
-	http.Error(w, fmt.Sprintf("no bridge %q", name), http.StatusNotFound)
+	fail(w, http.StatusNotFound, fmt.Sprintf("no bridge %q", name))
 	return nil, false
-}
-
-func portJSON(p metrics.Port) control.Port {
-	c := p.Counters
-	out := control.Port{Bridge: p.Bridge, Name: p.Name, Kind: p.Kind, Uplink: p.Uplink, FastPath: p.FastPath,
-		RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxGSO: c.RxGSO, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Flooded: c.Flooded,
-		Drops: map[string]uint64{}}
-	if p.Vif != nil {
-		out.DomID, out.DevID = &p.Vif.DomID, &p.Vif.DevID
-	}
-	for _, r := range dataplane.DropReasons() {
-		out.Drops[r.String()] = c.Drops[r]
-	}
-	if kd := p.KernelDrops; kd != nil {
-		out.Drops["ring_full"], out.Drops["truncated"] = kd.RingFull, kd.Truncated
-	}
-	if len(p.TxErrors) > 0 {
-		out.TxErrors = map[string]uint64{}
-		for _, e := range p.TxErrors {
-			out.TxErrors[e.Reason] = e.Count
-		}
-	}
-	if x := p.AFPacket; x != nil {
-		out.AFPacket = &control.AFPacket{RingFreezes: x.RingFreezes, SocketErrors: x.SocketErrors}
-		if x.LastSocketError != 0 {
-			out.AFPacket.LastSocketError = x.LastSocketError.Error()
-		}
-	}
-	if x := p.AFXDP; x != nil {
-		out.AFXDP = &control.AFXDP{Socket: "copy", Queues: x.Queues, SharesUMEM: x.SharesUMEM, TxUncopied: x.TxUncopied,
-			Segmented: x.Segmented, Segments: x.Segments, ChecksumsCompleted: x.ChecksumsCompleted}
-		if x.ZeroCopy {
-			out.AFXDP.Socket = "zerocopy"
-		}
-	}
-	if s := p.FastPathStats; s != nil {
-		out.FastPathPackets, out.FastPathBytes = s.Packets, s.Bytes
-		out.Punts = map[string]uint64{}
-		for i, r := range bpf.PuntReasons {
-			out.Punts[r] = s.Punts[i]
-		}
-	}
-	return out
 }
 
 func reply(w http.ResponseWriter, v any) {
@@ -172,6 +71,63 @@ func reply(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// fail answers with status and msg as a control.Error.
+func fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(control.Error{Error: msg})
+}
+
+// failWith answers with err and the status its kind calls for: 400 for
+// control.ErrInvalid, 404 for control.ErrNotFound, 500 for the rest.
+func failWith(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, control.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, control.ErrNotFound):
+		status = http.StatusNotFound
+	}
+	fail(w, status, err.Error())
+}
+
+// maxBody bounds a request's body; the largest, a PortSpec with its
+// allowed addresses, is far smaller.
+const maxBody = 1 << 16
+
+// decode reads the JSON object of a request's body into v. Unknown fields,
+// values of the wrong type and anything after the object are refused; the
+// error names the field at fault.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var (
+			te *json.UnmarshalTypeError
+			se *json.SyntaxError
+			me *http.MaxBytesError
+		)
+		switch {
+		case errors.Is(err, io.EOF):
+			return errors.New("body: empty, want a JSON object")
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("body: field %q: want %s, got %s", te.Field, te.Type, te.Value)
+		case errors.As(err, &te):
+			return fmt.Errorf("body: want a JSON object, got %s", te.Value)
+		case errors.As(err, &se):
+			return fmt.Errorf("body: not JSON at byte %d: %v", se.Offset, se)
+		case errors.As(err, &me):
+			return fmt.Errorf("body: longer than %d bytes", me.Limit)
+		}
+		// An unknown field, which json names.
+		return errors.New("body: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("body: more than one JSON value")
+	}
+	return nil
 }
 
 // Listen opens the control socket at path, replacing a stale socket file left

@@ -28,21 +28,21 @@ func takeoverRoutes(mux *http.ServeMux, src Source) {
 		return func(w http.ResponseWriter, r *http.Request) {
 			iface := r.URL.Query().Get("interface")
 			if iface == "" {
-				http.Error(w, "no interface given (?interface=NAME)", http.StatusBadRequest)
+				fail(w, http.StatusBadRequest, "no interface given (?interface=NAME)")
 				return
 			}
 			failAt := 0
 			if s := r.URL.Query().Get("fail-at"); s != "" {
 				n, err := strconv.Atoi(s)
 				if err != nil || n < 1 {
-					http.Error(w, "fail-at: want a step number from 1", http.StatusBadRequest)
+					fail(w, http.StatusBadRequest, "fail-at: want a step number from 1")
 					return
 				}
 				failAt = n
 			}
 			res, err := call(iface, failAt)
 			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
+				fail(w, http.StatusInternalServerError, err.Error())
 				return
 			}
 			reply(w, takeoverJSON(res))
