@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // Defaults of the daemon's endpoints.
@@ -54,6 +55,10 @@ type Config struct {
 	// Runtime are bridges made while running, by a takeover, beyond the
 	// file or the naming rule (see runtime.go).
 	Runtime []Bridge
+	// RuntimePorts and RuntimeStatics are ports and static MACs added
+	// while running, through the control API (see runtime.go).
+	RuntimePorts   []RuntimePort
+	RuntimeStatics []RuntimeStatic
 }
 
 // Mode says how a port takes part in the eBPF fast path.
@@ -147,6 +152,11 @@ func (c *Config) WantsFastPath() bool {
 			}
 		}
 	}
+	for _, p := range c.RuntimePorts {
+		if p.FastPath != "" && p.FastPath != ModeOff {
+			return true
+		}
+	}
 	return false
 }
 
@@ -163,6 +173,11 @@ func (c *Config) WantsAFXDP() bool {
 			if pt.Value != PortTypeAFPacket {
 				return true
 			}
+		}
+	}
+	for _, p := range c.RuntimePorts {
+		if p.PortType != "" && p.PortType != PortTypeAFPacket {
+			return true
 		}
 	}
 	return false
@@ -188,6 +203,9 @@ type Bridge struct {
 	RingsLine int // where its rings are set in Source (Line if they are not)
 	// HostPort is dom0's own port on the bridge; its Name is "" for none.
 	HostPort HostPort
+	// PortPolicies set the VLANs, isolation and anti-spoofing of single
+	// ports (port-settings), first match wins.
+	PortPolicies Patterns[policy.Policy]
 }
 
 // Type returns the port type of one of the bridge's ports: the first

@@ -12,8 +12,13 @@ import (
 // bridge's uplink. In a file, an exact name wins over a glob, and among globs
 // the first bridge in file order wins. In auto mode, pethN is the uplink of
 // xenbrN, which then has host port ethN unless HostPorts is off, and vifD.N
-// and vifD.N-emu join xenbrN. Runtime bridges come before all of these.
+// and vifD.N-emu join xenbrN. Runtime bridges come before all of these, and
+// runtime ports before them: a runtime port of a bridge that is not there
+// matches nothing.
 func (c *Config) Match(ifname string) (b Bridge, uplink, ok bool) {
+	if b, uplink, found, ok := c.matchRuntimePort(ifname); found {
+		return b, uplink, ok
+	}
 	if b, uplink, ok := c.matchRuntime(ifname); ok {
 		return b, uplink, true
 	}

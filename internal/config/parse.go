@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path"
 	"regexp"
 	"strconv"
@@ -38,6 +37,9 @@ type fileBridge struct {
 	PortType     string    `yaml:"port-type"`
 	PortTypes    yaml.Node `yaml:"port-types"`
 	HostPort     yaml.Node `yaml:"host-port"` // a name or a mapping
+	// PortSettings maps names or globs to VLANs, isolation and
+	// anti-spoofing; a node keeps their order.
+	PortSettings yaml.Node `yaml:"port-settings"`
 	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
@@ -198,7 +200,10 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 	if b.Static, err = p.statics(b.Name, fb, node); err != nil {
 		return b, err
 	}
-	err = p.portSettings(&b, fb, at)
+	if err = p.portSettings(&b, fb, at); err != nil {
+		return b, err
+	}
+	err = p.portPolicies(&b, &fb.PortSettings)
 	return b, err
 }
 
@@ -255,9 +260,9 @@ func (p *parser) statics(bridge string, fb fileBridge, node *yaml.Node) ([]Stati
 	var out []Static
 	for j, st := range fb.Static {
 		line := seqItemLine(node, "static", j)
-		mac, err := net.ParseMAC(st.MAC)
-		if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
-			return nil, p.errAt(line, "bridge %q: static: %q is not a unicast Ethernet address", bridge, st.MAC)
+		mac, err := ParseUnicastMAC(st.MAC)
+		if err != nil {
+			return nil, p.errAt(line, "bridge %q: static: %v", bridge, err)
 		}
 		if st.VLAN < 0 || st.VLAN > 4095 {
 			return nil, p.errAt(line, "bridge %q: static %s: vlan %d is not between 0 and 4095", bridge, mac, st.VLAN)
@@ -373,6 +378,18 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a size such as 131072, 128KiB or 1MiB", s)
 	}
 	return n * mult, nil
+}
+
+// CheckIfname checks an interface name that is no glob, such as one the
+// control API is given.
+func CheckIfname(s string) error {
+	if err := checkIfname(s); err != nil {
+		return err
+	}
+	if isGlob(s) {
+		return fmt.Errorf("%q is not a valid interface name (no glob characters '*?[')", s)
+	}
+	return nil
 }
 
 func checkIfname(s string) error {
