@@ -16,13 +16,14 @@ build:
 # The daemon in sbin, the CLI in bin, the systemd unit where systemd looks
 # under $(PREFIX) (/usr/local/lib/systemd/system, or /usr/lib/... with
 # PREFIX=/usr), and the configuration in /etc, where an existing file is
-# kept; all under $(DESTDIR). Files of Xen's own go in dist/xen/, installed
-# into Xen's hotplug script directory.
+# kept; all under $(DESTDIR). Xen's hotplug script and its settings go in
+# Xen's script directory, the xl.conf lines that select it in DOCDIR.
 SBINDIR      ?= $(PREFIX)/sbin
 BINDIR       ?= $(PREFIX)/bin
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR   ?= /etc
 XENSCRIPTDIR ?= $(SYSCONFDIR)/xen/scripts
+DOCDIR       ?= $(PREFIX)/share/doc/xswitch
 
 install: build
 	install -D -m 0755 $(BIN)/xswitchd $(DESTDIR)$(SBINDIR)/xswitchd
@@ -34,7 +35,10 @@ install: build
 		dst='$(DESTDIR)$(SYSCONFDIR)'/$${f#*:}; \
 		if [ -e "$$dst" ]; then echo "keeping $$dst"; else echo "install $${f%%:*} $$dst"; install -D -m 0644 "$${f%%:*}" "$$dst" || exit 1; fi; \
 	done
-	@if [ -d dist/xen ]; then for f in dist/xen/*; do install -D -m 0755 "$$f" '$(DESTDIR)$(XENSCRIPTDIR)'/"$${f##*/}" || exit 1; done; fi
+	install -D -m 0755 dist/xen/vif-xswitch $(DESTDIR)$(XENSCRIPTDIR)/vif-xswitch
+	@dst='$(DESTDIR)$(XENSCRIPTDIR)/vif-xswitch.conf'; \
+	if [ -e "$$dst" ]; then echo "keeping $$dst"; else echo "install dist/xen/vif-xswitch.conf $$dst"; install -D -m 0644 dist/xen/vif-xswitch.conf "$$dst"; fi
+	install -D -m 0644 dist/xen/xl.conf.xswitch $(DESTDIR)$(DOCDIR)/examples/xl.conf.xswitch
 
 # The whole suite: format and vet, unit tests with the race detector, then the
 # end-to-end tests in network namespaces (root; they skip with a message
@@ -90,7 +94,7 @@ lint:
 	@$(DEPS) lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	shellcheck .ci/run $$(git ls-files '*.sh')
+	shellcheck .ci/run dist/xen/vif-xswitch $$(git ls-files '*.sh')
 	./scripts/check-install.sh
 
 clean:

@@ -34,13 +34,21 @@ for prefix in /usr/local /usr; do
 		"$prefix/bin/xswitchctl" \
 		"$prefix/lib/systemd/system/xswitchd.service" \
 		/etc/xswitch/xswitch.yaml \
-		/etc/default/xswitchd | sort)
+		/etc/default/xswitchd \
+		/etc/xen/scripts/vif-xswitch \
+		/etc/xen/scripts/vif-xswitch.conf \
+		"$prefix/share/doc/xswitch/examples/xl.conf.xswitch" | sort)
 	[ "$got" = "$want" ] || fatal "make install PREFIX=$prefix installed\n$got\nwant\n$want"
 
-	echo "# the operator's" >>"$root/etc/xswitch/xswitch.yaml"
+	[ -x "$root/etc/xen/scripts/vif-xswitch" ] || fatal "/etc/xen/scripts/vif-xswitch is not executable"
+
+	for f in /etc/xswitch/xswitch.yaml /etc/xen/scripts/vif-xswitch.conf; do
+		echo "# the operator's" >>"$root$f"
+	done
 	install_into "$root" "$prefix"
-	grep -q "^# the operator's" "$root/etc/xswitch/xswitch.yaml" ||
-		fatal "a second make install overwrote /etc/xswitch/xswitch.yaml"
+	for f in /etc/xswitch/xswitch.yaml /etc/xen/scripts/vif-xswitch.conf; do
+		grep -q "^# the operator's" "$root$f" || fatal "a second make install overwrote $f"
+	done
 
 	unit=$root$prefix/lib/systemd/system/xswitchd.service
 	grep -qx "ExecStart=$prefix/sbin/xswitchd \$XSWITCHD_OPTS" "$unit" ||
