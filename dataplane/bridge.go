@@ -31,8 +31,9 @@ type PortInfo struct {
 	// frames the fast path forwards never reach the dataplane.
 	FastPath string
 	Ifindex  int // the interface's index, 0 when not known
-	// Policy is the port's VLANs, isolation and anti-spoofing at attach
-	// time; SetPolicy changes it.
+	// Policy is the port's VLANs, isolation and anti-spoofing: at
+	// AddPort, the one to attach it with; in a PortStatus, the one in force
+	// (SetPolicy changes it).
 	Policy policy.Policy
 }
 
@@ -54,6 +55,10 @@ type Bridge struct {
 	mu    sync.Mutex              // serializes changes of the port set
 	ports atomic.Pointer[portSet] // read by workers without locking; replaced, never modified
 	gen   uint32                  // bumped for every attached port; under mu
+	// vlanPorts counts the attached ports that are not transparent. While
+	// it is 0, workers take every frame's VLAN from its tag and send it
+	// as it came, without looking at the egress ports' policies.
+	vlanPorts atomic.Int32
 
 	stop    chan struct{}  // closed by Close to end the ager
 	agerEnd sync.WaitGroup // the ager goroutine
@@ -87,6 +92,11 @@ type port struct {
 
 	txMu     sync.Mutex // serializes Send on p and guards detached
 	detached bool       // p is closed: nothing may be sent; under txMu
+
+	// pol is the port's policy, a copy nobody modifies; SetPolicy replaces
+	// it. Workers load their own port's once per batch, an egress port's
+	// when they send it a frame.
+	pol atomic.Pointer[policy.Policy]
 
 	c    Counters
 	done chan struct{} // closed when the worker has returned
@@ -141,6 +151,10 @@ func (b *Bridge) ager(aging time.Duration) {
 // id. The bridge owns p from then on, and closes it when the port is removed
 // (also when AddPort fails).
 func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
+	if err := info.Policy.Validate(); err != nil {
+		p.Close()
+		return 0, fmt.Errorf("bridge %s: add port %s: %w", b.name, info.Name, err)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.ports.Load()
@@ -169,6 +183,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 		slot: slot,
 		done: make(chan struct{}),
 	}
+	b.storePolicy(np, info.Policy)
 	set := &portSet{bySlot: make([]*port, max(len(old.bySlot), slot+1))}
 	copy(set.bySlot, old.bySlot)
 	set.bySlot[slot] = np
@@ -179,7 +194,8 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 	}
 	b.ports.Store(set)
 	go b.run(np)
-	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink, "fastpath", info.FastPath)
+	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink, "fastpath", info.FastPath,
+		"vlan", info.Policy.VLAN.String(), "isolated", info.Policy.Isolated, "antispoof", info.Policy.AntiSpoof)
 	return np.id, nil
 }
 
@@ -205,6 +221,9 @@ func (b *Bridge) RemovePort(name string) error {
 		return fmt.Errorf("bridge %s: remove port %s: %w", b.name, name, ErrNoPort)
 	}
 	b.ports.Store(set)
+	if victim.pol.Load().VLAN.Mode != policy.Transparent {
+		b.vlanPorts.Add(-1)
+	}
 	victim.txMu.Lock()
 	victim.detached = true
 	err := victim.p.Close()
@@ -256,5 +275,36 @@ func (b *Bridge) PortName(id fdb.PortID) (string, bool) {
 // SetPolicy changes the VLANs, isolation and anti-spoofing of the named
 // port; frames already in flight are forwarded under the old policy.
 func (b *Bridge) SetPolicy(name string, p policy.Policy) error {
-	return fmt.Errorf("bridge %s: set policy of %s: not implemented", b.name, name)
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("bridge %s: set policy of %s: %w", b.name, name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, q := range b.ports.Load().list {
+		if q.info.Name == name {
+			b.storePolicy(q, p)
+			b.log.Info("port policy changed", "port", name, "vlan", p.VLAN.String(), "isolated", p.Isolated, "antispoof", p.AntiSpoof)
+			return nil
+		}
+	}
+	return fmt.Errorf("bridge %s: set policy of %s: %w", b.name, name, ErrNoPort)
+}
+
+// storePolicy gives q a copy of p and keeps vlanPorts in step. A port that
+// becomes VLAN-aware is counted before workers can see its policy, so that
+// none forwards to it without looking. Under mu.
+func (b *Bridge) storePolicy(q *port, p policy.Policy) {
+	wasVLAN := false
+	if old := q.pol.Load(); old != nil {
+		wasVLAN = old.VLAN.Mode != policy.Transparent
+	}
+	isVLAN := p.VLAN.Mode != policy.Transparent
+	if isVLAN && !wasVLAN {
+		b.vlanPorts.Add(1)
+	}
+	c := clonePolicy(p)
+	q.pol.Store(&c)
+	if wasVLAN && !isVLAN {
+		b.vlanPorts.Add(-1)
+	}
 }

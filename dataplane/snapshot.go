@@ -7,9 +7,10 @@ import (
 )
 
 // PortStatus is what exporters show of a port at one moment: its
-// description and the dataplane's counters, with the figures particular to
-// its kind in the section of that kind. Bridge.Ports builds it once per
-// port; the metrics collector and the control API both read it.
+// description, with the Policy in force (not the one it was attached with),
+// and the dataplane's counters, with the figures particular to its kind in
+// the section of that kind. Bridge.Ports builds it once per port; the
+// metrics collector and the control API both read it.
 type PortStatus struct {
 	PortInfo
 	ID       fdb.PortID
@@ -73,6 +74,7 @@ type StatusReporter interface {
 // status builds the PortStatus of an attached port.
 func (q *port) status() PortStatus {
 	s := PortStatus{PortInfo: q.info, ID: q.id, Counters: q.c.Load()}
+	s.Policy = clonePolicy(*q.pol.Load())
 	if kd, ok := q.p.(KernelDropper); ok {
 		full, trunc := kd.KernelDrops()
 		s.KernelDrops = &KernelDrops{RingFull: full, Truncated: trunc}

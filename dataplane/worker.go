@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // worker forwards the frames of one ingress port. Its buffers are allocated
@@ -62,32 +63,54 @@ func vid(f *Frame) uint16 {
 
 // forward learns the sources of a batch, looks up its destinations and sends
 // the frames to their egress ports, one Send per egress port and batch.
+//
+// The ingress port's policy is loaded once per batch. While no port of the
+// bridge has VLANs and the ingress port is not isolated, frames keep their
+// tags and no egress port's policy is read: a bridge without policies pays
+// a load and a test per batch, and a test or two per frame.
 func (w *worker) forward(frames []Frame) {
 	in := w.in
 	set := w.b.ports.Load()
 	if len(w.out) < len(set.bySlot) {
 		w.grow(len(set.bySlot))
 	}
+	from := in.pol.Load()
+	vlans := from.VLAN.Mode != policy.Transparent || w.b.vlanPorts.Load() != 0
+	checked := vlans || from.Isolated
 	table := w.b.fdb
 	now := fdb.Now()
 	var rxBytes, flooded, gso uint64
 	var drops [numDropReasons]uint64
 	for i := range frames {
 		f := &frames[i]
-		d := f.Data
-		rxBytes += uint64(len(d))
+		rxBytes += uint64(len(f.Data))
 		if f.VNet.GSOType != VNetHdrGSONone {
 			gso++
 		}
-		if len(d) < EthHdrLen {
+		if len(f.Data) < EthHdrLen {
 			drops[DropRunt]++
 			continue
 		}
-		if d[6]&1 != 0 {
+		if f.Data[6]&1 != 0 {
 			drops[DropMulticastSrc]++
 			continue
 		}
-		v := vid(f)
+		var v uint16
+		qinq := false
+		if vlans {
+			var ok bool
+			if v, qinq, ok = ingress(f, &from.VLAN); !ok {
+				drops[DropVLAN]++
+				continue
+			}
+		} else {
+			v = vid(f)
+		}
+		d := f.Data
+		if from.AntiSpoof && from.Spoofed(d) {
+			drops[DropSpoofed]++
+			continue
+		}
 		table.Learn(fdb.MakeKey(v, d[6:12]), in.id, now)
 		if d[0]&1 == 0 {
 			if id, ok := table.Lookup(fdb.MakeKey(v, d[0:6])); ok {
@@ -97,7 +120,18 @@ func (w *worker) forward(frames []Frame) {
 				}
 				if e := set.get(id); e != nil {
 					f.Exclusive = true
-					w.add(e, f)
+					if !checked {
+						w.add(e, f)
+						continue
+					}
+					switch how := egressOf(from, e.pol.Load(), v, qinq); how {
+					case egressVLAN:
+						drops[DropVLAN]++
+					case egressIsolated:
+						drops[DropIsolated]++
+					default:
+						setTag(w.add(e, f), how, v)
+					}
 					continue
 				}
 			}
@@ -105,8 +139,15 @@ func (w *worker) forward(frames []Frame) {
 		flooded++
 		f.Exclusive = false
 		for _, e := range set.list {
-			if e != in {
+			if e == in {
+				continue
+			}
+			if !checked {
 				w.add(e, f)
+				continue
+			}
+			if how := egressOf(from, e.pol.Load(), v, qinq); how < egressVLAN {
+				setTag(w.add(e, f), how, v)
 			}
 		}
 	}
@@ -138,8 +179,9 @@ func (w *worker) grow(slots int) {
 	}
 }
 
-// add queues f for egress port e, sending the queue first when it is full.
-func (w *worker) add(e *port, f *Frame) {
+// add queues a copy of f for egress port e, sending the queue first when it
+// is full, and returns the copy, which the caller may retag for e alone.
+func (w *worker) add(e *port, f *Frame) *Frame {
 	q := w.out[e.slot]
 	if len(q) == cap(q) {
 		send(e, q)
@@ -148,7 +190,9 @@ func (w *worker) add(e *port, f *Frame) {
 	if len(q) == 0 && !w.isPending(e.slot) {
 		w.pending = append(w.pending, e.slot)
 	}
-	w.out[e.slot] = append(q, *f)
+	q = append(q, *f)
+	w.out[e.slot] = q
+	return &q[len(q)-1]
 }
 
 func (w *worker) isPending(slot int) bool {
