@@ -21,8 +21,11 @@ type Port struct {
 	// through; a single address is written without its prefix length.
 	Allowed []string `json:"allowed"`
 	// Runtime says the port was added through the control API, not by the
-	// configuration file or the naming rule.
+	// configuration file or the naming rule; Spec is then what it was
+	// asked to be (empty fast path and port type take the bridge's), when
+	// the daemon tells.
 	Runtime   bool              `json:"runtime"`
+	Spec      *PortSpec         `json:"spec,omitempty"`
 	RxPackets uint64            `json:"rx_packets"`
 	RxBytes   uint64            `json:"rx_bytes"`
 	RxGSO     uint64            `json:"rx_gso_packets"`

@@ -15,8 +15,12 @@ func TestPortJSONSections(t *testing.T) {
 		KernelDrops: &dataplane.KernelDrops{RingFull: 5, Truncated: 6},
 		TxErrors:    []dataplane.ReasonCount{{Reason: "busy", Count: 3}},
 		AFPacket:    &dataplane.AFPacketStatus{RingFreezes: 2, SocketErrors: 1, LastSocketError: syscall.ENETDOWN},
-	}, FastPathStats: &bpf.PortStats{Packets: 9}}
+	}, FastPathStats: &bpf.PortStats{Packets: 9, Drops: map[string]uint64{"spoofed": 2}}}
+	p.Counters.Drops[dataplane.DropSpoofed] = 1
 	got := portJSON(p)
+	if got.Drops["spoofed"] != 3 {
+		t.Errorf("spoofed drops %d, want 1 in userspace + 2 in the fast path", got.Drops["spoofed"])
+	}
 	if got.Drops["ring_full"] != 5 || got.Drops["truncated"] != 6 || got.TxErrors["busy"] != 3 || got.FastPathPackets != 9 || got.AFXDP != nil {
 		t.Errorf("port: %+v", got)
 	}

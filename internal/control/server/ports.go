@@ -28,6 +28,31 @@ type RuntimePorts interface {
 	RuntimePort(name string) bool
 }
 
+// RuntimeSpecs is a Source that also tells what its run-time ports were
+// asked to be: xswitchctl port set changes a port's settings from these, so
+// a fast-path mode or port type left to the bridge stays so.
+type RuntimeSpecs interface {
+	RuntimePortSpec(name string) (control.PortSpec, bool)
+}
+
+// runtimeOf returns what tells the run-time ports of src, with their specs
+// where src has them.
+func runtimeOf(src Source) func(name string) (*control.PortSpec, bool) {
+	switch rt := src.(type) {
+	case RuntimeSpecs:
+		return func(name string) (*control.PortSpec, bool) {
+			spec, ok := rt.RuntimePortSpec(name)
+			if !ok {
+				return nil, false
+			}
+			return &spec, true
+		}
+	case RuntimePorts:
+		return func(name string) (*control.PortSpec, bool) { return nil, rt.RuntimePort(name) }
+	}
+	return func(string) (*control.PortSpec, bool) { return nil, false }
+}
+
 // portRoutes serves GET /v1/ports, and PUT and DELETE /v1/ports/{name}
 // when src is a PortControl (501 otherwise).
 func portRoutes(mux *http.ServeMux, src Source) {
@@ -36,12 +61,12 @@ func portRoutes(mux *http.ServeMux, src Source) {
 		if !ok {
 			return
 		}
-		rt, _ := src.(RuntimePorts)
+		runtime := runtimeOf(src)
 		out := []control.Port{}
 		for _, b := range list {
 			for _, p := range metrics.Ports(src, b) {
 				c := portJSON(p)
-				c.Runtime = rt != nil && rt.RuntimePort(p.Name)
+				c.Spec, c.Runtime = runtime(p.Name)
 				out = append(out, c)
 			}
 		}

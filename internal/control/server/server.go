@@ -112,6 +112,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		switch {
 		case errors.Is(err, io.EOF):
 			return errors.New("body: empty, want a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("body: JSON cut short")
 		case errors.As(err, &te) && te.Field != "":
 			return fmt.Errorf("body: field %q: want %s, got %s", te.Field, te.Type, te.Value)
 		case errors.As(err, &te):
