@@ -59,6 +59,9 @@ type Config struct {
 	// while running, through the control API (see runtime.go).
 	RuntimePorts   []RuntimePort
 	RuntimeStatics []RuntimeStatic
+	// PortState is the file that keeps RuntimePorts and RuntimeStatics
+	// across restarts; "" keeps them in memory only.
+	PortState string
 }
 
 // Mode says how a port takes part in the eBPF fast path.

@@ -386,8 +386,8 @@ func CheckIfname(s string) error {
 	if err := checkIfname(s); err != nil {
 		return err
 	}
-	if isGlob(s) {
-		return fmt.Errorf("%q is not a valid interface name (no glob characters '*?[')", s)
+	if strings.ContainsAny(s, `*?[\`) {
+		return fmt.Errorf("%q is not a valid interface name (no glob characters '*?[\\')", s)
 	}
 	return nil
 }

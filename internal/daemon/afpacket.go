@@ -45,7 +45,7 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 		}
 		return attachment{}, err
 	}
-	id, err := br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx})
+	id, err := br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx, Policy: fpp.Policy})
 	if err != nil {
 		if mode != bpf.ModeOff {
 			d.fp.DetachPort(idx, name)

@@ -38,7 +38,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, bridge string, fpp bpf.Port, up
 		d.fp.ReleaseXSK(base, n)
 		return attachment{}, err
 	}
-	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx}
+	info := dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afxdp", FastPath: string(mode), Ifindex: idx, Policy: fpp.Policy}
 	id, err := br.AddPort(p, info)
 	if err != nil {
 		d.fp.DetachPort(idx, name)

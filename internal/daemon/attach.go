@@ -14,7 +14,7 @@ import (
 func (d *Daemon) attach(idx int, name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed || d.deleted[idx] == name {
 		return
 	}
 	b, uplink, ok := matchPort(d.cfg, name)
@@ -22,7 +22,8 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	br := d.bridge(b)
-	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(hostPortMode(b, name, b.Mode(name, d.cfg.FastPath)))}
+	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(hostPortMode(b, name, b.Mode(name, d.cfg.FastPath))),
+		Policy: b.Policy(name)}
 	if l, err := d.sys.links.LinkByIndex(idx); err == nil {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
@@ -61,9 +62,10 @@ func (d *Daemon) portType(b config.Bridge, fpp bpf.Port, uplink bool) config.Por
 // adopted records a port that attached and gives it what is its own: its
 // place in the fast path's MAC map, the MACs the kernel learned behind it
 // while no daemon ran (after a restart, with the times it last saw them),
-// and its static MACs. Under mu.
+// and its static MACs, the file's and those set at run time. Under mu.
 func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attachment) {
 	delete(d.failed, idx)
+	a.policy = b.Policy(a.name)
 	d.attached[idx] = a
 	if a.fastPath != bpf.ModeOff {
 		bid := bpf.BridgeID(b.Name)
@@ -72,7 +74,13 @@ func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attac
 			br.FDB().Learn(e.Key, a.id, e.Seen)
 		}
 	}
-	for _, st := range b.Static {
+	statics := b.Static
+	for _, st := range d.cfg.RuntimeStatics {
+		if st.Bridge == b.Name {
+			statics = append(statics[:len(statics):len(statics)], st.Static)
+		}
+	}
+	for _, st := range statics {
 		if st.Port != a.name {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/xswitch/xswitch/dataplane"
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // Daemon owns the bridges and their ports.
@@ -28,6 +29,7 @@ type Daemon struct {
 	bridges   map[string]*dataplane.Bridge // by name; bridges are never removed while running
 	attached  map[int]attachment           // by ifindex: the interfaces that are ports now
 	failed    map[int]string               // by ifindex: the last attach error logged, so it is logged once
+	deleted   map[int]string               // by ifindex: interfaces removed through the control API, by name; not attached again while they stay
 	closed    bool                         // Close ran: attach nothing more
 	ready     readiness                    // set by the first full Resync
 	hostPorts hostPorts                    // what was last logged of each host port
@@ -46,7 +48,8 @@ type attachment struct {
 	fastPath bpf.Mode // effective: xdp, tc or off
 	id       fdb.PortID
 	mtu      int
-	xsk      xskPort // an AF_XDP port: its XDP program stays until it is detached
+	policy   policy.Policy // as the bridge and the fast path have it
+	xsk      xskPort       // an AF_XDP port: its XDP program stays until it is detached
 	xskBase  uint32  // its keys in the AF_XDP socket map
 	xskN     int
 }
@@ -65,6 +68,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 		bridges:  map[string]*dataplane.Bridge{},
 		attached: map[int]attachment{},
 		failed:   map[int]string{},
+		deleted:  map[int]string{},
 	}
 	if cfg.WantsFastPath() || cfg.WantsAFXDP() {
 		fp, err := sys.loadFastPath(bpf.Options{PinDir: cfg.PinDir, TCHook: tcHook(cfg.TCHook), Log: log})

@@ -63,6 +63,17 @@ func (l *fakeLinks) LinkByIndex(idx int) (netlink.Link, error) {
 	return nil, unix.ENODEV
 }
 
+func (l *fakeLinks) LinkByName(name string) (netlink.Link, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, link := range l.byIndex {
+		if link.Attrs().Name == name {
+			return link, nil
+		}
+	}
+	return nil, netlink.LinkNotFoundError{}
+}
+
 func (l *fakeLinks) LinkList() ([]netlink.Link, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -66,6 +66,9 @@ func (d *Daemon) handle(u netlink.LinkUpdate) {
 	// leaves a kernel bridge: the link stays.
 	if u.Header.Type == unix.RTM_DELLINK && u.IfInfomsg.Family != unix.AF_BRIDGE {
 		d.detach(idx, "interface removed")
+		d.mu.Lock()
+		delete(d.deleted, idx) // an interface of its name that comes is a new one
+		d.mu.Unlock()
 		// A link that failed to attach because its name was still taken by
 		// the removed one (deleted and recreated quickly) can attach now.
 		d.mu.Lock()
@@ -123,9 +126,9 @@ func (d *Daemon) Resync() error {
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
-	present := map[int]bool{}
+	present := map[int]string{}
 	for _, l := range links {
-		present[l.Attrs().Index] = true
+		present[l.Attrs().Index] = l.Attrs().Name
 		if enslaved(l) {
 			d.detach(l.Attrs().Index, "enslaved to another device")
 			continue
@@ -135,8 +138,13 @@ func (d *Daemon) Resync() error {
 	d.mu.Lock()
 	var gone []int
 	for idx := range d.attached {
-		if !present[idx] {
+		if _, ok := present[idx]; !ok {
 			gone = append(gone, idx)
+		}
+	}
+	for idx, name := range d.deleted {
+		if present[idx] != name {
+			delete(d.deleted, idx) // gone or renamed: what comes is a new interface
 		}
 	}
 	d.mu.Unlock()

@@ -206,7 +206,8 @@ func (d *Daemon) reload(cfg *config.Config) error {
 		return ErrNoFile
 	}
 	old := d.cfg
-	cfg.Runtime = old.Runtime // takeovers outlive the file
+	// Takeovers and what the control API added outlive the file.
+	cfg.Runtime, cfg.RuntimePorts, cfg.RuntimeStatics, cfg.PortState = old.Runtime, old.RuntimePorts, old.RuntimeStatics, old.PortState
 	df := diff(old, cfg, d.attached)
 	kept := len(d.attached) - len(df.detach)
 	for _, what := range restartOnly(old, cfg, d.fp != nil) {
@@ -233,6 +234,9 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	for _, b := range df.create {
 		d.bridge(b)
 	}
+	// The ports kept take the VLANs, isolation and anti-spoofing of the
+	// new file in place.
+	d.syncPolicies()
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "file", cfg.Source, "bridges_removed", len(df.remove), "bridges_created", len(df.create),
 		"ports_detached", len(df.detach), "ports_kept", kept)

@@ -12,6 +12,7 @@ import (
 	"github.com/xswitch/xswitch/dataplane/afpacket"
 	"github.com/xswitch/xswitch/dataplane/afxdp"
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // FastPath is what the daemon and its mirror use of the eBPF fast path
@@ -20,6 +21,9 @@ type FastPath interface {
 	AttachPort(p bpf.Port) (bpf.Mode, error)
 	DetachPort(ifindex int, name string)
 	Refresh(p bpf.Port) error
+	// SetPolicy changes the VLANs, isolation and anti-spoofing of an
+	// attached port in place.
+	SetPolicy(ifindex int, p policy.Policy) error
 	Stats(ifindex int) (bpf.PortStats, bool)
 	// Sweep removes what an earlier run left for ports that did not come
 	// back.
@@ -42,6 +46,7 @@ var _ FastPath = (*bpf.FastPath)(nil)
 // links looks up the network namespace's links.
 type links interface {
 	LinkByIndex(index int) (netlink.Link, error)
+	LinkByName(name string) (netlink.Link, error)
 	LinkList() ([]netlink.Link, error)
 }
 
@@ -101,6 +106,7 @@ func kernel(umem afxdp.UMEMConfig) system {
 type netlinkLinks struct{}
 
 func (netlinkLinks) LinkByIndex(index int) (netlink.Link, error) { return netlink.LinkByIndex(index) }
+func (netlinkLinks) LinkByName(name string) (netlink.Link, error)  { return netlink.LinkByName(name) }
 func (netlinkLinks) LinkList() ([]netlink.Link, error)           { return netlink.LinkList() }
 
 // kernelSockets opens real sockets. Its methods run under the daemon's mu.

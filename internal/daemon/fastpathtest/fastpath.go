@@ -10,6 +10,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/fdb"
+	"github.com/xswitch/xswitch/policy"
 )
 
 // FastPath records what the daemon asks of it and keeps a MAC map.
@@ -27,6 +28,7 @@ type FastPath struct {
 	fdb      map[entryKey]bpf.FDBEntry // the MAC map; under mu
 	xsk      map[uint32]int            // registered sockets: key → fd; under mu
 	nextXSK  uint32                    // the next key ReserveXSK hands out; under mu
+	drops    map[int]map[string]uint64 // by ifindex: what Stats reports as drops; under mu
 }
 
 type entryKey struct {
@@ -36,7 +38,7 @@ type entryKey struct {
 
 // New returns a fast path with an empty MAC map that grants every port.
 func New() *FastPath {
-	return &FastPath{Refuse: map[string]error{}, attached: map[int]bpf.Port{}, fdb: map[entryKey]bpf.FDBEntry{}, xsk: map[uint32]int{}}
+	return &FastPath{Refuse: map[string]error{}, attached: map[int]bpf.Port{}, fdb: map[entryKey]bpf.FDBEntry{}, xsk: map[uint32]int{}, drops: map[int]map[string]uint64{}}
 }
 
 func (f *FastPath) record(format string, args ...any) {
@@ -44,7 +46,8 @@ func (f *FastPath) record(format string, args ...any) {
 }
 
 // Calls returns what was asked so far, e.g. "attach vif1.0 tc",
-// "detach vif1.0", "release 0+2", "sweep", "refresh vif1.0 mtu 9000".
+// "detach vif1.0", "release 0+2", "sweep", "refresh vif1.0 mtu 9000",
+// "policy vif1.0 access 10 isolated".
 // MAC map writes are not in it: see FDB.
 func (f *FastPath) Calls() []string {
 	f.mu.Lock()
@@ -122,12 +125,48 @@ func (f *FastPath) Refresh(p bpf.Port) error {
 	return nil
 }
 
-// Stats returns zero counters for an attached port.
+// SetPolicy records the new policy of an attached port, e.g. "policy
+// vif1.0 access 10 isolated antispoof"; Attached shows it.
+func (f *FastPath) SetPolicy(ifindex int, p policy.Policy) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	port, ok := f.attached[ifindex]
+	if !ok {
+		return fmt.Errorf("ifindex %d: not in the fast path", ifindex)
+	}
+	port.Policy = p
+	f.attached[ifindex] = port
+	f.record("policy %s", PolicyString(port.Name, p))
+	return nil
+}
+
+// PolicyString is how Calls shows a port's policy: "vif1.0 access 10
+// isolated antispoof".
+func PolicyString(name string, p policy.Policy) string {
+	s := name + " " + p.VLAN.String()
+	if p.Isolated {
+		s += " isolated"
+	}
+	if p.AntiSpoof {
+		s += " antispoof"
+	}
+	return s
+}
+
+// SetDrops sets the drops Stats reports for a port.
+func (f *FastPath) SetDrops(ifindex int, drops map[string]uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drops[ifindex] = drops
+}
+
+// Stats returns the counters of an attached port: zero, but for the drops
+// SetDrops set.
 func (f *FastPath) Stats(ifindex int) (bpf.PortStats, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.attached[ifindex]
-	return bpf.PortStats{}, ok
+	return bpf.PortStats{Drops: f.drops[ifindex]}, ok
 }
 
 // Sweep implements daemon.FastPath.
