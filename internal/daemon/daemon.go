@@ -50,7 +50,7 @@ type attachment struct {
 	mtu      int
 	policy   policy.Policy // as the bridge and the fast path have it
 	xsk      xskPort       // an AF_XDP port: its XDP program stays until it is detached
-	xskBase  uint32  // its keys in the AF_XDP socket map
+	xskBase  uint32        // its keys in the AF_XDP socket map
 	xskN     int
 }
 

@@ -105,9 +105,9 @@ func kernel(umem afxdp.UMEMConfig) system {
 
 type netlinkLinks struct{}
 
-func (netlinkLinks) LinkByIndex(index int) (netlink.Link, error) { return netlink.LinkByIndex(index) }
-func (netlinkLinks) LinkByName(name string) (netlink.Link, error)  { return netlink.LinkByName(name) }
-func (netlinkLinks) LinkList() ([]netlink.Link, error)           { return netlink.LinkList() }
+func (netlinkLinks) LinkByIndex(index int) (netlink.Link, error)  { return netlink.LinkByIndex(index) }
+func (netlinkLinks) LinkByName(name string) (netlink.Link, error) { return netlink.LinkByName(name) }
+func (netlinkLinks) LinkList() ([]netlink.Link, error)            { return netlink.LinkList() }
 
 // kernelSockets opens real sockets. Its methods run under the daemon's mu.
 type kernelSockets struct {
