@@ -75,6 +75,16 @@ sockets (one per receive queue, sharing a UMEM with the bridge's other
 AF_XDP ports). In auto port type an uplink whose driver has native XDP gets
 AF_XDP, every other port AF_PACKET.
 
+'xswitchctl port add BRIDGE IFACE' makes an interface a port at run time,
+with its VLANs (access or trunk), isolation and anti-spoofing (a Xen
+hotplug script does it for each vif); such a port wins over the naming rule
+and the file's ports, is changed in place when only those settings change,
+and is kept in -port-state across a reload and a restart, as are static MACs
+added with 'xswitchctl static add'. 'xswitchctl port del' detaches a port,
+and neither the naming rule nor the file attaches it again until its
+interface goes away. A file sets the same settings per port under
+port-settings.
+
 Flags:
 `
 
@@ -90,7 +100,7 @@ type options struct {
 	pinDir, tcHook                    string
 	check, cleanup                    bool
 	hostPorts, removeHostPorts        bool
-	takeoverState                     string
+	takeoverState, portState          string
 }
 
 // parseFlags reads the command line; done says to exit with code.
@@ -113,6 +123,7 @@ func parseFlags(args []string) (o options, code int, done bool) {
 	fs.BoolVar(&o.removeHostPorts, "remove-host-ports", false, "with -cleanup: also delete every host port (xswitch's veth pairs, found by their alias) and the addresses dom0 has on them")
 	fs.BoolVar(&o.hostPorts, "host-ports", true, "in auto mode, give bridge xenbrN of uplink pethN the host port ethN with pethN's MAC and MTU; a file sets host-port per bridge instead")
 	fs.StringVar(&o.takeoverState, "takeover-state", takeover.DefaultState, "`file` that keeps the takeovers in force ('xswitchctl takeover'); \"off\" disables takeovers")
+	fs.StringVar(&o.portState, "port-state", daemon.DefaultPortState, "`file` that keeps the ports and static MACs added at run time ('xswitchctl port add', 'xswitchctl static add') across restarts; \"off\" keeps them in memory only")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, true
@@ -227,6 +238,12 @@ func run(args []string) int {
 	reloads := metrics.NewReloads(time.Now())
 	svc := newService(o, reloads, log)
 
+	if o.portState != "off" {
+		if err := daemon.LoadPortState(cfg, o.portState, log); err != nil {
+			log.Error("cannot read the ports added at run time", "err", err)
+			return 1
+		}
+	}
 	d := daemon.New(cfg, log)
 	if o.takeoverState != "off" {
 		if err := d.LoadTakeovers(o.takeoverState); err != nil {
