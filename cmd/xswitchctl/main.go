@@ -1,17 +1,16 @@
 // Command xswitchctl is the operator's view of a running xswitchd: its
-// bridges, ports and counters, and its MAC tables.
+// bridges, ports and counters, and its MAC tables; it adds, changes and
+// removes ports and static MACs at run time, and takes interfaces over.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
+	"io"
 	"os"
-	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/xswitch/xswitch/internal/config"
@@ -22,9 +21,19 @@ const usage = `Usage: xswitchctl [flags] command [arguments]
 
 Commands:
   bridges               bridges and their MAC table counters
-  ports [bridge]        ports and their counters
-  fdb [bridge]          learned and static MAC addresses
-  flush bridge [port]   forget the dynamic MACs of a bridge, or all MACs of one port
+  ports [BRIDGE]        ports, their VLANs, isolation, anti-spoofing and counters
+  fdb [BRIDGE]          learned and static MAC addresses
+  flush BRIDGE [PORT]   forget the dynamic MACs of a bridge, or all MACs of one port
+  port add BRIDGE IFACE [port flags]
+                        make IFACE a port of BRIDGE with these settings
+  port set IFACE [port flags]
+                        change the settings given, keeping the others
+  port del IFACE        detach IFACE and forget its settings
+  port list [BRIDGE]    as ports
+  static add BRIDGE MAC PORT [-vlan N]
+                        pin MAC (in VLAN N) to PORT
+  static del BRIDGE MAC [-vlan N]
+                        unpin MAC
   takeover IFACE        move dom0's network onto the switch: a NIC ethN becomes
                         the uplink pethN of xenbrN and host port ethN gets its
                         MAC, MTU, addresses and routes; a kernel bridge xenbrN
@@ -37,141 +46,123 @@ Commands:
   record but not in force (after a reboot) is made again; releasing one
   not in force only forgets its record.
 
+  Flags may come before or after a command's arguments; 'xswitchctl
+  COMMAND -h' shows a command's own. Port and static MAC changes are
+  idempotent: one that is already so changes nothing and says so.
+  Exit status: 0 done (or nothing to do), 1 xswitchd refused or failed
+  (the reason goes to stderr), 2 the command line is wrong.
+
 Flags:
 `
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli is one run of xswitchctl: its global flags and where it writes.
+type cli struct {
+	stdout, stderr io.Writer
+	socket         string
+	asJSON         bool
+	timeout        time.Duration
+	failAt         int
+}
+
+// A command runs a verb (or a group of verbs) with the arguments after it.
+type command func(cl *cli, args []string) error
+
+var commands = map[string]command{
+	"bridges":  (*cli).bridges,
+	"ports":    (*cli).ports,
+	"fdb":      (*cli).fdb,
+	"flush":    (*cli).flush,
+	"port":     (*cli).port,
+	"static":   (*cli).static,
+	"takeover": (*cli).takeover,
+	"release":  (*cli).release,
+}
+
+// run runs xswitchctl with args and returns its exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cl := &cli{stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("xswitchctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	socket := fs.String("socket", config.DefaultControl, "`path` of xswitchd's control socket")
-	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
-	failAt := fs.Int("fail-at", 0, "takeover and release: make step `K` fail, to see the rollback at work")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
+	cl.globalFlags(fs, config.DefaultControl, 10*time.Second)
+	fs.IntVar(&cl.failAt, "fail-at", 0, "takeover and release: make step `K` fail, to see the rollback at work")
+	if err := fs.Parse(args); err != nil {
+		return cl.exit(usageError{msg: err.Error()})
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		os.Exit(2)
+		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := control.NewClient(*socket)
-	cmd, args := fs.Arg(0), fs.Args()[1:]
-	q := url.Values{}
-	if len(args) > 0 {
-		q.Set("bridge", args[0])
-	}
-	var err error
-	switch {
-	case cmd == "bridges" && len(args) == 0:
-		var v []control.Bridge
-		if err = c.Get(ctx, "/v1/bridges", nil, &v); err == nil {
-			show(*asJSON, v, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "BRIDGE\tPORTS\tMACS\tLEARNED\tMOVED\tAGED\tEVICTED\tREFUSED")
-				for _, b := range v {
-					fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.Ports, b.FDBEntries, b.Learned, b.Moved, b.Aged, b.Evicted, b.Refused)
-				}
-			})
-		}
-	case cmd == "ports" && len(args) <= 1:
-		var v []control.Port
-		if err = c.Get(ctx, "/v1/ports", q, &v); err == nil {
-			show(*asJSON, v, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "BRIDGE\tPORT\tDOMID\tKIND\tFASTPATH\tFAST-PKTS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tFLOODED\tDROPS")
-				for _, p := range v {
-					dom := "-"
-					if p.DomID != nil {
-						dom = strconv.Itoa(*p.DomID)
-					}
-					if p.Uplink {
-						dom = "uplink"
-					}
-					var drops uint64
-					for _, n := range p.Drops {
-						drops += n
-					}
-					kind := p.Kind
-					if p.AFXDP != nil {
-						kind += "/" + p.AFXDP.Socket // how its sockets are bound
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, kind, p.FastPath, p.FastPathPackets, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
-				}
-			})
-		}
-	case cmd == "fdb" && len(args) <= 1:
-		var v []control.FDBEntry
-		if err = c.Get(ctx, "/v1/fdb", q, &v); err == nil {
-			show(*asJSON, v, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "BRIDGE\tVLAN\tMAC\tPORT\tAGE")
-				for _, e := range v {
-					age := fmt.Sprintf("%.1fs", e.AgeSeconds)
-					if e.Static {
-						age = "static"
-					}
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", e.Bridge, e.VLAN, e.MAC, e.Port, age)
-				}
-			})
-		}
-	case cmd == "flush" && (len(args) == 1 || len(args) == 2):
-		if len(args) == 2 {
-			q.Set("port", args[1])
-		}
-		var v control.Flushed
-		if err = c.Post(ctx, "/v1/fdb/flush", q, &v); err == nil {
-			fmt.Printf("%d entries removed\n", v.Removed)
-		}
-	case (cmd == "takeover" || cmd == "release") && len(args) == 1:
-		q = url.Values{"interface": {args[0]}}
-		if *failAt > 0 {
-			q.Set("fail-at", strconv.Itoa(*failAt))
-		}
-		var v control.Takeover
-		if err = c.Post(ctx, "/v1/"+cmd, q, &v); err == nil {
-			showTakeover(*asJSON, v)
-		}
-	default:
+	cmd, ok := commands[fs.Arg(0)]
+	if !ok {
+		fmt.Fprintf(stderr, "xswitchctl: unknown command %q\n", fs.Arg(0))
 		fs.Usage()
-		os.Exit(2)
+		return 2
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "xswitchctl: %v\n", err)
-		os.Exit(1)
-	}
+	return cl.exit(cmd(cl, fs.Args()[1:]))
 }
 
-func show(asJSON bool, v any, table func(*tabwriter.Writer)) {
-	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(v)
-		return
-	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	table(w)
-	w.Flush()
+// globalFlags defines the flags every command takes, before or after it.
+func (cl *cli) globalFlags(fs *flag.FlagSet, socket string, timeout time.Duration) {
+	fs.StringVar(&cl.socket, "socket", socket, "`path` of xswitchd's control socket")
+	fs.BoolVar(&cl.asJSON, "json", cl.asJSON, "print the daemon's JSON answer")
+	fs.DurationVar(&cl.timeout, "timeout", timeout, "give up on xswitchd after `duration` (0: wait for ever)")
 }
 
-// showTakeover prints what a takeover or release moved.
-func showTakeover(asJSON bool, v control.Takeover) {
-	if asJSON {
-		show(true, v, nil)
-		return
+// exit writes what went wrong and returns the exit status.
+func (cl *cli) exit(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		if ue.fs != nil {
+			fmt.Fprintf(cl.stderr, "%s: %s\nUsage: %s ('%s -h' tells more)\n", ue.fs.Name(), ue.msg, ue.fs.synopsis, ue.fs.Name())
+		}
+		return 2
 	}
-	fmt.Println(v.Message)
-	if !v.Changed {
-		return
+	fmt.Fprintf(cl.stderr, "xswitchctl: %v\n", err)
+	return 1
+}
+
+// client returns a client of the socket and the context of a call, which
+// ends after the timeout.
+func (cl *cli) client() (*control.Client, context.Context, context.CancelFunc) {
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if cl.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, cl.timeout)
 	}
-	for _, a := range v.Addresses {
-		fmt.Printf("  address %s\n", a)
+	return control.NewClient(cl.socket), ctx, cancel
+}
+
+// failed says why a call of xswitchd failed. A timeout is said so. The
+// reason of a port or static MAC call comes without the endpoint and names
+// what it was about: subject ("port vif3.0") when it does not name name.
+// Other commands (subject "") keep the endpoint in the reason.
+func (cl *cli) failed(err error, subject, name string) error {
+	if err == nil {
+		return nil
 	}
-	for _, r := range v.Routes {
-		fmt.Printf("  route %s\n", r)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("xswitchd did not answer within %v (control socket %s)", cl.timeout, cl.socket)
 	}
-	fmt.Printf("  %d steps; dom0's addresses were unreachable for %.1f ms\n", len(v.Steps), v.OutageMS)
+	if subject == "" {
+		return err
+	}
+	msg := err.Error()
+	var ae *control.APIError
+	if errors.As(err, &ae) {
+		msg = ae.Message
+	}
+	if !strings.Contains(msg, name) {
+		msg = subject + ": " + msg
+	}
+	return errors.New(msg)
 }
