@@ -50,7 +50,7 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff}
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, policy: p.Policy}
 	if p.XSK {
 		return fp.attachXSKPort(p, feats, pl)
 	}
@@ -167,10 +167,4 @@ func (fp *FastPath) attachXDPMode(p Port, mode link.XDPAttachFlags) (link.Link, 
 		return nil, err
 	}
 	return fp.pin(l, p.Name, "xdp")
-}
-
-// SetPolicy changes the VLANs, isolation and anti-spoofing of an attached
-// port.
-func (fp *FastPath) SetPolicy(ifindex int, p policy.Policy) error {
-	return fmt.Errorf("fast path: set policy of ifindex %d: not implemented", ifindex)
 }

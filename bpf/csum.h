@@ -130,4 +130,17 @@ static __always_inline bool no_offload_pending(void *l3, void *end, __u16 ethert
 	return true;
 }
 
+// xdp_sum_ok is no_offload_pending for the frame of an XDP program whose
+// L3 header starts l3off bytes in (after the Ethernet header and a tag). It
+// is a global function, which the verifier checks once: inlined, its loops
+// would be checked again for every path of the decision that leads to it.
+__noinline int xdp_sum_ok(struct xdp_md *ctx, __u32 l3off, __be16 ethertype)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (l3off > ETH_HLEN + 4)
+		return 0;
+	return no_offload_pending(data + l3off, end, ethertype);
+}
+
 #endif

@@ -17,6 +17,15 @@ var PuntReasons = [xswitchPuntReasonPUNT_MAX]string{
 	xswitchPuntReasonPUNT_XDP_LIMIT:      "xdp_limit",
 }
 
+// DropReasons name the reasons the programs drop a frame, indexed like the
+// drops of struct port_stats (enum drop_reason): the names of the
+// dataplane's drop reasons, so exporters add the two.
+var DropReasons = [xswitchDropReasonDROP_MAX]string{
+	xswitchDropReasonDROP_SPOOFED:  "spoofed",
+	xswitchDropReasonDROP_VLAN:     "vlan",
+	xswitchDropReasonDROP_ISOLATED: "isolated",
+}
+
 // PuntEtherType is the ethertype of the header the TC program puts in the
 // frames it punts: a fast-path port's socket binds to it (see
 // afpacket.Config.PuntEtherType).
@@ -28,9 +37,17 @@ const PuntHeaderLen = int(xswitchPuntHeaderPUNT_HDR_LEN)
 
 // Flags of the maps' entries (enum port_flag, enum fdb_flag).
 const (
-	portXDPTx  = uint32(xswitchPortFlagPORT_XDP_TX)
-	portPeer   = uint32(xswitchPortFlagPORT_PEER)
-	portXSK    = uint32(xswitchPortFlagPORT_XSK)
-	portNoFast = uint32(xswitchPortFlagPORT_NO_FAST)
-	fdbStatic  = uint32(xswitchFdbFlagFDB_STATIC)
+	portXDPTx     = uint32(xswitchPortFlagPORT_XDP_TX)
+	portPeer      = uint32(xswitchPortFlagPORT_PEER)
+	portXSK       = uint32(xswitchPortFlagPORT_XSK)
+	portNoFast    = uint32(xswitchPortFlagPORT_NO_FAST)
+	portIsolated  = uint32(xswitchPortFlagPORT_ISOLATED)
+	portAntiSpoof = uint32(xswitchPortFlagPORT_ANTISPOOF)
+	fdbStatic     = uint32(xswitchFdbFlagFDB_STATIC)
+)
+
+// Address families of the allowed-address map's keys (enum addr_family).
+const (
+	addrIPv4 = uint8(xswitchAddrFamilyADDR_IPV4)
+	addrIPv6 = uint8(xswitchAddrFamilyADDR_IPV6)
 )

@@ -15,6 +15,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/xswitch/xswitch/policy"
 )
 
 // DefaultPinDir is where the daemon pins its maps and links.
@@ -60,6 +62,9 @@ type FastPath struct {
 	mu      sync.Mutex
 	ports   map[int]*portLinks // by ifindex
 	xskUsed []bool             // keys of xs_xsks reserved by ReserveXSK
+	// policyKeys are the xs_vlans and xs_allowed entries of each ifindex:
+	// every entry of those maps is here.
+	policyKeys map[uint32]policyKeys
 }
 
 // portLinks are the attachments of one port.
@@ -72,6 +77,7 @@ type portLinks struct {
 	xskBase   uint32    // its first key in xs_xsks
 	xskQueues int       // and how many
 	off       bool      // an AF_XDP port whose fast path is off
+	policy    policy.Policy
 }
 
 // Load loads the programs and their maps. With a PinDir it mounts bpffs on
@@ -123,6 +129,7 @@ func Load(opts Options) (*FastPath, error) {
 		fp.objs.Close()
 		return nil, fmt.Errorf("fast path: write version: %w", err)
 	}
+	fp.readPolicyKeys()
 	fp.offset = clockOffset()
 	return fp, nil
 }

@@ -18,6 +18,32 @@ enum port_flag {
 	PORT_NO_FAST = 8, // the port's fast path is off (an AF_XDP port's
 			  // program still feeds its sockets): no decisions on
 			  // its ingress, no redirects to it
+	PORT_ISOLATED = 16,  // unicast to another isolated port is dropped
+	PORT_ANTISPOOF = 32, // frames must come from port.mac and from the
+			     // port's addresses in xs_allowed
+};
+
+// How a port carries VLANs (struct port.vlan_mode), numbered as
+// policy.VLANMode.
+enum vlan_mode {
+	VLAN_TRANSPARENT, // a frame keeps its tag; untagged is VLAN 0
+	VLAN_ACCESS,      // untagged on the wire, VLAN pvid inside
+	VLAN_TRUNK,       // the VLANs of xs_vlans tagged, pvid (if not 0) untagged
+};
+
+// Why a frame was dropped: the index of its counter in struct
+// port_stats.drops, named as the dataplane's drop reasons.
+enum drop_reason {
+	DROP_SPOOFED,  // anti-spoofing refused its source
+	DROP_VLAN,     // not in a VLAN of the ingress or the egress port
+	DROP_ISOLATED, // from an isolated port to another isolated port
+	DROP_MAX,
+};
+
+// Address families of struct addr_key.
+enum addr_family {
+	ADDR_IPV4 = 4,
+	ADDR_IPV6 = 6,
 };
 
 // FDB entry flags (struct fdb_entry.flags).
@@ -68,7 +94,29 @@ struct port {
 	__u32 max_len;  // MTU plus the Ethernet header
 	__u32 xsk_base; // PORT_XSK: xs_xsks key of the socket of receive queue 0
 	__u32 xsk_queues; // PORT_XSK: the port's keys, from xsk_base on
-	__u32 pad;
+	__u16 pvid;     // VLAN_ACCESS: its VLAN; VLAN_TRUNK: the native VLAN, 0 for none
+	__u8 vlan_mode; // VLAN_*
+	__u8 pad;
+	__u8 mac[6];    // PORT_ANTISPOOF: the only source MAC allowed
+	__u16 pad2;
+};
+
+// A trunk port's tagged VLAN (xs_vlans).
+struct vlan_key {
+	__u32 ifindex;
+	__u16 vid;
+	__u16 pad;
+};
+
+// An address or prefix a PORT_ANTISPOOF port may send from (xs_allowed, an
+// LPM trie): prefixlen counts the bits of ifindex and family too, so a
+// port's prefixes never match another's. IPv4 addresses fill addr[0:4].
+struct addr_key {
+	__u32 prefixlen;
+	__u32 ifindex;
+	__u8 family; // ADDR_*
+	__u8 addr[16];
+	__u8 pad[3];
 };
 
 struct port_stats {
@@ -78,6 +126,7 @@ struct port_stats {
 	__u64 redirect_errors; // XDP redirects the devmap refused (passed on)
 	__u64 punt_errors;     // frames TC could not punt (too long to grow): dropped
 	__u64 punts[PUNT_MAX];
+	__u64 drops[DROP_MAX]; // by the ingress port's or the egress port's policy
 };
 
 struct meta {
@@ -92,6 +141,9 @@ struct go_types {
 	enum fdb_flag fdb_flag;
 	enum punt_header punt_header;
 	enum punt_reason punt_reason;
+	enum vlan_mode vlan_mode;
+	enum drop_reason drop_reason;
+	enum addr_family addr_family;
 } go_types SEC(".go_types");
 
 struct {
@@ -128,6 +180,27 @@ struct {
 	__type(value, struct port_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_stats SEC(".maps");
+
+// The tagged VLANs of trunk ports.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 262144);
+	__type(key, struct vlan_key);
+	__type(value, __u32); // 1
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_vlans SEC(".maps");
+
+// The source addresses of PORT_ANTISPOOF ports: their allowed prefixes and
+// the IPv6 link-local address of their MAC.
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct addr_key);
+	__type(value, __u32); // 1
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_allowed SEC(".maps");
 
 // The AF_XDP sockets of AF_XDP ports: key xsk_base + receive queue.
 struct {

@@ -8,10 +8,12 @@ import (
 )
 
 // A port's entries in the maps: its xs_ports entry (bridge, flags, MTU,
-// sockets), its xs_tx_ports entry when it takes XDP frames, its counters,
-// and the MAC entries that point at it.
+// sockets, policy), its xs_tx_ports entry when it takes XDP frames, its
+// counters, its policy's VLAN and address entries (policymap.go), and the
+// MAC entries that point at it.
 
-// putPort writes the port's entries in the ports, devmap and stats maps.
+// putPort writes the port's entries in the ports, devmap, stats and policy
+// maps.
 func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
 	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
 	if p.Kind == "veth" && p.PeerElsewhere {
@@ -39,15 +41,16 @@ func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
 	if err := fp.objs.XsStats.Update(uint32(p.Index), zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 		return fmt.Errorf("%s: fast path: stats entry: %w", p.Name, err)
 	}
-	if err := fp.objs.XsPorts.Update(uint32(p.Index), v, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("%s: fast path: port entry: %w", p.Name, err)
+	if err := fp.putPortEntry(uint32(p.Index), v, p.Policy); err != nil {
+		return fmt.Errorf("%s: fast path: %w", p.Name, err)
 	}
 	return nil
 }
 
 // Refresh rereads what the maps know about an attached port that may have
 // changed: its MTU and whether it accepts XDP frames (a veth does once its
-// peer has GRO on or an XDP program).
+// peer has GRO on or an XDP program). The port keeps the policy AttachPort
+// or SetPolicy gave it; p.Policy is not read.
 func (fp *FastPath) Refresh(p Port) error {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
@@ -57,6 +60,7 @@ func (fp *FastPath) Refresh(p Port) error {
 	}
 	feats, _ := xdpFeatures(p.Index)
 	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
+	p.Policy = pl.policy
 	return fp.putPort(p, feats, pl.off)
 }
 
@@ -67,6 +71,7 @@ func (fp *FastPath) deletePort(ifindex int) {
 	fp.objs.XsPorts.Delete(idx)
 	fp.objs.XsTxPorts.Delete(idx)
 	fp.objs.XsStats.Delete(idx)
+	fp.deletePolicy(idx)
 	var (
 		k    xswitchFdbKey
 		v    xswitchFdbEntry

@@ -10,15 +10,19 @@ type PortStats struct {
 	PuntErrors     uint64 // frames TC could not punt (too long to grow by the punt header): dropped
 	Punts          [len(PuntReasons)]uint64
 	// Drops are the frames the programs dropped, by the dataplane's drop
-	// reason names ("spoofed", "vlan", "isolated").
+	// reason names ("spoofed", "vlan", "isolated"; every one of
+	// DropReasons is there). A frame the egress port's VLANs or isolation
+	// refuse is counted on its ingress port, as the userspace switch counts
+	// unicast.
 	Drops map[string]uint64
 }
 
 // Stats returns the counters of an attached port.
 func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 	var (
-		per []xswitchPortStats
-		s   PortStats
+		per   []xswitchPortStats
+		s     PortStats
+		drops [len(DropReasons)]uint64
 	)
 	if err := fp.objs.XsStats.Lookup(uint32(ifindex), &per); err != nil {
 		return s, false
@@ -32,6 +36,13 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}
+		for i := range drops {
+			drops[i] += c.Drops[i]
+		}
+	}
+	s.Drops = make(map[string]uint64, len(DropReasons))
+	for i, r := range DropReasons {
+		s.Drops[r] = drops[i]
 	}
 	return s, true
 }

@@ -37,6 +37,11 @@ func (fp *FastPath) sweepMaps() {
 		fp.log.Info("removing fast-path state of a port that is gone", "ifindex", idx)
 		fp.deletePort(int(idx))
 	}
+	for idx := range fp.policyKeys {
+		if _, ok := fp.ports[int(idx)]; !ok {
+			fp.deletePolicy(idx)
+		}
+	}
 }
 
 // sweepPins detaches and unpins the links and clsact filters pinned for

@@ -11,6 +11,12 @@
 //   xswitch_tc    TC ingress (tcx, or a clsact filter). Redirects learned
 //                 unicast; punts the rest.
 //
+// Both apply the ports' policies (policy.h): the ingress port's VLANs and
+// anti-spoofing before anything else, so that no frame they refuse reaches
+// userspace or another port; the egress port's VLANs and isolation before a
+// redirect, pushing or popping the frame's tag as the egress port needs.
+// A punted frame is punted as it came: userspace applies the policies again.
+//
 // On an AF_XDP port the XDP program is alone: what it does not redirect it
 // hands to the port's AF_XDP socket for its receive queue (the xs_xsks
 // map), and the userspace switch forwards it; there is no TC program and no
@@ -49,18 +55,24 @@ enum verdict {
 	V_PUNT,     // userspace forwards it
 	V_REDIRECT, // the kernel forwards it to *egress
 	V_TO_TC,    // XDP only: the egress accepts no XDP frames; TC forwards it
+	V_DROP,     // the egress port's policy refuses it
 };
 
 // A frame as the decision sees it.
 struct frame {
 	__u32 ifindex; // ingress
 	__u32 len;     // bytes, including the Ethernet header and an in-band tag
-	__u32 tag_len; // VLAN_HLEN when an 802.1Q tag is in band, counted in len
-	__u16 vid;
+	__u32 tag_len; // VLAN_HLEN when the first tag is in band, counted in len
+	__u16 vid;     // the tag's VLAN id, 0 untagged; admit() makes it the
+		       // VLAN inside the bridge
+	__be16 ethertype; // after the first tag
+	__u8 addr[2 * ETH_ALEN]; // destination and source MAC
+	__u8 tagged;   // came with a tag (802.1Q or 802.1ad), in band or not
 	__u8 gso;      // a GSO super-frame: the MTU check does not apply
 	__u8 parsed;   // 0: punt as PUNT_UNPARSED
-	__u8 addr[2 * ETH_ALEN]; // destination and source MAC
 };
+
+#include "policy.h"
 
 // Refresh a last-seen time at most this often, to keep writes to a shared
 // entry rare.
@@ -74,9 +86,11 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 // decide looks a frame up. It does not count; the caller does, once the
 // frame's fate is sealed.
 // in is the ingress port's entry. On V_REDIRECT, *egress and *eflags are
-// the egress port's ifindex and flags.
+// the egress port's ifindex and flags, and *op what the frame's tag needs;
+// on V_DROP, *drop says why.
 static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, __u32 *egress,
-					   __u32 *eflags, enum punt_reason *reason)
+					   __u32 *eflags, __u8 *op, enum punt_reason *reason,
+					   enum drop_reason *drop)
 {
 	if (!f->parsed || (f->addr[ETH_ALEN] & 1)) {
 		*reason = PUNT_UNPARSED;
@@ -112,6 +126,14 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	if (!out || out->bridge != in->bridge || (out->flags & PORT_NO_FAST)) {
 		*reason = PUNT_EGRESS;
 		return V_PUNT;
+	}
+	if (!vlan_out(f, out, out_ifindex, op)) {
+		*drop = DROP_VLAN;
+		return V_DROP;
+	}
+	if (in->flags & out->flags & PORT_ISOLATED) {
+		*drop = DROP_ISOLATED;
+		return V_DROP;
 	}
 	if (!f->gso && f->len > out->max_len + f->tag_len) {
 		*reason = PUNT_MTU;
@@ -159,26 +181,42 @@ static __always_inline void count_punt(__u32 ifindex, enum punt_reason reason)
 		s->punts[reason]++;
 }
 
-// parse_tag fills f->vid and f->parsed from an 802.1Q tag: out of band
-// (the skb's metadata) or in band (the ethertype at ETH_TYPE_OFF).
+static __always_inline void count_drop(__u32 ifindex, enum drop_reason reason)
+{
+	struct port_stats *s = stats_of(ifindex);
+	if (s && reason < DROP_MAX)
+		s->drops[reason]++;
+}
+
+static __always_inline bool is_tag(__be16 ethertype)
+{
+	return ethertype == bpf_htons(ETH_P_8021Q) || ethertype == bpf_htons(ETH_P_8021AD);
+}
+
+// parse_tag fills f->tagged, f->vid, f->tag_len, f->ethertype and
+// f->parsed from the first tag: out of band (the skb's metadata) or in band
+// (ethertype, the one at ETH_TYPE_OFF; then inband_tci and inner follow
+// it). Only a single 802.1Q tag is parsed; with QinQ or a second tag the
+// frame is userspace's, but its first tag still decides its VLAN.
 static __always_inline void parse_tag(struct frame *f, bool oob, __u16 oob_proto, __u16 oob_tci,
-				      __u16 ethertype, __u16 inband_tci)
+				      __be16 ethertype, __be16 inband_tci, __be16 inner)
 {
 	f->parsed = 1;
+	f->ethertype = ethertype;
 	if (oob) {
-		if (oob_proto != bpf_htons(ETH_P_8021Q) || ethertype == bpf_htons(ETH_P_8021Q) ||
-		    ethertype == bpf_htons(ETH_P_8021AD)) {
-			f->parsed = 0; // QinQ or a second tag: userspace
-			return;
-		}
+		f->tagged = 1;
 		f->vid = oob_tci & VLAN_VID_MASK;
+		if (oob_proto != bpf_htons(ETH_P_8021Q) || is_tag(ethertype))
+			f->parsed = 0;
 		return;
 	}
-	if (ethertype == bpf_htons(ETH_P_8021Q)) {
+	if (is_tag(ethertype)) {
+		f->tagged = 1;
 		f->vid = bpf_ntohs(inband_tci) & VLAN_VID_MASK;
 		f->tag_len = VLAN_HLEN;
-	} else if (ethertype == bpf_htons(ETH_P_8021AD)) {
-		f->parsed = 0;
+		f->ethertype = inner;
+		if (ethertype != bpf_htons(ETH_P_8021Q) || is_tag(inner))
+			f->parsed = 0;
 	}
 }
 
@@ -208,6 +246,37 @@ static __always_inline int to_user(struct xdp_md *ctx, struct port *in, enum pun
 	return to_socket(ctx, in);
 }
 
+// xdp_retag pushes or pops a frame's 802.1Q tag: the MAC addresses move
+// and the frame's head with them. Only a frame whose push found no headroom
+// is left as it was (-1); other failures cannot happen to a frame parsed.
+static __always_inline int xdp_retag(struct xdp_md *ctx, __u8 op, __u16 vid)
+{
+	__u8 macs[2 * ETH_ALEN];
+	void *data, *end;
+	if (op == TAG_PUSH) {
+		if (bpf_xdp_adjust_head(ctx, -VLAN_HLEN))
+			return -1;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN + VLAN_HLEN > end)
+			return -2;
+		__builtin_memcpy(macs, data + VLAN_HLEN, sizeof(macs));
+		__builtin_memcpy(data, macs, sizeof(macs));
+		*(__be16 *)(data + ETH_TYPE_OFF) = bpf_htons(ETH_P_8021Q);
+		*(__be16 *)(data + ETH_HLEN) = bpf_htons(vid);
+	} else if (op == TAG_POP) {
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN + VLAN_HLEN > end)
+			return -2;
+		__builtin_memcpy(macs, data, sizeof(macs));
+		__builtin_memcpy(data + VLAN_HLEN, macs, sizeof(macs));
+		if (bpf_xdp_adjust_head(ctx, VLAN_HLEN))
+			return -2;
+	}
+	return 0;
+}
+
 SEC("xdp.frags")
 int xswitch_xdp(struct xdp_md *ctx)
 {
@@ -220,34 +289,44 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (in->flags & PORT_NO_FAST)
 		return to_socket(ctx, in); // no decision, nothing to count
-	if (data + ETH_HLEN + VLAN_HLEN > end)
-		return to_user(ctx, in, PUNT_UNPARSED); // short frames: TC and userspace decide
+	if (data + ETH_HLEN + VLAN_HLEN > end) {
+		// Short frames: TC and userspace decide, unless no such frame
+		// can pass anti-spoofing.
+		if (in->flags & PORT_ANTISPOOF) {
+			count_drop(f.ifindex, DROP_SPOOFED);
+			return XDP_DROP;
+		}
+		return to_user(ctx, in, PUNT_UNPARSED);
+	}
+	__builtin_memcpy(f.addr, data, sizeof(f.addr));
+	parse_tag(&f, false, 0, 0, *(__be16 *)(data + ETH_TYPE_OFF), *(__be16 *)(data + ETH_HLEN),
+		  *(__be16 *)(data + ETH_TYPE_OFF + VLAN_HLEN));
+	enum drop_reason drop = admit(ctx, true, &f, in);
+	if (drop != DROP_MAX) {
+		count_drop(f.ifindex, drop);
+		return XDP_DROP;
+	}
 	// A multi-buffer frame is a GSO super-frame that veth turned into XDP
 	// frags: redirected as XDP it would lose its offload metadata.
 	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
-	f.len = end - data;
-	__builtin_memcpy(f.addr, data, sizeof(f.addr));
-	__u16 ethertype = *(__u16 *)(data + ETH_TYPE_OFF);
-	parse_tag(&f, false, 0, 0, ethertype, *(__u16 *)(data + ETH_HLEN));
 	if (!f.parsed)
 		return to_user(ctx, in, PUNT_UNPARSED);
-	void *l3 = data + ETH_HLEN;
-	if (f.tag_len) {
-		ethertype = *(__u16 *)(data + ETH_TYPE_OFF + VLAN_HLEN);
-		l3 += VLAN_HLEN;
-		if (ethertype == bpf_htons(ETH_P_8021Q) || ethertype == bpf_htons(ETH_P_8021AD))
-			return to_user(ctx, in, PUNT_UNPARSED); // a second tag: userspace
-	}
+	f.len = end - data;
 
 	__u32 egress = 0, eflags = 0;
+	__u8 op = TAG_KEEP;
 	enum punt_reason reason = PUNT_UNPARSED;
-	enum verdict v = decide(&f, in, true, &egress, &eflags, &reason);
+	enum verdict v = decide(&f, in, true, &egress, &eflags, &op, &reason, &drop);
+	if (v == V_DROP) {
+		count_drop(f.ifindex, drop);
+		return XDP_DROP;
+	}
 	if (v == V_TO_TC)
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	if (v != V_REDIRECT)
 		return to_user(ctx, in, reason); // punted: TC counts it, or the AF_XDP path
-	if (!no_offload_pending(l3, end, ethertype))
+	if (!xdp_sum_ok(ctx, ETH_HLEN + f.tag_len, f.ethertype))
 		return to_user(ctx, in, PUNT_XDP_LIMIT); // TC keeps the skb's offload metadata
 	long rc = bpf_redirect_map(&xs_tx_ports, egress, XDP_PASS);
 	if (rc != XDP_REDIRECT) {
@@ -256,6 +335,13 @@ int xswitch_xdp(struct xdp_md *ctx)
 			s->redirect_errors++;
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	}
+	// The tag changes once the redirect is sure, so a frame passed on
+	// is passed as it came.
+	int err = xdp_retag(ctx, op, f.vid);
+	if (err == -1)
+		return to_user(ctx, in, PUNT_XDP_LIMIT);
+	if (err < 0)
+		return XDP_DROP;
 	count_forward(f.ifindex, f.len, true);
 	return XDP_REDIRECT;
 }
@@ -271,14 +357,15 @@ static __always_inline int frame_of_skb(struct __sk_buff *skb, struct frame *f)
 	if (bpf_skb_load_bytes_relative(skb, 0, hdr, ETH_HLEN, BPF_HDR_START_MAC) < 0)
 		return -1;
 	__builtin_memcpy(f->addr, hdr, sizeof(f->addr));
-	__u16 ethertype = *(__u16 *)(hdr + ETH_TYPE_OFF);
-	__u16 tci = 0;
-	if (!skb->vlan_present && ethertype == bpf_htons(ETH_P_8021Q)) {
+	__be16 ethertype = *(__be16 *)(hdr + ETH_TYPE_OFF);
+	__be16 tci = 0, inner = 0;
+	if (!skb->vlan_present && is_tag(ethertype)) {
 		if (bpf_skb_load_bytes_relative(skb, 0, hdr, ETH_HLEN + VLAN_HLEN, BPF_HDR_START_MAC) < 0)
 			return -1;
-		tci = *(__u16 *)(hdr + ETH_HLEN);
+		tci = *(__be16 *)(hdr + ETH_HLEN);
+		inner = *(__be16 *)(hdr + ETH_TYPE_OFF + VLAN_HLEN);
 	}
-	parse_tag(f, skb->vlan_present, skb->vlan_proto, skb->vlan_tci, ethertype, tci);
+	parse_tag(f, skb->vlan_present, skb->vlan_proto, skb->vlan_tci, ethertype, tci, inner);
 	return 0;
 }
 
@@ -348,11 +435,30 @@ int xswitch_tc(struct __sk_buff *skb)
 	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
 	if (!in)
 		return TC_ACT_OK;
-	if (frame_of_skb(skb, &f) < 0)
+	enum drop_reason drop = DROP_SPOOFED; // a runt passes no anti-spoofing
+	if (frame_of_skb(skb, &f) < 0) {
+		if (in->flags & PORT_ANTISPOOF)
+			goto drop;
 		return punt(skb, ifindex, PUNT_UNPARSED);
-	if (decide(&f, in, false, &egress, &eflags, &reason) == V_REDIRECT) {
-		count_forward(f.ifindex, f.len, false);
-		return tc_redirect(egress, eflags);
 	}
-	return punt(skb, ifindex, reason);
+	drop = admit(skb, false, &f, in);
+	if (drop != DROP_MAX)
+		goto drop;
+	__u8 op = TAG_KEEP;
+	enum verdict v = decide(&f, in, false, &egress, &eflags, &op, &reason, &drop);
+	if (v == V_DROP)
+		goto drop;
+	if (v != V_REDIRECT)
+		return punt(skb, ifindex, reason);
+	// The tag is out of band at TC ingress (in band only for a frame
+	// injected there); the helpers handle either.
+	if (op == TAG_PUSH && bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), f.vid) < 0)
+		return punt(skb, ifindex, PUNT_UNPARSED);
+	if (op == TAG_POP && bpf_skb_vlan_pop(skb) < 0)
+		return punt(skb, ifindex, PUNT_UNPARSED);
+	count_forward(f.ifindex, f.len, false);
+	return tc_redirect(egress, eflags);
+drop:
+	count_drop(ifindex, drop);
+	return TC_ACT_SHOT;
 }

@@ -13,6 +13,31 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xswitchAddrFamily uint32
+
+const (
+	xswitchAddrFamilyADDR_IPV4 xswitchAddrFamily = 4
+	xswitchAddrFamilyADDR_IPV6 xswitchAddrFamily = 6
+)
+
+type xswitchAddrKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Ifindex   uint32
+	Family    uint8
+	Addr      [16]uint8
+	Pad       [3]uint8
+}
+
+type xswitchDropReason uint32
+
+const (
+	xswitchDropReasonDROP_SPOOFED  xswitchDropReason = 0
+	xswitchDropReasonDROP_VLAN     xswitchDropReason = 1
+	xswitchDropReasonDROP_ISOLATED xswitchDropReason = 2
+	xswitchDropReasonDROP_MAX      xswitchDropReason = 3
+)
+
 type xswitchFdbEntry struct {
 	_       structs.HostLayout
 	Ifindex uint32
@@ -45,16 +70,22 @@ type xswitchPort struct {
 	MaxLen    uint32
 	XskBase   uint32
 	XskQueues uint32
-	Pad       uint32
+	Pvid      uint16
+	VlanMode  uint8
+	Pad       uint8
+	Mac       [6]uint8
+	Pad2      uint16
 }
 
 type xswitchPortFlag uint32
 
 const (
-	xswitchPortFlagPORT_XDP_TX  xswitchPortFlag = 1
-	xswitchPortFlagPORT_PEER    xswitchPortFlag = 2
-	xswitchPortFlagPORT_XSK     xswitchPortFlag = 4
-	xswitchPortFlagPORT_NO_FAST xswitchPortFlag = 8
+	xswitchPortFlagPORT_XDP_TX    xswitchPortFlag = 1
+	xswitchPortFlagPORT_PEER      xswitchPortFlag = 2
+	xswitchPortFlagPORT_XSK       xswitchPortFlag = 4
+	xswitchPortFlagPORT_NO_FAST   xswitchPortFlag = 8
+	xswitchPortFlagPORT_ISOLATED  xswitchPortFlag = 16
+	xswitchPortFlagPORT_ANTISPOOF xswitchPortFlag = 32
 )
 
 type xswitchPortStats struct {
@@ -65,6 +96,7 @@ type xswitchPortStats struct {
 	RedirectErrors uint64
 	PuntErrors     uint64
 	Punts          [9]uint64
+	Drops          [3]uint64
 }
 
 type xswitchPuntHeader uint32
@@ -90,15 +122,32 @@ const (
 	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 9
 )
 
+type xswitchVlanKey struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Vid     uint16
+	Pad     uint16
+}
+
+type xswitchVlanMode uint32
+
+const (
+	xswitchVlanModeVLAN_TRANSPARENT xswitchVlanMode = 0
+	xswitchVlanModeVLAN_ACCESS      xswitchVlanMode = 1
+	xswitchVlanModeVLAN_TRUNK       xswitchVlanMode = 2
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xswitchMapXsAllowed   = "xs_allowed"
 	xswitchMapXsFdb       = "xs_fdb"
 	xswitchMapXsMeta      = "xs_meta"
 	xswitchMapXsPorts     = "xs_ports"
 	xswitchMapXsStats     = "xs_stats"
 	xswitchMapXsTxPorts   = "xs_tx_ports"
+	xswitchMapXsVlans     = "xs_vlans"
 	xswitchMapXsXsks      = "xs_xsks"
 	xswitchProgXswitchTc  = "xswitch_tc"
 	xswitchProgXswitchXdp = "xswitch_xdp"
@@ -154,11 +203,13 @@ type xswitchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xswitchMapSpecs struct {
+	XsAllowed *ebpf.MapSpec `ebpf:"xs_allowed"`
 	XsFdb     *ebpf.MapSpec `ebpf:"xs_fdb"`
 	XsMeta    *ebpf.MapSpec `ebpf:"xs_meta"`
 	XsPorts   *ebpf.MapSpec `ebpf:"xs_ports"`
 	XsStats   *ebpf.MapSpec `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.MapSpec `ebpf:"xs_tx_ports"`
+	XsVlans   *ebpf.MapSpec `ebpf:"xs_vlans"`
 	XsXsks    *ebpf.MapSpec `ebpf:"xs_xsks"`
 }
 
@@ -188,21 +239,25 @@ func (o *xswitchObjects) Close() error {
 //
 // It can be passed to loadXswitchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xswitchMaps struct {
+	XsAllowed *ebpf.Map `ebpf:"xs_allowed"`
 	XsFdb     *ebpf.Map `ebpf:"xs_fdb"`
 	XsMeta    *ebpf.Map `ebpf:"xs_meta"`
 	XsPorts   *ebpf.Map `ebpf:"xs_ports"`
 	XsStats   *ebpf.Map `ebpf:"xs_stats"`
 	XsTxPorts *ebpf.Map `ebpf:"xs_tx_ports"`
+	XsVlans   *ebpf.Map `ebpf:"xs_vlans"`
 	XsXsks    *ebpf.Map `ebpf:"xs_xsks"`
 }
 
 func (m *xswitchMaps) Close() error {
 	return _XswitchClose(
+		m.XsAllowed,
 		m.XsFdb,
 		m.XsMeta,
 		m.XsPorts,
 		m.XsStats,
 		m.XsTxPorts,
+		m.XsVlans,
 		m.XsXsks,
 	)
 }
