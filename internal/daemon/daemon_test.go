@@ -166,6 +166,12 @@ func newRig(t *testing.T, cfgYAML string, fp *fastpathtest.FastPath, pinDir stri
 		t.Fatal(err)
 	}
 	cfg.PinDir = pinDir
+	return newRigConfig(t, cfg, fp)
+}
+
+// newRigConfig starts a daemon on cfg.
+func newRigConfig(t *testing.T, cfg *config.Config, fp *fastpathtest.FastPath) *rig {
+	t.Helper()
 	r := &rig{t: t, fp: fp, links: &fakeLinks{byIndex: map[int]netlink.Link{}},
 		socks: &fakeSockets{queues: 2, fail: map[string]error{}, xsk: map[string]*fakeXSK{}}, native: map[int]bool{}}
 	sys := system{
