@@ -63,7 +63,8 @@ func untagInBand(f *Frame) {
 	}
 }
 
-// egress is what becomes of a frame at one egress port.
+// egress is what becomes of a frame at one egress port. The refusals come
+// last: a frame leaves when its egress is below egressVLAN.
 type egress uint8
 
 const (
