@@ -98,7 +98,11 @@ func portSpec(p config.RuntimePort) control.PortSpec {
 		s.MAC = p.Policy.MAC.String()
 	}
 	for _, a := range p.Policy.Allowed {
-		s.Allowed = append(s.Allowed, a.String())
+		if a.IsSingleIP() {
+			s.Allowed = append(s.Allowed, a.Addr().String()) // as Xen's vif "ip" key has it
+		} else {
+			s.Allowed = append(s.Allowed, a.String())
+		}
 	}
 	return s
 }
@@ -334,4 +338,17 @@ func describePolicy(p policy.Policy) string {
 
 func samePolicy(a, b policy.Policy) bool {
 	return sameSpec(portSpec(config.RuntimePort{Policy: a}), portSpec(config.RuntimePort{Policy: b}))
+}
+
+// RuntimePortSpec returns what the runtime port of that name was asked to
+// be, in canonical form: a settings change through the control API starts
+// from it.
+func (d *Daemon) RuntimePortSpec(name string) (control.PortSpec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.cfg.RuntimePort(name)
+	if !ok {
+		return control.PortSpec{}, false
+	}
+	return portSpec(p), true
 }

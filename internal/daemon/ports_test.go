@@ -13,7 +13,15 @@ import (
 	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/control"
+	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
+)
+
+// The control API reaches the daemon through these.
+var (
+	_ server.PortControl  = (*Daemon)(nil)
+	_ server.RuntimePorts = (*Daemon)(nil)
+	_ server.RuntimeSpecs = (*Daemon)(nil)
 )
 
 const portsBase = `
@@ -82,6 +90,10 @@ func TestSetPort(t *testing.T) {
 	}
 	if !r.d.RuntimePort("eth5") || r.d.RuntimePort("vif1.0") {
 		t.Error("RuntimePort wrong")
+	}
+	if spec, ok := r.d.RuntimePortSpec("eth5"); !ok || !sameSpec(spec, control.PortSpec{Bridge: "xenbr0", VLAN: "access 10", AntiSpoof: true,
+		MAC: "00:16:3e:00:00:01", Allowed: []string{"192.0.2.5", "2001:db8::1", "2001:db8::2"}}) {
+		t.Errorf("spec %+v", spec)
 	}
 
 	// The same again: nothing happens.

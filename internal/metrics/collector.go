@@ -126,7 +126,11 @@ func (c *Collector) collectPort(ch chan<- prometheus.Metric, p Port) {
 	counter(rxGSO, v.RxGSO, labels...)
 	counter(flooded, v.Flooded, labels...)
 	for _, r := range dataplane.DropReasons() {
-		counter(drops, v.Drops[r], append(labels, r.String())...)
+		n := v.Drops[r]
+		if s := p.FastPathStats; s != nil {
+			n += s.Drops[r.String()]
+		}
+		counter(drops, n, append(labels, r.String())...)
 	}
 	if kd := p.KernelDrops; kd != nil {
 		counter(drops, kd.RingFull, append(labels, "ring_full")...)

@@ -42,8 +42,6 @@ func (source) FastPathStats(ifindex int) (bpf.PortStats, bool) {
 	return bpf.PortStats{Packets: 9, Drops: map[string]uint64{"spoofed": 4, "vlan": 2}}, true
 }
 
-func (source) RuntimePort(name string) bool { return name == "tap0" }
-
 func TestCollectPortSections(t *testing.T) {
 	br := dataplane.NewBridge(dataplane.BridgeConfig{Name: "xenbr0", FDB: fdb.DefaultConfig()}, nil)
 	defer br.Close()
@@ -116,29 +114,4 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-// Ports sums the fast path's drops into the port's, and says which ports
-// were added at run time.
-func TestPortsFastPathDropsAndRuntime(t *testing.T) {
-	br := dataplane.NewBridge(dataplane.BridgeConfig{Name: "xenbr0", FDB: fdb.DefaultConfig()}, nil)
-	defer br.Close()
-	for _, info := range []dataplane.PortInfo{
-		{Name: "vif3.1", Kind: "porttest", FastPath: "tc", Ifindex: 3},
-		{Name: "tap0", Kind: "porttest", Ifindex: 3}, // no fast path: its counters are not read
-	} {
-		if _, err := br.AddPort(porttest.New(info.Name, 8), info); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := map[string]Port{}
-	for _, p := range Ports(source{}, br) {
-		got[p.Name] = p
-	}
-	if p := got["vif3.1"]; p.Counters.Drops[dataplane.DropSpoofed] != 4 || p.Counters.Drops[dataplane.DropVLAN] != 2 || p.Runtime {
-		t.Errorf("vif3.1: drops %v, runtime %v", p.Counters.Drops, p.Runtime)
-	}
-	if p := got["tap0"]; p.Counters.Drops[dataplane.DropSpoofed] != 0 || !p.Runtime {
-		t.Errorf("tap0: drops %v, runtime %v", p.Counters.Drops, p.Runtime)
-	}
 }
