@@ -290,21 +290,20 @@ func (b *Bridge) SetPolicy(name string, p policy.Policy) error {
 	return fmt.Errorf("bridge %s: set policy of %s: %w", b.name, name, ErrNoPort)
 }
 
-// storePolicy gives q a copy of p and keeps vlanPorts in step. A port that
-// becomes VLAN-aware is counted before workers can see its policy, so that
-// none forwards to it without looking. Under mu.
+// storePolicy gives q a copy of p and keeps vlanPorts in step. Batches
+// begun before it returns may still be forwarded under the old policy.
+// Under mu.
 func (b *Bridge) storePolicy(q *port, p policy.Policy) {
 	wasVLAN := false
 	if old := q.pol.Load(); old != nil {
 		wasVLAN = old.VLAN.Mode != policy.Transparent
 	}
-	isVLAN := p.VLAN.Mode != policy.Transparent
-	if isVLAN && !wasVLAN {
+	switch isVLAN := p.VLAN.Mode != policy.Transparent; {
+	case isVLAN && !wasVLAN:
 		b.vlanPorts.Add(1)
+	case wasVLAN && !isVLAN:
+		b.vlanPorts.Add(-1)
 	}
 	c := clonePolicy(p)
 	q.pol.Store(&c)
-	if wasVLAN && !isVLAN {
-		b.vlanPorts.Add(-1)
-	}
 }
