@@ -47,7 +47,8 @@ func (b *Bridge) run(in *port) {
 	}
 }
 
-// vid returns the VLAN ID a frame belongs to (0 when untagged).
+// vid returns the VLAN ID of a frame's outer tag, in band or out of band
+// (0 when untagged): its VLAN on a transparent port.
 func vid(f *Frame) uint16 {
 	if f.Tagged {
 		return f.VLAN & 0xfff
@@ -67,7 +68,7 @@ func vid(f *Frame) uint16 {
 // The ingress port's policy is loaded once per batch. While no port of the
 // bridge has VLANs and the ingress port is not isolated, frames keep their
 // tags and no egress port's policy is read: a bridge without policies pays
-// a load and a test per batch, and a test or two per frame.
+// two loads per batch and two tests per frame.
 func (w *worker) forward(frames []Frame) {
 	in := w.in
 	set := w.b.ports.Load()
