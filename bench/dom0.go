@@ -78,8 +78,8 @@ func (m mode) setupDom0(ctx context.Context, xswitchd string) (_ *dom0Topology, 
 }
 
 // hasDom0 says whether a mode has the dom0 figures: a direct wire has no
-// dom0.
-func (m mode) hasDom0() bool { return m.kind != "wire" }
+// dom0, and dom0 is on no VLAN.
+func (m mode) hasDom0() bool { return m.kind != "wire" && !m.vlan }
 
 // dom0Modes counts the modes with dom0 figures.
 func dom0Modes(ms []mode) int {

@@ -66,11 +66,21 @@ func throughput(ctx context.Context, m mode, t *topology, size int, d time.Durat
 		}
 		defer unix.SchedSetaffinity(0, &all)
 	}
-	// b speaks first, so a switch knows where it is and does not flood.
-	if err := b.Inject(topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))); err != nil {
+	// b speaks first, so a switch knows where it is and does not flood;
+	// on its wire, in its VLAN.
+	hello := topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))
+	if t.bTag != 0 {
+		hello = topo.Tag(hello, 0x8100, t.bTag)
+	}
+	if err := b.Inject(hello); err != nil {
 		return rate{}, err
 	}
 	time.Sleep(100 * time.Millisecond)
+	if t.bTag != 0 {
+		if err := checkTagged(t); err != nil {
+			return rate{}, err
+		}
+	}
 
 	// The destination address is not b's: b's kernel counts and drops the
 	// frames without answering, so only one direction is measured.
@@ -149,7 +159,7 @@ func busyTicks() (uint64, error) {
 // tcp runs one TCP stream from a to b for d, with the guests' default
 // offloads, and returns Gbit/s.
 func tcp(ctx context.Context, t *topology, d time.Duration) (float64, error) {
-	return tcpStream(ctx, t.a.Netns, t.b.Netns, t.b.Addr(), d)
+	return tcpStream(ctx, t.a.Netns, t.b.Netns, t.bAddr, d)
 }
 
 // tcpStream runs one TCP stream for d from namespace from to a listener on
@@ -196,7 +206,7 @@ func tcpStream(ctx context.Context, from, to *topo.Netns, addr netip.Addr, d tim
 // b, one at a time, and returns the 50th and 99th percentile round trips
 // in µs.
 func latency(ctx context.Context, t *topology, count int) (p50, p99 float64, err error) {
-	srv, err := t.b.ListenPacket("udp", t.b.Addr().String()+":7")
+	srv, err := t.b.ListenPacket("udp", t.bAddr.String()+":7")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -211,7 +221,7 @@ func latency(ctx context.Context, t *topology, count int) (p50, p99 float64, err
 			srv.WriteTo(buf[:n], from)
 		}
 	}()
-	c, err := t.a.Dial(ctx, "udp", t.b.Addr().String()+":7")
+	c, err := t.a.Dial(ctx, "udp", t.bAddr.String()+":7")
 	if err != nil {
 		return 0, 0, err
 	}

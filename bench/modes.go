@@ -23,6 +23,9 @@ type mode struct {
 	kind     string // "wire", "bridge" or "xswitch"
 	fastPath string // xswitch: off, tc or xdp
 	portType string // xswitch: afpacket or afxdp
+	// vlan: a is on an access port of VLAN 10 and b is a LAN host behind
+	// a trunk uplink of VLAN 10 (see vlan.go).
+	vlan bool
 }
 
 // modes are every forwarding mode the bench knows, in table order.
@@ -33,6 +36,9 @@ var modes = []mode{
 	{name: "xswitch userspace afxdp", kind: "xswitch", fastPath: "off", portType: "afxdp"},
 	{name: "xswitch fastpath xdp", kind: "xswitch", fastPath: "xdp", portType: "afpacket"},
 	{name: "xswitch fastpath tc", kind: "xswitch", fastPath: "tc", portType: "afpacket"},
+	{name: bridgeVLANMode, kind: "bridge", vlan: true},
+	{name: "xswitch fastpath xdp vlan", kind: "xswitch", fastPath: "xdp", portType: "afpacket", vlan: true},
+	{name: "xswitch fastpath tc vlan", kind: "xswitch", fastPath: "tc", portType: "afpacket", vlan: true},
 }
 
 const bridgeMode = "kernel bridge"
@@ -43,8 +49,13 @@ type topology struct {
 	h    *topo.Host
 	a, b *topo.Guest
 	c    *topo.Guest // the first idle guest, if any
-	pid  int         // xswitchd's, when it runs
-	sock string      // xswitchd's control socket
+	// bAddr is b's address, where TCP and request/response go; invalid
+	// when b cannot take them (a VLAN mode on a kernel without VLANs).
+	bAddr netip.Addr
+	// bTag is the VLAN b's frames carry on its wire; 0 for none.
+	bTag uint16
+	pid  int    // xswitchd's, when it runs
+	sock string // xswitchd's control socket
 	stop func()
 }
 
@@ -85,7 +96,11 @@ func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topol
 	}()
 	if m.kind == "wire" {
 		t.a, t.b, err = h.AddWire(topo.MAC(1), prefixA, topo.MAC(2), prefixB)
+		t.bAddr = prefixB.Addr()
 		return t, err
+	}
+	if m.vlan {
+		return t, m.setupVLAN(ctx, xswitchd, t)
 	}
 	var vifs []string
 	for n := 1; n <= 2+o.idle; n++ {
@@ -103,21 +118,28 @@ func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topol
 		}
 		vifs = append(vifs, g.Vif())
 	}
+	t.bAddr = t.b.Addr()
 	if m.kind == "bridge" {
 		return t, h.AddBridge("br0", vifs...)
 	}
+	return t, m.startXswitch(ctx, xswitchd, t, o.yaml, len(vifs))
+}
+
+// startXswitch runs xswitchd on a built topology with the given
+// configuration ("": auto mode) until t.stop, and waits for its ports.
+func (m mode) startXswitch(ctx context.Context, xswitchd string, t *topology, yaml string, ports int) (err error) {
 	if m.fastPath == "xdp" {
 		// A veth accepts XDP frames only while its peer has GRO on (or an
 		// XDP program).
 		for _, g := range []*topo.Guest{t.a, t.b} {
 			if out, err := g.Command(ctx, "ethtool", "-K", "eth0", "gro", "on").CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("ethtool -K eth0 gro on: %v: %s", err, out)
+				return fmt.Errorf("ethtool -K eth0 gro on: %v: %s", err, out)
 			}
 		}
 	}
-	t.sock = filepath.Join(os.TempDir(), h.Name()+".sock")
-	t.stop, t.pid, err = startSwitch(ctx, h, xswitchd, m, o.yaml, t.sock, len(vifs))
-	return t, err
+	t.sock = filepath.Join(os.TempDir(), t.h.Name()+".sock")
+	t.stop, t.pid, err = startSwitch(ctx, t.h, xswitchd, m, yaml, t.sock, ports)
+	return err
 }
 
 // startSwitch runs xswitchd in h until stop is called, and waits until it
@@ -161,6 +183,9 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 
 // available says why a mode cannot run here, or nil.
 func (m mode) available(xswitchd string) error {
+	if m.kind == "bridge" && m.vlan {
+		return bridgeHasVLANs()
+	}
 	if m.kind != "xswitch" {
 		return nil
 	}

@@ -111,6 +111,7 @@ func printTable(w io.Writer, res *results) {
 			fmt.Fprintf(tw, "%s\tunavailable: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", m.Mode, m.Reason)
 			continue
 		}
+		br := res.baseline(m)
 		var cells []string
 		for _, c := range []struct {
 			s, b *stat
@@ -137,6 +138,7 @@ func printTable(w io.Writer, res *results) {
 		fmt.Fprintf(w, "\nthe generator alone, over the direct wire: %s frames/s on one core, %s with two\n", g1, g2)
 	}
 	fmt.Fprintln(w, "CPU ns/frame is busy time of the whole machine per delivered frame, two-core layout.")
+	printVLANNotes(w, res)
 	printDom0(w, res)
 	for _, sw := range res.Sweeps {
 		fmt.Fprintf(w, "\nsweep of %s (frames/s delivered, one core, one run per point):\n", sw.Name)

@@ -25,7 +25,9 @@ func (s *stat) add(v float64) {
 type modeResult struct {
 	Mode      string `json:"mode"`
 	Available bool   `json:"available"`
-	Reason    string `json:"reason,omitempty"` // why not available
+	// Baseline is the mode the ratios are to.
+	Baseline string `json:"baseline"`
+	Reason   string `json:"reason,omitempty"` // why not available
 	// Frames/s delivered to guest b, and sent by the generator; CPU ns per
 	// delivered frame (whole machine); per layout.
 	OneCore  *layoutResult `json:"one_core,omitempty"`
@@ -33,8 +35,10 @@ type modeResult struct {
 	TCPGbps  *stat         `json:"tcp_gbit_per_s,omitempty"`
 	P50us    *stat         `json:"latency_p50_us,omitempty"`
 	P99us    *stat         `json:"latency_p99_us,omitempty"`
-	IdleCPU  *stat         `json:"idle_cpu_percent,omitempty"` // of one core, xswitch only
-	RSSMB    *stat         `json:"rss_mb,omitempty"`           // xswitch only
+	// NoTCP says why TCP and request/response were not measured.
+	NoTCP   string `json:"no_tcp,omitempty"`
+	IdleCPU *stat  `json:"idle_cpu_percent,omitempty"` // of one core, xswitch only
+	RSSMB   *stat  `json:"rss_mb,omitempty"`           // xswitch only
 
 	// One TCP stream from dom0's stack, through its address on the bridge
 	// device or on the host port.
@@ -79,6 +83,7 @@ func run(ctx context.Context, o options) (*results, error) {
 		Settings: map[string]any{"runs": o.runs, "duration_s": o.duration.Seconds(), "idle_s": o.idleFor.Seconds(), "pings": o.pings,
 			"frame_bytes": 64, "sweep_runs": 1},
 	}
+	defer setBaselines(res, o.modes)
 	p := &progress{start: time.Now()}
 	var avail []mode
 	for _, m := range o.modes {
@@ -105,8 +110,10 @@ func run(ctx context.Context, o options) (*results, error) {
 	if o.only == "" {
 		p.total += dom0Modes(avail) * o.runs
 	}
+	// The sweeps join guests on one VLAN.
+	plain := slices.DeleteFunc(slices.Clone(avail), func(m mode) bool { return m.vlan })
 	if o.sweeps {
-		p.total += sweepSteps(todo, avail)
+		p.total += sweepSteps(todo, plain)
 	}
 	if o.only == "" {
 		if err := measureDom0(ctx, o, avail, res, p); err != nil {
@@ -128,7 +135,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	}
 	if o.sweeps {
 		for _, s := range todo {
-			sw, err := s.run(ctx, o, availableOf(res, avail), p)
+			sw, err := s.run(ctx, o, availableOf(res, plain), p)
 			res.Sweeps = append(res.Sweeps, sw)
 			if err != nil {
 				return res, err
@@ -136,6 +143,13 @@ func run(ctx context.Context, o options) (*results, error) {
 		}
 	}
 	return res, nil
+}
+
+// setBaselines names in each result the mode its ratios are to.
+func setBaselines(res *results, ms []mode) {
+	for _, m := range ms {
+		res.mode(m.name).Baseline = baselineOf(res, m)
+	}
 }
 
 func (r *results) mode(name string) *modeResult {
@@ -199,6 +213,11 @@ func measureMode(ctx context.Context, o options, m mode, r *modeResult, p *progr
 				r.IdleCPU.add(cpu)
 				r.RSSMB.add(rss)
 				p.note("idle: %.2f %% of a core, %.1f MB RSS", cpu, rss)
+			}
+			if !t.bAddr.IsValid() {
+				r.NoTCP = "the LAN host cannot take IP on a VLAN: " + errNoVLANFiltering.Error()
+				p.note("no TCP stream or request/response: %s", r.NoTCP)
+				return nil
 			}
 			gbps, err := tcp(ctx, t, o.duration)
 			if err != nil {
