@@ -176,7 +176,7 @@ func (d *Daemon) refresh(idx int, a attachment) {
 	if !fast {
 		return
 	}
-	p := bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: a.mtu}
+	p := bpf.Port{Name: a.name, Index: idx, Bridge: bpf.BridgeID(a.bridge), MTU: a.mtu, Policy: a.policy}
 	if err == nil {
 		p.MTU, p.Kind, p.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
