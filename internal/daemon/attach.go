@@ -74,6 +74,12 @@ func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attac
 			br.FDB().Learn(e.Key, a.id, e.Seen)
 		}
 	}
+	d.pinStatics(br, b, a)
+}
+
+// pinStatics pins the static MACs of an attached port, the file's and those
+// set at run time; under mu.
+func (d *Daemon) pinStatics(br *dataplane.Bridge, b config.Bridge, a attachment) {
 	statics := b.Static
 	for _, st := range d.cfg.RuntimeStatics {
 		if st.Bridge == b.Name {

@@ -172,7 +172,8 @@ func (d *Daemon) setPort(rp config.RuntimePort) (control.PortChange, error) {
 	res.Changed = true
 	why := before.change(after)
 	if attached && why == "" {
-		if err := d.applyPolicy(idx, a, rp.Policy); err != nil {
+		b, _, _ := matchPort(d.cfg, name)
+		if err := d.applyPolicy(idx, a, b); err != nil {
 			undo()
 			d.logSaveErr(d.savePorts())
 			return res, fmt.Errorf("port %s: bridge %s: %w", name, rp.Bridge, err)
@@ -221,10 +222,13 @@ func (d *Daemon) setPort(rp config.RuntimePort) (control.PortChange, error) {
 	return res, fmt.Errorf("port %s: bridge %s: %s; nothing changed", name, rp.Bridge, cause)
 }
 
-// applyPolicy changes the policy of an attached port in place, in the
-// bridge and in the fast path; under mu. When the fast path refuses, the
-// bridge goes back to the old policy.
-func (d *Daemon) applyPolicy(idx int, a attachment, p policy.Policy) error {
+// applyPolicy gives an attached port of bridge b its policy under b in
+// place, in the bridge and in the fast path; under mu. When the fast path
+// refuses, the bridge goes back to the old policy. The MACs learned on the
+// port are forgotten: learned in VLANs the port may have left, or from
+// sources its anti-spoofing now refuses. Its static MACs stay.
+func (d *Daemon) applyPolicy(idx int, a attachment, b config.Bridge) error {
+	p := b.Policy(a.name)
 	br := d.bridges[a.bridge]
 	if err := br.SetPolicy(a.name, p); err != nil {
 		return err
@@ -239,6 +243,8 @@ func (d *Daemon) applyPolicy(idx int, a attachment, p policy.Policy) error {
 	}
 	a.policy = p
 	d.attached[idx] = a
+	br.FDB().FlushPort(a.id)
+	d.pinStatics(br, b, a)
 	return nil
 }
 
@@ -255,7 +261,7 @@ func (d *Daemon) syncPolicies() {
 		if samePolicy(a.policy, want) {
 			continue
 		}
-		if err := d.applyPolicy(idx, a, want); err != nil {
+		if err := d.applyPolicy(idx, a, b); err != nil {
 			d.log.Error("cannot change the settings of a port", "port", a.name, "bridge", a.bridge, "err", err)
 			continue
 		}

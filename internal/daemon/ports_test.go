@@ -105,7 +105,14 @@ func TestSetPort(t *testing.T) {
 		t.Errorf("same spec again asked the fast path %q", got)
 	}
 
-	// Only the policy changes: in place, in the bridge and the fast path.
+	// Only the policy changes: in place, in the bridge and the fast path;
+	// the MACs learned on the port go, its static MACs stay.
+	if _, err := r.d.SetStatic(control.Static{Bridge: "xenbr0", MAC: mac(2).String(), VLAN: 20, Port: "eth5"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.d.Bridge("xenbr0")
+	b.FDB().Learn(fdb.MakeKey(10, mac(1)), ps.ID, fdb.Now())
+	n = len(r.calls())
 	trunk := access
 	trunk.VLAN, trunk.Isolated = "trunk 20,30 native 10", true
 	res = r.setPort("eth5", trunk)
@@ -115,6 +122,12 @@ func TestSetPort(t *testing.T) {
 	}
 	if got, want := r.callsSince(n), []string{"policy eth5 trunk 20,30 native 10 isolated antispoof"}; !slices.Equal(got, want) {
 		t.Errorf("policy change asked the fast path %q, want %q", got, want)
+	}
+	if _, ok := b.FDB().Lookup(fdb.MakeKey(10, mac(1))); ok {
+		t.Error("a MAC learned under the old policy stayed")
+	}
+	if id, ok := b.FDB().Lookup(fdb.MakeKey(20, mac(2))); !ok || id != ps.ID {
+		t.Error("the static MAC went with the policy change")
 	}
 
 	// Another bridge: attached again there.
