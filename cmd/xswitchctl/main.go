@@ -94,7 +94,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cl.globalFlags(fs, config.DefaultControl, 10*time.Second)
 	fs.IntVar(&cl.failAt, "fail-at", 0, "takeover and release: make step `K` fail, to see the rollback at work")
 	if err := fs.Parse(args); err != nil {
-		return cl.exit(usageError{msg: err.Error()})
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
