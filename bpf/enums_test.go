@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/xswitch/xswitch/policy"
 )
 
 // TestPuntReasonsCoverEnum checks that every value of enum punt_reason, as
@@ -42,5 +44,32 @@ func TestPuntReasonsCoverEnum(t *testing.T) {
 	}
 	if len(seen) != len(PuntReasons) {
 		t.Errorf("enum punt_reason has %d reasons, PuntReasons %d", len(seen), len(PuntReasons))
+	}
+}
+
+// TestDropReasonsAreTheDataplanes checks that DropReasons names every value
+// of enum drop_reason with the name of the dataplane's drop reason, and
+// that the VLAN modes of maps.h are numbered as the policy package's.
+func TestDropReasonsAreTheDataplanes(t *testing.T) {
+	if int(xswitchDropReasonDROP_MAX) != len(DropReasons) {
+		t.Errorf("DROP_MAX is %d, DropReasons has %d names", xswitchDropReasonDROP_MAX, len(DropReasons))
+	}
+	for want, r := range map[string]xswitchDropReason{
+		"spoofed":  xswitchDropReasonDROP_SPOOFED,
+		"vlan":     xswitchDropReasonDROP_VLAN,
+		"isolated": xswitchDropReasonDROP_ISOLATED,
+	} {
+		if DropReasons[r] != want {
+			t.Errorf("drop reason %d is %q, the dataplane's is %q", r, DropReasons[r], want)
+		}
+	}
+	for m, want := range map[policy.VLANMode]xswitchVlanMode{
+		policy.Transparent: xswitchVlanModeVLAN_TRANSPARENT,
+		policy.Access:      xswitchVlanModeVLAN_ACCESS,
+		policy.Trunk:       xswitchVlanModeVLAN_TRUNK,
+	} {
+		if uint32(m) != uint32(want) {
+			t.Errorf("VLAN mode %s is %d in the policy package, %d in maps.h", m, m, want)
+		}
 	}
 }

@@ -162,7 +162,7 @@ func frame(dst, src net.HardwareAddr, tpid, vid uint16, size int) []byte {
 // tcRun is what the TC program did with a frame.
 type tcRun struct {
 	verdict uint32
-	out     []byte // the frame as the program left it
+	out     []byte // the frame as the program left it (an out-of-band tag aside)
 	mark    uint32
 }
 
@@ -178,28 +178,36 @@ func (e *env) runTC(ifindex int, data []byte) tcRun {
 
 func (e *env) runTCMarked(ifindex int, data []byte, mark uint32) tcRun {
 	e.t.Helper()
-	out := make([]byte, len(data)+64)
 	var ctxOut [192]byte // all of struct __sk_buff
-	ret, err := e.fp.objs.XswitchTc.Run(&ebpf.RunOptions{
-		Data: data, DataOut: out,
+	opts := &ebpf.RunOptions{
+		Data: data, DataOut: make([]byte, len(data)+64),
 		Context: skbCtx{Ifindex: uint32(ifindex), Mark: mark}, ContextOut: &ctxOut,
-	})
+	}
+	ret, err := e.fp.objs.XswitchTc.Run(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tcRun{verdict: ret, out: out, mark: binary.NativeEndian.Uint32(ctxOut[8:])}
+	return tcRun{verdict: ret, out: opts.DataOut, mark: binary.NativeEndian.Uint32(ctxOut[8:])}
 }
 
 func (e *env) runXDP(ifindex int, data []byte) uint32 {
+	v, _ := e.runXDPOut(ifindex, data)
+	return v
+}
+
+// runXDPOut runs the XDP program and returns its verdict and the frame as
+// it left it.
+func (e *env) runXDPOut(ifindex int, data []byte) (uint32, []byte) {
 	e.t.Helper()
-	ret, err := e.fp.objs.XswitchXdp.Run(&ebpf.RunOptions{
-		Data:    data,
+	opts := &ebpf.RunOptions{
+		Data: data, DataOut: make([]byte, len(data)+64),
 		Context: xdpCtx{DataEnd: uint32(len(data)), IngressIfindex: uint32(ifindex)},
-	})
+	}
+	ret, err := e.fp.objs.XswitchXdp.Run(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return ret
+	return ret, opts.DataOut
 }
 
 func puntIndex(t *testing.T, reason string) int {
@@ -390,8 +398,9 @@ func TestXDP(t *testing.T) {
 	if got := e.runXDP(e.a, frame(macB, macC, 0, 0, 60)); got != xdpPass {
 		t.Errorf("moved source: verdict %d, want pass", got)
 	}
-	if got := e.runXDP(e.a, frame(macB, macA, 0x8100, 0, 60)); got != xdpRedirect {
-		t.Errorf("tagged VLAN 0: verdict %d, want redirect", got)
+	prio := frame(macB, macA, 0x8100, 3<<13, 60)
+	if got, out := e.runXDPOut(e.a, prio); got != xdpRedirect || !bytes.Equal(out, prio) {
+		t.Errorf("tagged VLAN 0: verdict %d, frame % x; want redirected with its tag", got, out[:16])
 	}
 	// The port says it takes XDP frames but the devmap has no entry.
 	if err := e.fp.objs.XsTxPorts.Delete(uint32(e.b)); err != nil {
