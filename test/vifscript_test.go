@@ -244,9 +244,10 @@ func noPing(t *testing.T, g *topo.Guest, to netip.Addr, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := g.Command(ctx, "ping", append(append([]string{"-c", "3", "-i", "0.2", "-W", "1"}, args...), to.String())...).CombinedOutput()
+	args = append(args, to.String())
+	out, err := g.Command(ctx, "ping", append([]string{"-c", "3", "-i", "0.2", "-W", "1"}, args...)...).CombinedOutput()
 	if err == nil {
-		t.Errorf("ping %s %s from %s answered, want no answer:\n%s", strings.Join(args, " "), to, g.Name(), out)
+		t.Errorf("ping %s from %s answered, want no answer:\n%s", strings.Join(args, " "), g.Name(), out)
 	}
 }
 
@@ -379,8 +380,8 @@ func TestVifScriptDomainLifecycle(t *testing.T) {
 		"vif5.0=xenbr1", "vif5.1=xenbr1", "vif5.2=xenbr1", "vif5.3=xenbr1")
 }
 
-// TestVifScriptSettingsAndFailures checks vif-xswitch.conf's settings and
-// vifname, and that every failure is reported to libxl and netback and
+// TestVifScriptSettingsAndFailures checks vif-xswitch.conf's settings, in
+// the port and in what guests reach, and vifname, and that every failure is reported to libxl and netback and
 // never hangs: an unknown bridge, a bad bridge or vlan, a vif that is not
 // there, a daemon that does not answer, and xswitchd not running, when
 // online fails at once while offline still succeeds.
@@ -394,6 +395,20 @@ func TestVifScriptSettingsAndFailures(t *testing.T) {
 	x.must("online", 6, 0)
 	x.connected(6, 0)
 	x.hasPort("vif6.0", port{bridge: "xenbr0", vlan: "transparent", isolated: true, mac: dom6.MAC()})
+	// An isolated guest reaches a guest that is not, never another
+	// isolated one.
+	dom10 := x.guestDown("vif10.0", 10, "10.62.0.10/24")
+	x.nic(10, 0, dom10.MAC(), false)
+	x.must("online", 10, 0)
+	x.settings("XSWITCH_ANTISPOOF=no", "XSWITCH_ISOLATED=no")
+	dom11 := x.guestDown("vif11.0", 11, "10.62.0.11/24")
+	x.nic(11, 0, dom11.MAC(), false)
+	x.must("online", 11, 0)
+	x.hasPort("vif11.0", port{bridge: "xenbr0", vlan: "transparent", mac: dom11.MAC()})
+	if err := ping(t, dom6, dom11.Addr(), 2); err != nil {
+		t.Error(err)
+	}
+	noPing(t, dom6, dom10.Addr())
 
 	// Both for the bridges named only; vifname renames the vif.
 	x.settings("XSWITCH_ANTISPOOF='xenbr7 xenbr1'", "XSWITCH_ISOLATED=xenbr0")
