@@ -171,8 +171,12 @@ func (d *Daemon) setPort(rp config.RuntimePort) (control.PortChange, error) {
 	after, _ := planPort(d.cfg, name)
 	res.Changed = true
 	why := before.change(after)
+	b, _, _ := matchPort(d.cfg, name)
+	if attached && why == "" && samePolicy(a.policy, b.Policy(name)) {
+		res.Message = fmt.Sprintf("%s on %s: the port was so already; its settings are kept as a runtime port's", name, rp.Bridge)
+		return res, nil
+	}
 	if attached && why == "" {
-		b, _, _ := matchPort(d.cfg, name)
 		if err := d.applyPolicy(idx, a, b); err != nil {
 			undo()
 			d.logSaveErr(d.savePorts())

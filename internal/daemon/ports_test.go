@@ -474,3 +474,20 @@ func TestStaticsOfTheFile(t *testing.T) {
 		t.Errorf("deleting the file's static: %v", err)
 	}
 }
+
+// A port of the file that a runtime port takes over as it is keeps its
+// MACs: nothing changes on it.
+func TestSetPortAsItIs(t *testing.T) {
+	r := newPortsRig(t, "")
+	ps, _ := r.port("vif1.0")
+	b, _ := r.d.Bridge("xenbr0")
+	b.FDB().Learn(fdb.MakeKey(0, mac(1)), ps.ID, fdb.Now())
+	n := len(r.calls())
+	res := r.setPort("vif1.0", control.PortSpec{Bridge: "xenbr0"})
+	if !res.Changed || !r.d.RuntimePort("vif1.0") || len(r.callsSince(n)) != 0 {
+		t.Errorf("%+v, fast path asked %q", res, r.callsSince(n))
+	}
+	if _, ok := b.FDB().Lookup(fdb.MakeKey(0, mac(1))); !ok {
+		t.Error("the port's MACs were flushed")
+	}
+}
