@@ -74,10 +74,19 @@ func (p *Policy) Spoofed(frame []byte) bool {
 }
 
 // allows4 reports whether the port may send from IPv4 address a, or from
-// 0.0.0.0 (DHCP, ARP probes).
+// 0.0.0.0 (DHCP, ARP probes). It is AllowsAddr for IPv4, where only Allowed
+// counts, without copying the policy per frame.
 func (p *Policy) allows4(a []byte) bool {
 	addr := netip.AddrFrom4([4]byte(a))
-	return addr.IsUnspecified() || p.AllowsAddr(addr)
+	if addr.IsUnspecified() {
+		return true
+	}
+	for _, pr := range p.Allowed {
+		if pr.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // spoofed6 checks an IPv6 packet: its source, and the target of a neighbour
