@@ -66,6 +66,9 @@ type cli struct {
 	asJSON         bool
 	timeout        time.Duration
 	failAt         int
+	// deadline ends every call of the run: -timeout bounds the command,
+	// not each of its calls. Zero until the first call.
+	deadline time.Time
 }
 
 // A command runs a verb (or a group of verbs) with the arguments after it.
@@ -136,11 +139,14 @@ func (cl *cli) exit(err error) int {
 }
 
 // client returns a client of the socket and the context of a call, which
-// ends after the timeout.
+// ends -timeout after the command's first call.
 func (cl *cli) client() (*control.Client, context.Context, context.CancelFunc) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if cl.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, cl.timeout)
+		if cl.deadline.IsZero() {
+			cl.deadline = time.Now().Add(cl.timeout)
+		}
+		ctx, cancel = context.WithDeadline(ctx, cl.deadline)
 	}
 	return control.NewClient(cl.socket), ctx, cancel
 }

@@ -54,7 +54,7 @@ func TestTimeout(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	for _, args := range [][]string{{"-timeout", "300ms", "ports"}, {"port", "add", "xenbr0", "vif3.0", "-timeout", "300ms"}} {
+	for _, args := range [][]string{{"-timeout", "300ms", "ports"}, {"port", "add", "xenbr0", "vif3.0", "-timeout", "300ms"}, {"port", "set", "-timeout", "300ms", "vif3.0", "-isolated"}} {
 		start := time.Now()
 		out, errOut, code := xswitchctl(t, sock, args...)
 		d := time.Since(start)
