@@ -64,12 +64,16 @@ static __always_inline bool vlan_in(struct frame *f, struct port *in)
 // sends VLAN 0 as it came, untagged or with a priority tag.
 static __always_inline bool vlan_out(struct frame *f, struct port *out, __u32 ifindex, __u8 *op)
 {
-	bool tagged = f->vid != 0 || f->tagged;
+	if (out->vlan_mode == VLAN_TRANSPARENT) {
+		*op = f->vid != 0 && !f->tagged ? TAG_PUSH : TAG_KEEP;
+		return true;
+	}
+	bool tagged = true;
 	if (out->vlan_mode == VLAN_ACCESS) {
 		if (f->vid != out->pvid)
 			return false;
 		tagged = false;
-	} else if (out->vlan_mode == VLAN_TRUNK) {
+	} else {
 		if (f->vid == 0)
 			return false;
 		if (f->vid == out->pvid)
