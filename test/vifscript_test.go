@@ -41,7 +41,8 @@ type xenDom0 struct {
 	script string
 }
 
-func newXenDom0(t *testing.T) *xenDom0 {
+// newXenDom0 starts xswitchd with the configuration yaml ("": auto mode).
+func newXenDom0(t *testing.T, yaml string) *xenDom0 {
 	t.Helper()
 	d := newDom0(t, "tc")
 	d.args = append(d.args, "-port-state", filepath.Join(d.dir, "ports.json"))
@@ -54,7 +55,7 @@ func newXenDom0(t *testing.T) *xenDom0 {
 		t.Fatal(err)
 	}
 	x.settings()
-	d.start(vifBridges)
+	d.start(yaml)
 	return x
 }
 
@@ -259,7 +260,7 @@ func noPing(t *testing.T, g *topo.Guest, to netip.Addr, args ...string) {
 // `network-detach` takes a NIC off; `xl destroy` runs the tap's remove
 // after QEMU's tap is gone and offline after netback's vif is gone.
 func TestVifScriptDomainLifecycle(t *testing.T) {
-	x := newXenDom0(t)
+	x := newXenDom0(t, vifBridges)
 
 	// dom1 starts: a PV guest with an MTU and its address in ip.
 	dom1 := x.guestDown("vif1.0", 1, "10.61.0.1/24")
@@ -386,7 +387,7 @@ func TestVifScriptDomainLifecycle(t *testing.T) {
 // there, a daemon that does not answer, and xswitchd not running, when
 // online fails at once while offline still succeeds.
 func TestVifScriptSettingsAndFailures(t *testing.T) {
-	x := newXenDom0(t)
+	x := newXenDom0(t, vifBridges)
 
 	// Anti-spoofing off and isolation on, for every bridge.
 	x.settings("XSWITCH_ANTISPOOF=no", "XSWITCH_ISOLATED=yes")
@@ -478,4 +479,29 @@ func TestVifScriptSettingsAndFailures(t *testing.T) {
 		t.Errorf("online took %v with xswitchd stopped", took)
 	}
 	x.must("offline", 6, 0)
+}
+
+// TestVifScriptAutoMode runs the script under xswitchd in auto mode, as
+// with the xl.conf lines and no configuration file: a vif the naming rule
+// put on xenbrN moves to the bridge and VLAN its bridge= names, and once
+// offline the naming rule does not take it back before it goes.
+func TestVifScriptAutoMode(t *testing.T) {
+	x := newXenDom0(t, "")
+	dom3 := x.guestDown("vif3.1", 3, "10.63.10.3/24")
+	x.waitPorts(5*time.Second, "vif3.1=xenbr1")
+	x.nic(3, 1, dom3.MAC(), false, "bridge=xenbr0.10", "ip=10.63.10.3")
+	x.must("online", 3, 1)
+	x.connected(3, 1)
+	x.hasPort("vif3.1", port{bridge: "xenbr0", vlan: "access 10", antispoof: true, mac: dom3.MAC(), allowed: []string{"10.63.10.3"}})
+	dom4 := x.guestDown("vif4.0", 4, "10.63.10.4/24")
+	x.nic(4, 0, dom4.MAC(), false, "vlan=10", "ip=10.63.10.4")
+	x.must("online", 4, 0)
+	x.waitPorts(2*time.Second, "vif3.1=xenbr0", "vif4.0=xenbr0")
+	if err := ping(t, dom3, dom4.Addr(), 3); err != nil {
+		t.Error(err)
+	}
+
+	x.must("offline", 3, 1)
+	time.Sleep(settle)
+	x.waitPorts(0, "vif4.0=xenbr0")
 }
