@@ -79,6 +79,7 @@ func testAntiSpoof(t *testing.T, mode string) {
 	a := d.guest("vif1.0", 1, "10.31.0.1/24")
 	b := d.guest("vif2.0", 2, "10.31.0.2/24")
 	c := d.guest("vif3.0", 3, "10.31.0.3/24")
+	quiet(t, a, b, c)
 	enableIPv6(t, b, "fd00:31::2/64")
 	enableIPv6(t, c, "fd00:31::3/64")
 	d.start(fmt.Sprintf(`

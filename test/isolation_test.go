@@ -45,6 +45,7 @@ func testIsolation(t *testing.T, mode string, fromConfig bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quiet(t, a, b, c, up)
 	if d.mode == "xdp" {
 		nsRun(t, up.Netns, "ethtool", "-K", "eth0", "gro", "on")
 	}

@@ -141,6 +141,20 @@ func nsRun(t *testing.T, ns *topo.Netns, name string, args ...string) {
 	}
 }
 
+// quiet keeps the guests' kernels from probing their neighbours (a
+// unicast ARP request or neighbour solicitation 5 s after an entry was
+// last used) while a test counts frames exactly.
+func quiet(t *testing.T, gs ...*topo.Guest) {
+	t.Helper()
+	for _, g := range gs {
+		for _, family := range []string{"ipv4", "ipv6"} {
+			if err := g.SetSysctl("net/"+family+"/neigh/eth0/delay_first_probe_time", "300"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // vid returns the VLAN id of an 802.1Q-tagged frame, and whether it is one.
 func vid(f []byte) (uint16, bool) {
 	if len(f) < 18 || binary.BigEndian.Uint16(f[12:14]) != 0x8100 {
@@ -427,6 +441,7 @@ func testVLANAccessTrunk(t *testing.T, mode string) {
 	c := d.guest("vif3.0", 3, "10.30.0.3/24")
 	lan := newVLANLAN(t, d, map[uint16]string{10: "10.30.0.10/24", 20: "10.30.0.20/24"})
 	h10, h20 := lan.hosts[10], lan.hosts[20]
+	quiet(t, a, b, c, h10, h20)
 	d.start(`
 bridges:
   - name: xenbr0
