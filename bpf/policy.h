@@ -25,13 +25,18 @@ enum tag_op {
 };
 
 // ICMPv6 neighbour advertisement, and how many IPv6 extension headers
-// (hop-by-hop, routing, destination options) anti-spoofing looks through
-// for one.
+// anti-spoofing looks through for one (more than a real packet carries: a
+// longer chain is refused).
 #define ICMPV6_NA 136
-#define IPV6_EXT_MAX 2
+#define IPV6_EXT_MAX 8
+#define IPV6_FRAGMENT 44
+#define IP6_FRAG_OFFSET 0xfff8
 
 // The offsets anti-spoofing reads.
+#define IP4_HLEN 20
 #define IP4_SADDR 12
+#define ARP_LEN 28 // Ethernet/IPv4
+#define ARP_SPA 14
 #define IP6_NEXTHDR 6
 #define IP6_SADDR 8
 #define IP6_HLEN 40
@@ -45,7 +50,7 @@ static __always_inline bool trunk_member(__u32 ifindex, __u16 vid)
 
 // vlan_in puts a frame of a port that is not transparent in its VLAN inside
 // the bridge (frame.vid), as policy.VLANs.Ingress does; false when the port
-// does not take it.
+// does not take it. 802.1ad frames pass only between transparent ports.
 static __always_inline bool vlan_in(struct frame *f, struct port *in)
 {
 	if (in->vlan_mode == VLAN_ACCESS) {
@@ -56,7 +61,7 @@ static __always_inline bool vlan_in(struct frame *f, struct port *in)
 		f->vid = in->pvid;
 		return in->pvid != 0;
 	}
-	return f->vid != 0 && trunk_member(f->ifindex, f->vid);
+	return f->tagged == TAGGED_8021Q && f->vid != 0 && trunk_member(f->ifindex, f->vid);
 }
 
 // vlan_out says whether a frame of VLAN frame.vid leaves on port out, as
@@ -140,15 +145,10 @@ static __always_inline bool is_zero6(const __u8 *a)
 	return (w[0] | w[1]) == 0;
 }
 
-static __always_inline bool is_ext(__u8 nh)
-{
-	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS;
-}
-
-// spoofed_ipv6 checks an IPv6 packet at off: its source, and the target of
-// a neighbour advertisement behind at most IPV6_EXT_MAX extension headers
-// (one behind more is refused).
-static __always_inline bool spoofed_ipv6(void *ctx, bool xdp, __u32 ifindex, __u32 off)
+// spoofed_ipv6 checks an IPv6 packet at off, in a frame of len bytes: its
+// source, and the target of a neighbour advertisement, which is what a
+// neighbour cache believes.
+static __always_inline bool spoofed_ipv6(void *ctx, bool xdp, __u32 ifindex, __u32 off, __u32 len)
 {
 	__u8 ip6[IP6_HLEN] __attribute__((aligned(8)));
 	if (load(ctx, xdp, off, ip6, sizeof(ip6)) < 0)
@@ -158,68 +158,87 @@ static __always_inline bool spoofed_ipv6(void *ctx, bool xdp, __u32 ifindex, __u
 	__u8 nh = ip6[IP6_NEXTHDR];
 	off += IP6_HLEN;
 	for (int i = 0; i < IPV6_EXT_MAX; i++) {
-		if (!is_ext(nh))
-			break;
-		__u8 ext[2]; // next header, length in 8 bytes beyond the first 8
-		if (load(ctx, xdp, off, ext, sizeof(ext)) < 0)
+		__u8 h[NA_TARGET + 16] __attribute__((aligned(8)));
+		if (nh == IPPROTO_ICMPV6) {
+			if (load(ctx, xdp, off, h, 1) < 0)
+				return true;
+			if (h[0] != ICMPV6_NA)
+				return false;
+			if (load(ctx, xdp, off, h, sizeof(h)) < 0)
+				return true;
+			return !allowed(ifindex, &h[NA_TARGET], true);
+		}
+		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS && nh != IPV6_FRAGMENT)
+			return false;
+		if (load(ctx, xdp, off, h, 8) < 0)
 			return true;
-		nh = ext[0];
-		off += 8 + ext[1] * 8;
+		if (nh == IPV6_FRAGMENT) {
+			// Only the first fragment holds the upper header.
+			__u16 frag;
+			__builtin_memcpy(&frag, &h[2], sizeof(frag));
+			if (frag & bpf_htons(IP6_FRAG_OFFSET))
+				return false;
+			off += 8;
+		} else {
+			off += 8 * (h[1] + 1);
+		}
+		nh = h[0];
+		if (off > len)
+			return true;
 	}
-	if (is_ext(nh))
-		return true;
-	if (nh != IPPROTO_ICMPV6)
-		return false;
-	__u8 icmp[NA_TARGET + 16] __attribute__((aligned(8)));
-	if (load(ctx, xdp, off, icmp, 1) < 0)
-		return true;
-	if (icmp[0] != ICMPV6_NA)
-		return false;
-	if (load(ctx, xdp, off, icmp, sizeof(icmp)) < 0)
-		return true;
-	return !allowed(ifindex, &icmp[NA_TARGET], true);
+	return true;
 }
 
-// spoofed applies a PORT_ANTISPOOF port's check, as the userspace switch
-// does: the source MAC is the port's; IPv4 and ARP come from an allowed
-// address or 0.0.0.0; IPv6 from an allowed address, the link-local address
-// of the MAC (in xs_allowed too) or ::; neighbour advertisements announce
-// one of those. Every other ethertype is refused.
-static __always_inline bool spoofed(void *ctx, bool xdp, struct frame *f, struct port *in)
+// spoofed applies a PORT_ANTISPOOF port's check, as policy.Policy.Spoofed
+// does for the userspace switch: the source MAC is the port's; IPv4 and ARP
+// (Ethernet/IPv4 only) come from an allowed address or 0.0.0.0; IPv6 from
+// an allowed address, the link-local address of the MAC (in xs_allowed too)
+// or ::; neighbour advertisements announce one of those. Other ethertypes,
+// and headers cut short, are refused. len is the frame's length; up to two
+// tags in band are skipped.
+static __always_inline bool spoofed(void *ctx, bool xdp, struct frame *f, struct port *in, __u32 len)
 {
 	if (!same_mac(&f->addr[ETH_ALEN], in->mac))
 		return true;
 	__u32 off = ETH_HLEN + f->tag_len;
-	if (f->ethertype == bpf_htons(ETH_P_IP)) {
-		__u8 sa[4] __attribute__((aligned(4)));
-		if (load(ctx, xdp, off + IP4_SADDR, sa, sizeof(sa)) < 0)
+	__be16 ethertype = f->ethertype;
+	for (int tags = f->tag_len ? 1 : 0; tags < 2; tags++) {
+		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
+			break;
+		if (load(ctx, xdp, off + 2, &ethertype, sizeof(ethertype)) < 0)
 			return true;
-		return !is_zero4(sa) && !allowed(f->ifindex, sa, false);
+		off += VLAN_HLEN;
 	}
-	if (f->ethertype == bpf_htons(ETH_P_ARP)) {
-		// hardware and protocol type, their lengths, operation, sender
-		// hardware and protocol address: only IPv4 over Ethernet.
-		__u8 arp[18] __attribute__((aligned(8)));
+	if (ethertype == bpf_htons(ETH_P_IP)) {
+		__u8 ip[IP4_HLEN] __attribute__((aligned(8)));
+		if (load(ctx, xdp, off, ip, sizeof(ip)) < 0)
+			return true;
+		return !is_zero4(&ip[IP4_SADDR]) && !allowed(f->ifindex, &ip[IP4_SADDR], false);
+	}
+	if (ethertype == bpf_htons(ETH_P_ARP)) {
+		__u8 arp[ARP_LEN] __attribute__((aligned(8)));
 		if (load(ctx, xdp, off, arp, sizeof(arp)) < 0)
 			return true;
+		// hardware type, protocol type, their address lengths
 		if (*(__u16 *)&arp[0] != bpf_htons(1) || *(__u16 *)&arp[2] != bpf_htons(ETH_P_IP) || arp[4] != ETH_ALEN ||
 		    arp[5] != 4)
 			return true;
-		return !is_zero4(&arp[14]) && !allowed(f->ifindex, &arp[14], false);
+		return !is_zero4(&arp[ARP_SPA]) && !allowed(f->ifindex, &arp[ARP_SPA], false);
 	}
-	if (f->ethertype == bpf_htons(ETH_P_IPV6))
-		return spoofed_ipv6(ctx, xdp, f->ifindex, off);
+	if (ethertype == bpf_htons(ETH_P_IPV6))
+		return spoofed_ipv6(ctx, xdp, f->ifindex, off, len);
 	return true;
 }
 
 // admit applies the ingress port's policy to a frame: its VLAN (frame.vid
 // becomes the VLAN inside the bridge), then anti-spoofing. It returns
-// DROP_MAX for a frame to decide on, else why to drop it.
-static __always_inline enum drop_reason admit(void *ctx, bool xdp, struct frame *f, struct port *in)
+// DROP_MAX for a frame to decide on, else why to drop it. len is the
+// frame's length.
+static __always_inline enum drop_reason admit(void *ctx, bool xdp, struct frame *f, struct port *in, __u32 len)
 {
 	if (in->vlan_mode != VLAN_TRANSPARENT && !vlan_in(f, in))
 		return DROP_VLAN;
-	if ((in->flags & PORT_ANTISPOOF) && spoofed(ctx, xdp, f, in))
+	if ((in->flags & PORT_ANTISPOOF) && spoofed(ctx, xdp, f, in, len))
 		return DROP_SPOOFED;
 	return DROP_MAX;
 }

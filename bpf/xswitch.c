@@ -50,6 +50,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define VLAN_HLEN 4
 #define VLAN_VID_MASK 0x0fff
 
+// The kinds of a frame's first tag (frame.tagged).
+#define TAGGED_8021Q 1
+#define TAGGED_8021AD 2
+
 // Verdicts of decide().
 enum verdict {
 	V_PUNT,     // userspace forwards it
@@ -67,7 +71,7 @@ struct frame {
 		       // VLAN inside the bridge
 	__be16 ethertype; // after the first tag
 	__u8 addr[2 * ETH_ALEN]; // destination and source MAC
-	__u8 tagged;   // came with a tag (802.1Q or 802.1ad), in band or not
+	__u8 tagged;   // the first tag, in band or not: 0 none, or TAGGED_*
 	__u8 gso;      // a GSO super-frame: the MTU check does not apply
 	__u8 parsed;   // 0: punt as PUNT_UNPARSED
 };
@@ -204,14 +208,14 @@ static __always_inline void parse_tag(struct frame *f, bool oob, __u16 oob_proto
 	f->parsed = 1;
 	f->ethertype = ethertype;
 	if (oob) {
-		f->tagged = 1;
+		f->tagged = oob_proto == bpf_htons(ETH_P_8021Q) ? TAGGED_8021Q : TAGGED_8021AD;
 		f->vid = oob_tci & VLAN_VID_MASK;
 		if (oob_proto != bpf_htons(ETH_P_8021Q) || is_tag(ethertype))
 			f->parsed = 0;
 		return;
 	}
 	if (is_tag(ethertype)) {
-		f->tagged = 1;
+		f->tagged = ethertype == bpf_htons(ETH_P_8021Q) ? TAGGED_8021Q : TAGGED_8021AD;
 		f->vid = bpf_ntohs(inband_tci) & VLAN_VID_MASK;
 		f->tag_len = VLAN_HLEN;
 		f->ethertype = inner;
@@ -301,7 +305,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 	__builtin_memcpy(f.addr, data, sizeof(f.addr));
 	parse_tag(&f, false, 0, 0, *(__be16 *)(data + ETH_TYPE_OFF), *(__be16 *)(data + ETH_HLEN),
 		  *(__be16 *)(data + ETH_TYPE_OFF + VLAN_HLEN));
-	enum drop_reason drop = admit(ctx, true, &f, in);
+	enum drop_reason drop = admit(ctx, true, &f, in, bpf_xdp_get_buff_len(ctx));
 	if (drop != DROP_MAX) {
 		count_drop(f.ifindex, drop);
 		return XDP_DROP;
@@ -441,7 +445,7 @@ int xswitch_tc(struct __sk_buff *skb)
 			goto drop;
 		return punt(skb, ifindex, PUNT_UNPARSED);
 	}
-	drop = admit(skb, false, &f, in);
+	drop = admit(skb, false, &f, in, skb->len);
 	if (drop != DROP_MAX)
 		goto drop;
 	__u8 op = TAG_KEEP;
