@@ -79,8 +79,8 @@ AF_XDP, every other port AF_PACKET.
 with its VLANs (access or trunk), isolation and anti-spoofing (a Xen
 hotplug script does it for each vif); such a port wins over the naming rule
 and the file's ports, is changed in place when only those settings change,
-and is kept in -port-state across a reload and a restart, as are static MACs
-added with 'xswitchctl static add'. 'xswitchctl port del' detaches a port,
+and is kept in -port-state across a reload and a restart (not a reboot), as
+are static MACs added with 'xswitchctl static add'. 'xswitchctl port del' detaches a port,
 and neither the naming rule nor the file attaches it again until its
 interface goes away. A file sets the same settings per port under
 port-settings.

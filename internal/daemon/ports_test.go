@@ -491,3 +491,33 @@ func TestSetPortAsItIs(t *testing.T) {
 		t.Error("the port's MACs were flushed")
 	}
 }
+
+// A record from before a reboot is forgotten: the guests it was for are
+// gone, and their hotplug scripts add the ports of the new ones.
+func TestPortStateForgottenAfterReboot(t *testing.T) {
+	dir := t.TempDir()
+	boot := filepath.Join(dir, "boot_id")
+	old := bootIDFile
+	bootIDFile = boot
+	t.Cleanup(func() { bootIDFile = old })
+	os.WriteFile(boot, []byte("11111111-1111-1111-1111-111111111111\n"), 0o644)
+
+	state := filepath.Join(dir, "ports.json")
+	r := newPortsRig(t, state)
+	r.setPort("eth5", control.PortSpec{Bridge: "xenbr0", VLAN: "access 10"})
+	if _, err := r.d.SetStatic(control.Static{Bridge: "xenbr0", MAC: mac(2).String(), Port: "eth5"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Same boot: both come back.
+	cfg := mustParse(t, portsBase)
+	if err := LoadPortState(cfg, state, slog.New(slog.DiscardHandler)); err != nil || len(cfg.RuntimePorts) != 1 || len(cfg.RuntimeStatics) != 1 {
+		t.Fatalf("same boot: %v, ports %+v, statics %+v", err, cfg.RuntimePorts, cfg.RuntimeStatics)
+	}
+	// Another boot: neither does.
+	os.WriteFile(boot, []byte("22222222-2222-2222-2222-222222222222\n"), 0o644)
+	cfg = mustParse(t, portsBase)
+	if err := LoadPortState(cfg, state, slog.New(slog.DiscardHandler)); err != nil || len(cfg.RuntimePorts) != 0 || len(cfg.RuntimeStatics) != 0 {
+		t.Fatalf("after a reboot: %v, ports %+v, statics %+v", err, cfg.RuntimePorts, cfg.RuntimeStatics)
+	}
+}

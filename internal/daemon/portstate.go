@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/control"
@@ -18,8 +19,13 @@ import (
 const DefaultPortState = "/var/lib/xswitch/ports.json"
 
 // portState is the port state file: the runtime ports with the specs they
-// were given, in canonical form, and the runtime static MACs.
+// were given, in canonical form, and the runtime static MACs, as of the
+// boot Boot names. Like the guests whose hotplug scripts add them, they
+// last until the machine reboots: after a reboot the scripts add them
+// again as the guests come back, and a record from before would give a
+// new guest's vif the settings of an old one of the same name.
 type portState struct {
+	Boot    string           `json:"boot_id,omitempty"`
 	Ports   []statePort      `json:"ports"`
 	Statics []control.Static `json:"statics"`
 }
@@ -45,6 +51,11 @@ func LoadPortState(cfg *config.Config, path string, log *slog.Logger) error {
 	var st portState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("port state %s: %w", path, err)
+	}
+	if boot := bootID(); st.Boot != "" && boot != "" && st.Boot != boot {
+		log.Info("forgetting the runtime ports and static MACs on record: they are from before the last boot, and hotplug scripts add them again as guests start",
+			"ports", len(st.Ports), "statics", len(st.Statics), "state", path)
+		return nil
 	}
 	for _, p := range st.Ports {
 		rp, err := runtimePort(p.Name, p.PortSpec)
@@ -74,7 +85,7 @@ func (d *Daemon) savePorts() error {
 	if path == "" {
 		return nil
 	}
-	st := portState{Ports: []statePort{}, Statics: []control.Static{}}
+	st := portState{Boot: bootID(), Ports: []statePort{}, Statics: []control.Static{}}
 	for _, p := range d.cfg.RuntimePorts {
 		st.Ports = append(st.Ports, statePort{Name: p.Name, PortSpec: portSpec(p)})
 	}
@@ -108,6 +119,18 @@ func (d *Daemon) savePorts() error {
 		return fmt.Errorf("port state: %w", err)
 	}
 	return nil
+}
+
+// bootIDFile names the current boot; a variable so tests can fake a reboot.
+var bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// bootID returns the kernel's id of the current boot, "" when unknown.
+func bootID() string {
+	b, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // logSaveErr logs a failure to write the port state file back as it was.
