@@ -36,6 +36,7 @@ enum tag_op {
 #define IP4_HLEN 20
 #define IP4_SADDR 12
 #define ARP_LEN 28 // Ethernet/IPv4
+#define ARP_SHA 8
 #define ARP_SPA 14
 #define IP6_NEXTHDR 6
 #define IP6_SADDR 8
@@ -222,6 +223,10 @@ static __always_inline bool spoofed(void *ctx, bool xdp, struct frame *f, struct
 		// hardware type, protocol type, their address lengths
 		if (*(__u16 *)&arp[0] != bpf_htons(1) || *(__u16 *)&arp[2] != bpf_htons(ETH_P_IP) || arp[4] != ETH_ALEN ||
 		    arp[5] != 4)
+			return true;
+		// The sender hardware address, which neighbours will cache, is
+		// the port's too.
+		if (!same_mac(&arp[ARP_SHA], in->mac))
 			return true;
 		return !is_zero4(&arp[ARP_SPA]) && !allowed(f->ifindex, &arp[ARP_SPA], false);
 	}

@@ -262,6 +262,7 @@ func TestAntiSpoofing(t *testing.T) {
 		{"ARP reply from its address", e.a, topo.ARPReply(macA, ip("10.0.0.1"), macB, ip("10.0.0.2")), "redirect", nil},
 		{"ARP for another's address", e.a, topo.ARPReply(macA, ip("10.0.0.2"), macB, ip("10.0.0.2")), "drop:spoofed", nil},
 		{"gratuitous ARP for another's address", e.a, topo.ARPRequest(macA, ip("10.0.0.2"), ip("10.0.0.2")), "drop:spoofed", nil},
+		{"ARP with another's sender MAC", e.a, arpSender(topo.ARPReply(macA, ip("10.0.0.1"), macB, ip("10.0.0.2")), macB), "drop:spoofed", nil},
 		{"IPv6 from its address", e.a, udp(ip("2001:db8::1"), ip("2001:db8::2")), "redirect", nil},
 		{"IPv6 from its link-local address", e.a, udp(llA, ip("fe80::2")), "redirect", nil},
 		{"IPv6 from another address", e.a, udp(ip("2001:db8::2"), ip("2001:db8::1")), "drop:spoofed", nil},
@@ -549,4 +550,11 @@ func TestPolicyAfterRestart(t *testing.T) {
 	if got := e.policyEntries(e.b); len(got) != 0 {
 		t.Errorf("port that is gone: entries %q", got)
 	}
+}
+
+// arpSender returns ARP frame f with sender hardware address mac.
+func arpSender(f []byte, mac net.HardwareAddr) []byte {
+	f = append([]byte(nil), f...)
+	copy(f[14+8:14+14], mac)
+	return f
 }

@@ -275,7 +275,8 @@ type Policy struct {
 	// isolated port, as the kernel bridge's isolated flag.
 	Isolated bool
 	// AntiSpoof: frames must come from MAC; IPv4 packets and ARP must
-	// have a sender in Allowed (or 0.0.0.0: DHCP and ARP probes); IPv6
+	// have a sender in Allowed (or 0.0.0.0: DHCP and ARP probes), and ARP
+	// the sender hardware address MAC; IPv6
 	// packets and neighbour advertisements must come from Allowed or from
 	// the link-local address derived from MAC (or ::, for duplicate
 	// address detection). Everything else from the port is dropped

@@ -66,6 +66,11 @@ func (p *Policy) Spoofed(frame []byte) bool {
 			binary.BigEndian.Uint16(d[2:]) != etherTypeIPv4 || d[4] != 6 || d[5] != 4 {
 			return true
 		}
+		// The sender hardware address is the one neighbours will
+		// cache: it must be the port's, as the frame's source is.
+		if !bytes.Equal(d[8:14], p.MAC) {
+			return true
+		}
 		return !p.allows4(d[14:18])
 	case etherTypeIPv6:
 		return p.spoofed6(d)

@@ -35,6 +35,13 @@ func arp(sender string) []byte {
 	return append(h, make([]byte, 10)...)
 }
 
+// withSender returns ARP payload h with sender hardware address mac.
+func withSender(h []byte, mac net.HardwareAddr) []byte {
+	h = append([]byte(nil), h...)
+	copy(h[8:14], mac)
+	return h
+}
+
 // ipv6 returns an IPv6 header from src carrying next, then payload.
 func ipv6(src string, next byte, payload []byte) []byte {
 	h := make([]byte, 40)
@@ -85,6 +92,7 @@ func TestSpoofed(t *testing.T) {
 		{"ARP from an allowed address", eth(guestMAC, 0x0806, arp("192.0.2.5")), false},
 		{"ARP probe", eth(guestMAC, 0x0806, arp("0.0.0.0")), false},
 		{"ARP from another address", eth(guestMAC, 0x0806, arp("192.0.2.9")), true},
+		{"ARP with another sender MAC", eth(guestMAC, 0x0806, withSender(arp("192.0.2.5"), otherMAC)), true},
 		{"ARP cut short", eth(guestMAC, 0x0806, arp("192.0.2.5")[:27]), true},
 		{"ARP of another protocol", eth(guestMAC, 0x0806, append([]byte{0, 1, 0x86, 0xdd}, arp("192.0.2.5")[4:]...)), true},
 		{"IPv6 from an allowed prefix", eth(guestMAC, 0x86dd, ipv6("2001:db8::7", 17, nil)), false},
