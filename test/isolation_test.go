@@ -11,16 +11,18 @@ import (
 	"github.com/xswitch/xswitch/internal/topo"
 )
 
-// isolatedDrops sums the "isolated" drops over the bridge's ports: the
-// dataplane counts one where it refuses the frame.
-func (d *dom0) isolatedDrops(names ...string) uint64 {
+// isolatedDrops sums the "isolated" drops over the bridge's ports, in the
+// control API and in /metrics: the dataplane counts one where it refuses
+// the frame.
+func (d *dom0) isolatedDrops(names ...string) dropCounts {
 	d.t.Helper()
-	ports := d.policyPorts()
-	var n uint64
+	var sum dropCounts
 	for _, name := range names {
-		n += ports[name].Drops["isolated"]
+		n := d.drops(name, "isolated")
+		sum.api += n.api
+		sum.metric += n.metric
 	}
-	return n
+	return sum
 }
 
 // TestIsolation isolates three guests at run time with xswitchctl, next
@@ -153,8 +155,9 @@ bridges:
 	}{{"a", atA}, {"b", atB}, {"c", atC}} {
 		exactly(t, w.at, w.who, tagged("up-bcast"), 1)
 	}
-	if got := d.isolatedDrops(all...) - dropped; got != 3*n {
-		t.Errorf("drops{reason=\"isolated\"} grew by %d over the ports, want exactly %d", got, 3*n)
+	if now := d.isolatedDrops(all...); now.api-dropped.api != 3*n || now.metric-dropped.metric != 3*n {
+		t.Errorf("drops{reason=\"isolated\"} over the ports grew by %d in xswitchctl -json ports and by %d in /metrics, want exactly %d",
+			now.api-dropped.api, now.metric-dropped.metric, 3*n)
 	}
 	after := d.ports()
 	if fast {
