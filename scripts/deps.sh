@@ -53,6 +53,10 @@ for target in "$@"; do
 		case $target in test | e2e)
 			root_need iputils-ping ping
 			root_need ethtool ethtool
+			# The VLAN-aware LAN switch of the VLAN test where the
+			# kernel bridge has no VLAN filtering (run in the test's
+			# own namespace, from its own directory).
+			root_need openvswitch-switch ovs-vswitchd
 			;;
 		esac
 		;;
@@ -115,6 +119,15 @@ command -v apt-get >/dev/null ||
 
 echo "installing: ${pkgs[*]} (apt-get)"
 export DEBIAN_FRONTEND=noninteractive
+# Packages that ship a service (openvswitch-switch) must not start it on
+# this machine: the tests run their own copies in namespaces. A
+# policy-rc.d that refuses every start does that, unless one is there.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq </dev/null
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" </dev/null >/dev/null
 
