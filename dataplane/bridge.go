@@ -35,6 +35,10 @@ type PortInfo struct {
 	// AddPort, the one to attach it with; in a PortStatus, the one in force
 	// (SetPolicy changes it).
 	Policy policy.Policy
+	// Shared, if set, receives the port's frames: AddPort registers
+	// Ifindex with it and starts no goroutine for the port, whose Receive
+	// is never called.
+	Shared *Shared `json:"-"`
 }
 
 // BridgeConfig configures a bridge.
@@ -175,6 +179,10 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 		p.Close()
 		return 0, fmt.Errorf("bridge %s: add port %s: bridge has %d ports, the most it can hold", b.name, info.Name, maxPorts)
 	}
+	if info.Shared != nil && info.Ifindex <= 0 {
+		p.Close()
+		return 0, fmt.Errorf("bridge %s: add port %s: a port of a shared receiver needs its ifindex", b.name, info.Name)
+	}
 	b.gen++
 	np := &port{
 		p:    p,
@@ -182,6 +190,12 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 		id:   fdb.PortID(b.gen<<16 | uint32(slot)),
 		slot: slot,
 		done: make(chan struct{}),
+	}
+	if s := info.Shared; s != nil {
+		if err := s.register(b, np); err != nil {
+			p.Close()
+			return 0, fmt.Errorf("bridge %s: add port %s: %w", b.name, info.Name, err)
+		}
 	}
 	b.storePolicy(np, info.Policy)
 	set := &portSet{bySlot: make([]*port, max(len(old.bySlot), slot+1))}
@@ -193,7 +207,11 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 		}
 	}
 	b.ports.Store(set)
-	go b.run(np)
+	if info.Shared != nil {
+		close(np.done)
+	} else {
+		go b.run(np)
+	}
 	b.log.Info("port attached", "port", info.Name, "kind", info.Kind, "uplink", info.Uplink, "fastpath", info.FastPath,
 		"vlan", info.Policy.VLAN.String(), "isolated", info.Policy.Isolated, "antispoof", info.Policy.AntiSpoof)
 	return np.id, nil
@@ -219,6 +237,9 @@ func (b *Bridge) RemovePort(name string) error {
 	}
 	if victim == nil {
 		return fmt.Errorf("bridge %s: remove port %s: %w", b.name, name, ErrNoPort)
+	}
+	if s := victim.info.Shared; s != nil {
+		s.unregister(b, victim)
 	}
 	b.ports.Store(set)
 	if victim.pol.Load().VLAN.Mode != policy.Transparent {

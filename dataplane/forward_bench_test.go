@@ -45,9 +45,9 @@ func newForwardBridge(tb testing.TB, ps ...Port) (*Bridge, []*port) {
 	return br, br.ports.Load().list
 }
 
-// newWorker returns a worker for port in, as run makes it.
-func newWorker(br *Bridge, in *port) *worker {
-	return &worker{b: br, in: in, rx: make([]Frame, in.p.BatchSize())}
+// portWorker returns a worker for port in, as run makes it.
+func portWorker(br *Bridge, in *port) *worker {
+	return newWorker(br, in, in.p.BatchSize())
 }
 
 // BenchmarkForward measures the forwarding loop alone: a batch of 64-byte
@@ -72,7 +72,7 @@ func BenchmarkForward(b *testing.B) {
 				copy(d[6:], []byte{0x02, 0xff, 0, 0, 0, 1})
 				batch[i] = Frame{Data: d}
 			}
-			w := newWorker(br, list[0])
+			w := portWorker(br, list[0])
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -116,7 +116,7 @@ func BenchmarkForwardPolicy(b *testing.B) {
 		copy(d[26:], []byte{192, 0, 2, 1})
 		batch[i] = Frame{Data: d}
 	}
-	w := newWorker(br, list[0])
+	w := portWorker(br, list[0])
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

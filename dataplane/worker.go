@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"syscall"
 	"time"
@@ -11,40 +12,58 @@ import (
 	"github.com/xswitch/xswitch/policy"
 )
 
-// worker forwards the frames of one ingress port. Its buffers are allocated
-// once and grow only when the bridge gains ports.
+// worker forwards batches of frames: a port's own worker those of its port,
+// a Shared's worker those of any port of its bridge. Its buffers are
+// allocated once; an egress queue is made when first used.
 type worker struct {
-	b  *Bridge
+	b *Bridge
+	// in is the port whose frames forward takes; nil in a Shared's worker,
+	// which names the ingress port of every run it passes.
 	in *port
 
-	rx []Frame // the batch being forwarded; Data points into the port's buffers
-
-	out     [][]Frame // per egress slot, frames waiting to be sent; cap = batch size
+	// qcap is each egress queue's capacity, the receive batch size: one
+	// batch adds at most that many frames to a queue.
+	qcap    int
+	out     [][]Frame // per egress slot, frames waiting to be sent; nil until first used
 	pending []int     // slots of out that hold frames, in first-use order
+
+	// batchSet is, in a Shared's worker, the port set that begin returned
+	// for the batch in progress; nil between batches.
+	batchSet *portSet
+}
+
+func newWorker(b *Bridge, in *port, batch int) *worker {
+	return &worker{b: b, in: in, qcap: max(batch, 1)}
 }
 
 // run is the forwarding loop of port in. It ends when the port is closed.
 func (b *Bridge) run(in *port) {
 	defer close(in.done)
-	bs := max(in.p.BatchSize(), 1)
-	w := &worker{b: b, in: in, rx: make([]Frame, bs)}
+	w := newWorker(b, in, in.p.BatchSize())
+	rx := make([]Frame, w.qcap)
 	backoff := time.Duration(0)
 	for {
-		n, err := in.p.Receive(w.rx)
+		n, err := in.p.Receive(rx)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// A port that keeps failing must not spin a core; the error is
-			// logged at most once per backoff step.
-			backoff = min(max(2*backoff, time.Millisecond), time.Second)
-			b.log.Warn("receive failed", "port", in.info.Name, "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
+			backoff = receiveFailed(b.log.With("port", in.info.Name), err, backoff)
 			continue
 		}
 		backoff = 0
-		w.forward(w.rx[:n])
+		w.forward(rx[:n])
 	}
+}
+
+// receiveFailed logs a receive error and sleeps the next backoff step,
+// which it returns: a receiver that keeps failing must not spin a core, and
+// its error is logged at most once per step.
+func receiveFailed(log *slog.Logger, err error, backoff time.Duration) time.Duration {
+	backoff = min(max(2*backoff, time.Millisecond), time.Second)
+	log.Warn("receive failed", "err", err, "retry_in", backoff)
+	time.Sleep(backoff)
+	return backoff
 }
 
 // vid returns the VLAN ID of a frame's outer tag, in band or out of band
@@ -62,19 +81,33 @@ func vid(f *Frame) uint16 {
 	return 0
 }
 
-// forward learns the sources of a batch, looks up its destinations and sends
-// the frames to their egress ports, one Send per egress port and batch.
-//
-// The ingress port's policy is loaded once per batch. While no port of the
-// bridge has VLANs and the ingress port is not isolated, frames keep their
-// tags and no egress port's policy is read: a bridge without policies pays
-// two loads per batch and two tests per frame.
+// forward forwards a batch of frames of the worker's port: one pass, then
+// one Send per egress port.
 func (w *worker) forward(frames []Frame) {
-	in := w.in
+	set := w.begin()
+	w.pass(w.in, set, frames)
+	w.flush(set)
+}
+
+// begin loads the bridge's ports for a batch and makes room for their
+// queues.
+func (w *worker) begin() *portSet {
 	set := w.b.ports.Load()
 	if len(w.out) < len(set.bySlot) {
 		w.grow(len(set.bySlot))
 	}
+	return set
+}
+
+// pass learns the sources of frames, which entered on port in, looks up
+// their destinations and queues them for their egress ports in set, which
+// begin returned; flush sends the queues.
+//
+// The ingress port's policy is loaded once per pass. While no port of the
+// bridge has VLANs and the ingress port is not isolated, frames keep their
+// tags and no egress port's policy is read: a bridge without policies pays
+// two loads per batch and two tests per frame.
+func (w *worker) pass(in *port, set *portSet, frames []Frame) {
 	from := in.pol.Load()
 	vlans := from.VLAN.Mode != policy.Transparent || w.b.vlanPorts.Load() != 0
 	checked := vlans || from.Isolated
@@ -152,7 +185,6 @@ func (w *worker) forward(frames []Frame) {
 			}
 		}
 	}
-	w.flush(set)
 
 	c := &in.c
 	c.rxPackets.Add(uint64(len(frames)))
@@ -171,10 +203,7 @@ func (w *worker) forward(frames []Frame) {
 }
 
 func (w *worker) grow(slots int) {
-	bs := len(w.rx)
-	for len(w.out) < slots {
-		w.out = append(w.out, make([]Frame, 0, bs))
-	}
+	w.out = append(w.out, make([][]Frame, slots-len(w.out))...)
 	if cap(w.pending) < slots {
 		w.pending = make([]int, 0, slots)
 	}
@@ -185,8 +214,14 @@ func (w *worker) grow(slots int) {
 func (w *worker) add(e *port, f *Frame) *Frame {
 	q := w.out[e.slot]
 	if len(q) == cap(q) {
-		send(e, q)
-		q = q[:0]
+		if q == nil {
+			// Most ports of a big bridge never receive from a given
+			// worker; their queues cost nothing until they do.
+			q = make([]Frame, 0, w.qcap)
+		} else {
+			send(e, q)
+			q = q[:0]
+		}
 	}
 	if len(q) == 0 && !w.isPending(e.slot) {
 		w.pending = append(w.pending, e.slot)

@@ -124,7 +124,7 @@ func TestForwardAllocs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorker(br, pIn)
+			w := portWorker(br, pIn)
 			before := make(map[*port]CounterValues)
 			for _, q := range ports {
 				before[q] = q.c.Load()
@@ -299,7 +299,7 @@ func TestForwardAllocsWithPolicy(t *testing.T) {
 				pristine[i] = append([]byte(nil), f.Data...)
 				orig[i] = f
 			}
-			w := newWorker(br, tc.in)
+			w := portWorker(br, tc.in)
 			run := func() {
 				for i := range tc.batch {
 					copy(orig[i].Data, pristine[i])
