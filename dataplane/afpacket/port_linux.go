@@ -33,8 +33,7 @@ type Port struct {
 	batch int             // Config.BatchSize; immutable
 	file  *os.File        // owns the receiving socket's descriptor; closed once, by Close
 	rc    syscall.RawConn // file's; every syscall on the socket goes through it, so none can run on a closed (and perhaps reused) descriptor
-	txf   *os.File        // owns the sending socket's descriptor (blocking, outside the netpoller); closed by Close
-	txrc  syscall.RawConn // txf's, for the same reason as rc
+	tx    *transmitter    // the sending socket; closed by Close
 	state atomic.Uint32   // stateClosed | stateHolding
 	unmap sync.Once       // unmaps ring.mem, once the port is closed and not holding
 
@@ -45,41 +44,30 @@ type Port struct {
 	rxWaited bool               // poll has already run once in this Receive: it now runs after a wakeup
 	pollFn   func(uintptr) bool // p.poll, bound once so that RawConn.Read does not allocate
 
-	// Used only by the Send caller (the dataplane serializes Send).
-	tx      sender             // preallocated sendmmsg messages
-	txSent  int                // messages sent by the last flush
-	txErr   syscall.Errno      // errno of the last message refused by the last flush; 0 if none
-	txErrs  dataplane.OpErrors // the errors of refused frames, made once per errno
-	flushFn func(uintptr) bool // p.flush, bound once so that RawConn.Write does not allocate
-
 	stats counters // written by Receive and Send, read by Stats from any goroutine
 }
 
 func newPort(name string, cfg Config, file, txf *os.File, mem []byte) (*Port, error) {
-	rc, err := file.SyscallConn()
-	var txrc syscall.RawConn
-	if err == nil {
-		txrc, err = txf.SyscallConn()
+	p := &Port{
+		name:  name,
+		batch: cfg.BatchSize,
+		file:  file,
+		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount, cfg.PuntEtherType),
 	}
+	var err error
+	p.rc, err = file.SyscallConn()
 	if err != nil {
 		file.Close()
 		txf.Close()
 		unix.Munmap(mem)
 		return nil, opError(name, "netpoller", err)
 	}
-	p := &Port{
-		name:  name,
-		batch: cfg.BatchSize,
-		file:  file,
-		rc:    rc,
-		txf:   txf,
-		txrc:  txrc,
-		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount, cfg.PuntEtherType),
-		tx:    newSender(cfg.BatchSize),
+	if p.tx, err = newTransmitter(name, cfg.BatchSize, txf, &p.stats); err != nil {
+		file.Close()
+		unix.Munmap(mem)
+		return nil, err
 	}
 	p.pollFn = p.poll
-	p.flushFn = p.flush
-	p.txErrs = dataplane.OpErrors{Kind: "afpacket", Port: name, Op: "sendmmsg"}
 	return p, nil
 }
 
@@ -132,7 +120,7 @@ func (p *Port) poll(fd uintptr) bool {
 	if p.rxWaited {
 		// Woken with nothing to read: perhaps a socket error, which would
 		// otherwise wake the netpoller again and again.
-		p.takeSocketError(fd)
+		takeSocketError(fd, &p.stats)
 	}
 	p.rxWaited = true
 	return false
@@ -163,7 +151,7 @@ func (p *Port) fillRx() bool {
 func (p *Port) waitDirect() bool {
 	got := false
 	p.rc.Control(func(fd uintptr) {
-		p.takeSocketError(fd)
+		takeSocketError(fd, &p.stats)
 		if got = p.fillRx(); got {
 			return
 		}
@@ -173,14 +161,15 @@ func (p *Port) waitDirect() bool {
 	return got
 }
 
-// takeSocketError reads and clears the socket's pending error, if any.
-func (p *Port) takeSocketError(fd uintptr) {
+// takeSocketError reads and clears the socket's pending error, if any, and
+// counts it in c.
+func takeSocketError(fd uintptr, c *counters) {
 	v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil || v == 0 {
 		return
 	}
-	p.stats.socketErrors.Add(1)
-	p.stats.lastSocketError.Store(uint32(v))
+	c.socketErrors.Add(1)
+	c.lastSocketError.Store(uint32(v))
 }
 
 // hold marks the ring as in use by the Receive goroutine, unless the port is
@@ -221,33 +210,7 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	if p.state.Load()&stateClosed != 0 {
 		return 0, opError(p.name, "send", net.ErrClosed)
 	}
-	sent := 0
-	for len(frames) > 0 {
-		k, bad := p.tx.load(frames)
-		frames = frames[k:]
-		if p.tx.n > 0 {
-			if err := p.txrc.Write(p.flushFn); err != nil {
-				p.tx.reset()
-				return sent, opError(p.name, "send", net.ErrClosed)
-			}
-			sent += p.txSent
-			if p.txErr != 0 {
-				return sent, p.txErrs.Get(p.txErr)
-			}
-		}
-		if bad {
-			p.stats.txInvalid.Add(1)
-			return sent, p.txErrs.Get(syscall.EINVAL)
-		}
-	}
-	return sent, nil
-}
-
-// flush is RawConn.Write's callback: it sends the loaded messages, without
-// waiting, and is done.
-func (p *Port) flush(fd uintptr) bool {
-	p.txSent, p.txErr = p.tx.flush(fd, &p.stats)
-	return true
+	return p.tx.send(frames)
 }
 
 // Stats returns the port's counters. It may be called from any goroutine,
@@ -280,7 +243,7 @@ func (p *Port) Close() error {
 	}
 	p.readKernelStats()
 	err := p.file.Close() // waits until no syscall uses the descriptor
-	if terr := p.txf.Close(); err == nil {
+	if terr := p.tx.close(); err == nil {
 		err = terr
 	}
 	if p.state.Load()&stateHolding == 0 {

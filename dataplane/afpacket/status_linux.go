@@ -12,7 +12,12 @@ func (p *Port) ReportStatus(s *dataplane.PortStatus) {
 		SocketErrors:    st.SocketErrors,
 		LastSocketError: st.LastSocketError,
 	}
-	s.TxErrors = []dataplane.ReasonCount{
+	s.TxErrors = txErrors(st)
+}
+
+// txErrors are the refused frames of st by reason.
+func txErrors(st Stats) []dataplane.ReasonCount {
+	return []dataplane.ReasonCount{
 		{Reason: "too_big", Count: st.TxTooBig},
 		{Reason: "busy", Count: st.TxBusy},
 		{Reason: "down", Count: st.TxDown},
