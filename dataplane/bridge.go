@@ -103,7 +103,7 @@ type port struct {
 	pol atomic.Pointer[policy.Policy]
 
 	c    Counters
-	done chan struct{} // closed when the worker has returned
+	done chan struct{} // closed when the worker has returned; at once for a Shared's port
 }
 
 // NewBridge creates a bridge with no ports and starts its ager.
@@ -218,7 +218,8 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 }
 
 // RemovePort stops forwarding to and from the named port, closes it and
-// flushes its MAC entries.
+// flushes its MAC entries. When it returns, no frame the port received is
+// forwarded any more, whether its own worker or a Shared received it.
 func (b *Bridge) RemovePort(name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

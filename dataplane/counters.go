@@ -42,8 +42,9 @@ func DropReasons() []DropReason {
 	return rs
 }
 
-// Counters of one port. The receive half is written only by the port's own
-// worker, once per batch, so it is never contended. The transmit half is
+// Counters of one port. The receive half is written only by the goroutine
+// that receives the port's frames (its own worker's, or its Shared's), once
+// per batch, so it is never contended. The transmit half is
 // written by every worker that sends to the port, under the port's transmit
 // lock, once per batch it sends there. Readers load atomically, without the
 // lock.
