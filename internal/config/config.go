@@ -49,6 +49,11 @@ type Config struct {
 	AFXDP     AFXDP
 	UMEM      UMEM
 	AFXDPLine int
+	// PuntRing sizes the one ring that receives what the fast path punts
+	// on every fast-path AF_PACKET port; PuntRingLine is where the file
+	// sets it (1 if it does not).
+	PuntRing     PuntRing
+	PuntRingLine int
 	// HostPorts says auto mode gives bridge xenbrN of uplink pethN the
 	// host port ethN. A file sets host ports per bridge instead.
 	HostPorts bool
@@ -293,6 +298,14 @@ func DefaultAFXDP() AFXDP {
 type UMEM struct {
 	FrameSize int // bytes of one frame buffer
 	Frames    int // frame buffers
+}
+
+// PuntRing sizes the shared punt receiver's ring, as
+// afpacket.SharedConfig; a zero field takes the receiver's default.
+type PuntRing struct {
+	Frames    int // frame slots
+	FrameSize int // bytes per slot
+	BatchSize int // frames per Receive
 }
 
 // DefaultUMEM equals afxdp.DefaultUMEMConfig.

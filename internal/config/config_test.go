@@ -96,6 +96,7 @@ func TestPortTypes(t *testing.T) {
 	c, err := Parse("x.yaml", []byte(`
 port-type: afpacket
 afxdp: {frames: 4096, frame-size: 2048, rx-ring: 512, tx-ring: 256, batch-size: 32, bind: copy, spin-time: 0}
+punt-ring: {frames: 1024, frame-size: 2KiB, batch-size: 128}
 bridges:
   - name: a
     ports: ["vif*"]
@@ -130,6 +131,9 @@ bridges:
 	if c.UMEM.Frames != 4096 || c.UMEM.FrameSize != 2048 || c.AFXDP.RxRingSize != 512 || c.AFXDP.TxRingSize != 256 ||
 		c.AFXDP.BatchSize != 32 || c.AFXDP.Bind != "copy" || c.AFXDP.SpinTime >= 0 {
 		t.Errorf("afxdp block read as %+v, %+v", c.AFXDP, c.UMEM)
+	}
+	if want := (PuntRing{Frames: 1024, FrameSize: 2048, BatchSize: 128}); c.PuntRing != want {
+		t.Errorf("punt-ring read as %+v, want %+v", c.PuntRing, want)
 	}
 	plain, err := Parse("x.yaml", []byte("port-type: afpacket\nbridges:\n  - name: a\n"))
 	if err != nil {

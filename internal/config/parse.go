@@ -23,7 +23,14 @@ type file struct {
 	FastPath string       `yaml:"fastpath"`
 	PortType string       `yaml:"port-type"`
 	AFXDP    fileAFXDP    `yaml:"afxdp"`
+	PuntRing filePuntRing `yaml:"punt-ring"`
 	Bridges  []fileBridge `yaml:"bridges"`
+}
+
+type filePuntRing struct {
+	Frames    int    `yaml:"frames"`
+	FrameSize string `yaml:"frame-size"`
+	BatchSize int    `yaml:"batch-size"`
 }
 
 type fileBridge struct {
@@ -103,7 +110,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, yamlErr(name, err.Error())
 	}
 
-	c := &Config{Source: name, Metrics: DefaultMetrics, Control: DefaultControl, PinDir: DefaultPinDir, AFXDPLine: topKeyLine(&doc, "afxdp")}
+	c := &Config{Source: name, Metrics: DefaultMetrics, Control: DefaultControl, PinDir: DefaultPinDir, AFXDPLine: topKeyLine(&doc, "afxdp"),
+		PuntRingLine: topKeyLine(&doc, "punt-ring")}
 	var err error
 	if c.FastPath, err = ParseMode(f.FastPath); err != nil {
 		return nil, &LineError{name, topKeyLine(&doc, "fastpath"), "fastpath: " + err.Error()}
@@ -115,6 +123,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.PortTypeSet = f.PortType != ""
 	if c.AFXDP, c.UMEM, err = afxdpConfig(f.AFXDP); err != nil {
 		return nil, &LineError{name, c.AFXDPLine, "afxdp: " + err.Error()}
+	}
+	if c.PuntRing, err = puntRing(f.PuntRing); err != nil {
+		return nil, &LineError{name, c.PuntRingLine, "punt-ring: " + err.Error()}
 	}
 	if f.Metrics != nil {
 		c.Metrics = *f.Metrics
@@ -299,6 +310,20 @@ func afxdpConfig(f fileAFXDP) (AFXDP, UMEM, error) {
 		}
 	}
 	return c, u, nil
+}
+
+// puntRing reads the punt-ring block; what it leaves out stays 0, the
+// receiver's default.
+func puntRing(f filePuntRing) (PuntRing, error) {
+	r := PuntRing{Frames: f.Frames, BatchSize: f.BatchSize}
+	if f.FrameSize != "" {
+		n, err := parseSize(f.FrameSize)
+		if err != nil {
+			return r, fmt.Errorf("frame-size: %v", err)
+		}
+		r.FrameSize = n
+	}
+	return r, nil
 }
 
 // setInt sets *dst to v unless v is 0 (not in the file).

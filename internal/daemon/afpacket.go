@@ -9,10 +9,13 @@ import (
 // attachAFPacket attaches an AF_PACKET port and puts it in the fast path as
 // its mode asks; under mu.
 //
-// The order matters at the edges. A fast-path port's socket, bound to the
-// punt ethertype, receives nothing until TC punts: opened first, it loses
-// none of the first punts. A socket bound to every protocol would see what a
-// program left by an earlier run still forwards: that goes first.
+// A fast-path port only sends: its punts reach the shared receiver, opened
+// at start, which forwards them once the bridge has the port (punts before
+// that are dropped and counted, as while no daemon runs). Without a shared
+// receiver it gets a ring of its own, bound to the punt ethertype: opened
+// before TC punts, it loses none of the first punts. A socket bound to
+// every protocol would see what a program left by an earlier run still
+// forwards: that goes first.
 func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.Port, uplink bool) (attachment, error) {
 	name, idx := fpp.Name, fpp.Index
 	ring := ringConfig(b.Rings.Vif)
@@ -20,17 +23,24 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 		ring = ringConfig(b.Rings.Uplink)
 	}
 	var (
-		p    dataplane.Port
-		mode bpf.Mode
-		err  error
+		p      dataplane.Port
+		shared *dataplane.Shared
+		mode   bpf.Mode
+		err    error
 	)
 	if fpp.Mode != bpf.ModeOff && d.fp != nil {
-		punting := ring
-		punting.PuntEtherType = bpf.PuntEtherType
-		if p, err = d.sys.sockets.AFPacket(name, punting); err == nil {
+		if d.shared != nil {
+			p, err = d.sys.sockets.AFPacketSendOnly(name, ring)
+			shared = d.shared
+		} else {
+			punting := ring
+			punting.PuntEtherType = bpf.PuntEtherType
+			p, err = d.sys.sockets.AFPacket(name, punting)
+		}
+		if err == nil {
 			if mode, err = d.attachFastPath(fpp); err != nil || mode == bpf.ModeOff {
 				p.Close()
-				p = nil
+				p, shared = nil, nil
 			}
 		}
 	} else {
@@ -45,7 +55,7 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 		}
 		return attachment{}, err
 	}
-	id, err := br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx, Policy: fpp.Policy})
+	id, err := br.AddPort(p, dataplane.PortInfo{Name: name, Uplink: uplink, Kind: "afpacket", FastPath: string(mode), Ifindex: idx, Policy: fpp.Policy, Shared: shared})
 	if err != nil {
 		if mode != bpf.ModeOff {
 			d.fp.DetachPort(idx, name)

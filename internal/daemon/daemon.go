@@ -35,10 +35,11 @@ type Daemon struct {
 	hostPorts hostPorts                    // what was last logged of each host port
 	takeovers takeovers                    // takes turns with link handling
 
-	fp     FastPath   // nil when no port may use it or loading failed
-	fpErr  error      // why fp is nil when a port wants it
-	mirror *mirror    // keeps fp's MAC map in step; nil without fp
-	warm   *warmCache // fp's MAC map as an earlier run left it; nil without fp
+	fp     FastPath          // nil when no port may use it or loading failed
+	fpErr  error             // why fp is nil when a port wants it
+	shared *dataplane.Shared // receives the punts of every fast-path AF_PACKET port; nil without fp, or if it did not open
+	mirror *mirror           // keeps fp's MAC map in step; nil without fp
+	warm   *warmCache        // fp's MAC map as an earlier run left it; nil without fp
 }
 
 // attachment is an interface attached to a bridge.
@@ -81,6 +82,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 			d.mirror = newMirror(fp, log)
 			d.warm = newWarmCache(fp)
 			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
+			d.openShared()
 		}
 	} else {
 		d.removeStaleFastPath()
@@ -89,6 +91,28 @@ func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 		d.bridge(b)
 	}
 	return d
+}
+
+// openShared opens the one socket that receives what the fast path punts
+// on any AF_PACKET port of this network namespace. From now on, punts of
+// ports that an earlier run left in the fast path reach it; they are
+// dropped (and counted) until their port is attached again.
+func (d *Daemon) openShared() {
+	r, err := d.sys.sockets.Shared(sharedConfig(d.cfg.PuntRing))
+	if err != nil {
+		d.log.Error("cannot open the shared punt receiver: each fast-path port gets a receive ring of its own", "err", err)
+		return
+	}
+	d.shared = dataplane.NewShared(r, d.log)
+}
+
+// SharedStats returns the figures of the shared punt receiver, if there is
+// one.
+func (d *Daemon) SharedStats() (dataplane.SharedStats, bool) {
+	if d.shared == nil {
+		return dataplane.SharedStats{}, false
+	}
+	return d.shared.Stats(), true
 }
 
 // removeStaleFastPath detaches what an earlier run pinned, when this run
@@ -255,6 +279,9 @@ func (d *Daemon) Close() error {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
+	if d.shared != nil {
+		errs = append(errs, d.shared.Close())
+	}
 	errs = append(errs, d.sys.sockets.Close())
 	if d.fp != nil {
 		errs = append(errs, d.fp.Close())

@@ -107,6 +107,35 @@ type fakeSockets struct {
 	opened []string         // e.g. "afpacket vif1.0 punt", "afxdp peth0 on xenbr0, 2 queues"
 	xsk    map[string]*fakeXSK
 	closed bool
+	// shared is the shared punt receiver once opened; sharedErr makes
+	// opening it fail.
+	shared    *porttest.Receiver
+	sharedErr error
+	sendOnly  map[string]*porttest.Port // the send-only ports opened, by name
+}
+
+func (s *fakeSockets) AFPacketSendOnly(ifname string, cfg afpacket.Config) (dataplane.Port, error) {
+	s.opened = append(s.opened, "afpacket "+ifname+" send-only")
+	if err := s.fail[ifname]; err != nil {
+		return nil, err
+	}
+	p := porttest.New(ifname, 8)
+	if s.sendOnly == nil {
+		s.sendOnly = map[string]*porttest.Port{}
+	}
+	s.sendOnly[ifname] = p
+	return p, nil
+}
+
+func (s *fakeSockets) Shared(cfg afpacket.SharedConfig) (dataplane.Receiver, error) {
+	if s.sharedErr != nil {
+		return nil, s.sharedErr
+	}
+	if cfg.PuntEtherType != bpf.PuntEtherType {
+		return nil, fmt.Errorf("shared receiver on ethertype %#x", cfg.PuntEtherType)
+	}
+	s.shared = porttest.NewReceiver(8)
+	return s.shared, nil
 }
 
 func (s *fakeSockets) AFPacket(ifname string, cfg afpacket.Config) (dataplane.Port, error) {
@@ -172,8 +201,17 @@ func newRig(t *testing.T, cfgYAML string, fp *fastpathtest.FastPath, pinDir stri
 // newRigConfig starts a daemon on cfg.
 func newRigConfig(t *testing.T, cfg *config.Config, fp *fastpathtest.FastPath) *rig {
 	t.Helper()
-	r := &rig{t: t, fp: fp, links: &fakeLinks{byIndex: map[int]netlink.Link{}},
-		socks: &fakeSockets{queues: 2, fail: map[string]error{}, xsk: map[string]*fakeXSK{}}, native: map[int]bool{}}
+	return newRigSockets(t, cfg, fp, newFakeSockets())
+}
+
+func newFakeSockets() *fakeSockets {
+	return &fakeSockets{queues: 2, fail: map[string]error{}, xsk: map[string]*fakeXSK{}}
+}
+
+// newRigSockets starts a daemon on cfg and socks.
+func newRigSockets(t *testing.T, cfg *config.Config, fp *fastpathtest.FastPath, socks *fakeSockets) *rig {
+	t.Helper()
+	r := &rig{t: t, fp: fp, links: &fakeLinks{byIndex: map[int]netlink.Link{}}, socks: socks, native: map[int]bool{}}
 	sys := system{
 		loadFastPath: func(bpf.Options) (FastPath, error) {
 			if fp == nil {
@@ -228,14 +266,14 @@ func TestAttachDecisions(t *testing.T) {
 		opened   []string // sockets opened, in order
 		calls    []string // what the fast path was asked, in order
 	}{
-		{name: "auto, granted: punt socket first", ifname: "vif1.0", kind: "afpacket", fastPath: "tc",
-			opened: []string{"afpacket vif1.0 punt"}, calls: []string{"attach vif1.0 tc"}},
+		{name: "auto, granted: a send-only socket, punts to the shared receiver", ifname: "vif1.0", kind: "afpacket", fastPath: "tc",
+			opened: []string{"afpacket vif1.0 send-only"}, calls: []string{"attach vif1.0 tc"}},
 		{name: "auto, refused: userspace", ifname: "vif1.0", refuse: true, kind: "afpacket", fastPath: "off",
-			opened: []string{"afpacket vif1.0 punt", "afpacket vif1.0"}, calls: []string{"refuse vif1.0"}},
+			opened: []string{"afpacket vif1.0 send-only", "afpacket vif1.0"}, calls: []string{"refuse vif1.0"}},
 		{name: "auto, no fast path: userspace", ifname: "vif1.0", noFP: true, kind: "afpacket", fastPath: "off",
 			opened: []string{"afpacket vif1.0"}},
 		{name: "tc, refused: fails", extra: "    fastpath: tc\n", ifname: "vif1.0", refuse: true, wantErr: "driver says no",
-			opened: []string{"afpacket vif1.0 punt"}, calls: []string{"refuse vif1.0"}},
+			opened: []string{"afpacket vif1.0 send-only"}, calls: []string{"refuse vif1.0"}},
 		{name: "tc, no fast path: fails clearly", extra: "    fastpath: tc\n", ifname: "vif1.0", noFP: true,
 			wantErr: "vif1.0: fast path mode tc: no BPF here"},
 		{name: "off: whatever an earlier run left is detached", extra: "    fastpath: \"off\"\n", ifname: "vif1.0", kind: "afpacket", fastPath: "off",
@@ -251,9 +289,9 @@ func TestAttachDecisions(t *testing.T) {
 		{name: "auto type, native XDP uplink: afxdp", ifname: "peth0", native: true, kind: "afxdp", fastPath: "xdp",
 			opened: []string{"afxdp peth0 on xenbr0, 2 queues"}, calls: []string{"reserve 0+2", "attach peth0 xdp"}},
 		{name: "auto type, native XDP uplink set to tc: afpacket", extra: "    fastpath: tc\n", ifname: "peth0", native: true, kind: "afpacket", fastPath: "tc",
-			opened: []string{"afpacket peth0 punt"}, calls: []string{"attach peth0 tc"}},
+			opened: []string{"afpacket peth0 send-only"}, calls: []string{"attach peth0 tc"}},
 		{name: "auto type, native XDP vif: afpacket", ifname: "vif1.0", native: true, kind: "afpacket", fastPath: "tc",
-			opened: []string{"afpacket vif1.0 punt"}, calls: []string{"attach vif1.0 tc"}},
+			opened: []string{"afpacket vif1.0 send-only"}, calls: []string{"attach vif1.0 tc"}},
 		{name: "auto type, no fast path: afpacket", ifname: "peth0", native: true, noFP: true, kind: "afpacket", fastPath: "off",
 			opened: []string{"afpacket peth0"}},
 		{name: "not a port of any bridge", ifname: "eth0"},

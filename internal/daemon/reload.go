@@ -262,6 +262,9 @@ func restartOnly(old, new *config.Config, fast bool) []string {
 	if old.UMEM != new.UMEM {
 		out = append(out, "afxdp frames and frame-size (the UMEM)")
 	}
+	if old.PuntRing != new.PuntRing {
+		out = append(out, "punt-ring")
+	}
 	if !fast && !old.WantsFastPath() && !old.WantsAFXDP() && (new.WantsFastPath() || new.WantsAFXDP()) {
 		out = append(out, "fastpath (not loaded at start: until a restart, ports fall back to the userspace path or, asking for xdp, tc or afxdp, fail)")
 	}

@@ -131,7 +131,7 @@ func TestReloadTouchesOnlyChangedPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(r.socks.opened)
-	if want := []string{"afpacket vif1.1 punt", "afpacket vif2.0"}; !slices.Equal(r.socks.opened, want) {
+	if want := []string{"afpacket vif1.1 send-only", "afpacket vif2.0"}; !slices.Equal(r.socks.opened, want) {
 		t.Errorf("sockets opened %q, want %q", r.socks.opened, want)
 	}
 	// Refreshes of the kept ports' MTUs aside.

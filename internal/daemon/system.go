@@ -65,6 +65,12 @@ var _ xskPort = (*afxdp.Port)(nil)
 // sockets opens the sockets of ports.
 type sockets interface {
 	AFPacket(ifname string, cfg afpacket.Config) (dataplane.Port, error)
+	// AFPacketSendOnly opens an AF_PACKET port that only sends: the
+	// shared receiver takes its punts.
+	AFPacketSendOnly(ifname string, cfg afpacket.Config) (dataplane.Port, error)
+	// Shared opens the receiver of the punts of every fast-path
+	// AF_PACKET port.
+	Shared(cfg afpacket.SharedConfig) (dataplane.Receiver, error)
 	// AFXDP opens an AF_XDP port on the UMEM of its bridge.
 	AFXDP(bridge, ifname string, cfg afxdp.Config) (xskPort, error)
 	QueueCount(ifname string) int
@@ -121,6 +127,22 @@ func (s *kernelSockets) AFPacket(ifname string, cfg afpacket.Config) (dataplane.
 		return nil, err
 	}
 	return p, nil
+}
+
+func (s *kernelSockets) AFPacketSendOnly(ifname string, cfg afpacket.Config) (dataplane.Port, error) {
+	p, err := afpacket.OpenSendOnly(ifname, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *kernelSockets) Shared(cfg afpacket.SharedConfig) (dataplane.Receiver, error) {
+	r, err := afpacket.OpenShared(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func (s *kernelSockets) AFXDP(bridge, ifname string, cfg afxdp.Config) (xskPort, error) {

@@ -24,6 +24,10 @@ func afxdpConfig(c config.AFXDP) afxdp.Config {
 	return afxdp.Config{RxRingSize: c.RxRingSize, TxRingSize: c.TxRingSize, BatchSize: c.BatchSize, Mode: afxdp.BindMode(c.Bind), SpinTime: c.SpinTime}
 }
 
+func sharedConfig(r config.PuntRing) afpacket.SharedConfig {
+	return afpacket.SharedConfig{Frames: r.Frames, FrameSize: r.FrameSize, BatchSize: r.BatchSize, PuntEtherType: bpf.PuntEtherType}
+}
+
 func umemConfig(u config.UMEM) afxdp.UMEMConfig {
 	return afxdp.UMEMConfig{FrameSize: u.FrameSize, Frames: u.Frames}
 }
@@ -39,6 +43,9 @@ func Check(cfg *config.Config) error {
 	}
 	if err := umemConfig(cfg.UMEM).Validate(); err != nil {
 		return at(cfg.AFXDPLine, "afxdp: %v", err)
+	}
+	if err := sharedConfig(cfg.PuntRing).Validate(); err != nil {
+		return at(cfg.PuntRingLine, "punt-ring: %v", err)
 	}
 	ids := map[uint32]string{}
 	for _, b := range cfg.Bridges {

@@ -63,6 +63,9 @@ func TestCheck(t *testing.T) {
 		{"odd afxdp ring", "afxdp: {rx-ring: 1000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: RxRingSize 1000: must be a power of two`},
 		{"odd umem frame", "afxdp: {frame-size: 3000}\nbridges:\n  - name: a\n", `x.yaml:1: afxdp: FrameSize 3000: must be 2048 or 4096`},
 		{"bad bind", "\nafxdp: {bind: fast}\nbridges:\n  - name: a\n", `x.yaml:2: afxdp: Mode "fast"`},
+		{"punt ring", "punt-ring: {frames: 1024, frame-size: 2KiB, batch-size: 128}\nbridges:\n  - name: a\n", ""},
+		{"odd punt slot", "\npunt-ring: {frame-size: 3000}\nbridges:\n  - name: a\n", `x.yaml:2: punt-ring: FrameSize 3000: must be a multiple of 16`},
+		{"one punt slot", "punt-ring: {frames: 1}\nbridges:\n  - name: a\n", `x.yaml:1: punt-ring: Frames 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
