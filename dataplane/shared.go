@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xswitch/xswitch/fdb"
 )
 
 // A Receiver delivers the frames of many ports, each with the ifindex it
@@ -229,6 +231,7 @@ func (l *sharedLoop) forward(frames []Frame, ifindex []int32) {
 	if cap(l.touched) < t.bridges {
 		l.touched = make([]*worker, 0, t.bridges)
 	}
+	now := fdb.Now()
 	var unknown uint64
 	for i := 0; i < len(frames); {
 		idx := ifindex[i]
@@ -253,7 +256,7 @@ func (l *sharedLoop) forward(frames []Frame, ifindex []int32) {
 			unknown += uint64(len(run))
 			continue
 		}
-		w.pass(e.p, w.batchSet, run)
+		w.pass(e.p, w.batchSet, run, now)
 	}
 	for _, w := range l.touched {
 		w.flush(w.batchSet)

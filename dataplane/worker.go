@@ -85,7 +85,7 @@ func vid(f *Frame) uint16 {
 // one Send per egress port.
 func (w *worker) forward(frames []Frame) {
 	set := w.begin()
-	w.pass(w.in, set, frames)
+	w.pass(w.in, set, frames, fdb.Now())
 	w.flush(set)
 }
 
@@ -99,20 +99,19 @@ func (w *worker) begin() *portSet {
 	return set
 }
 
-// pass learns the sources of frames, which entered on port in, looks up
-// their destinations and queues them for their egress ports in set, which
-// begin returned; flush sends the queues.
+// pass learns the sources of frames, which entered on port in, at now,
+// looks up their destinations and queues them for their egress ports in
+// set, which begin returned; flush sends the queues.
 //
 // The ingress port's policy is loaded once per pass. While no port of the
 // bridge has VLANs and the ingress port is not isolated, frames keep their
 // tags and no egress port's policy is read: a bridge without policies pays
 // two loads per batch and two tests per frame.
-func (w *worker) pass(in *port, set *portSet, frames []Frame) {
+func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 	from := in.pol.Load()
 	vlans := from.VLAN.Mode != policy.Transparent || w.b.vlanPorts.Load() != 0
 	checked := vlans || from.Isolated
 	table := w.b.fdb
-	now := fdb.Now()
 	var rxBytes, flooded, gso uint64
 	var drops [numDropReasons]uint64
 	for i := range frames {
