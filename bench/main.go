@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,10 @@ type options struct {
 	pings    int
 	only     string // run only this sweep, without the per-mode figures
 	dom0Only bool   // run only the dom0 figures
+	ports    []int  // the points of the ports sweep
+	pingRuns int    // first pings after a flush, per run
+	// smoke runs the ports sweep alone of the sweeps.
+	smoke bool
 }
 
 func main() {
@@ -49,13 +54,23 @@ func main() {
 	flag.DurationVar(&o.idleFor, "idle", 5*time.Second, "how long the idle switch is watched")
 	flag.IntVar(&o.pings, "pings", 2000, "request/response round trips per latency run")
 	flag.BoolVar(&o.dom0Only, "dom0", false, "measure only the dom0 figures (a TCP stream from dom0 to a guest and to a LAN host, through the bridge device or the host port), without the others or the sweeps")
-	smoke := flag.Bool("smoke", false, "a quick check that the bench works: one run of 2 s of xswitch fastpath tc and the kernel bridge, no sweeps")
+	ports := flag.String("ports", "2,64,256,1024", "comma-separated `list` of the ports sweep's points (guest ports on the bridge)")
+	flag.IntVar(&o.pingRuns, "first-pings", 20, "first pings after a flush of the MAC table and the neighbour caches, per run")
+	flag.BoolVar(&o.smoke, "smoke", false, "a quick check that the bench works: one run of 2 s of xswitch fastpath tc and the kernel bridge, and of the ports sweep at 2 and 64 ports, with a multicast burst from 62 guests")
 	flag.Parse()
-	if *smoke {
-		o.runs, o.duration, o.sweeps, o.idleFor, o.pings = 1, 2*time.Second, false, time.Second, 200
+	if o.smoke {
+		o.runs, o.duration, o.idleFor, o.pings, o.pingRuns, *ports = 1, 2*time.Second, time.Second, 200, 5, "2,64"
 		if *only == "" {
 			*only = bridgeMode + ",xswitch fastpath tc"
 		}
+	}
+	for _, f := range strings.Split(*ports, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			fmt.Fprintf(os.Stderr, "bench: -ports: %q is no number of ports of 2 or more\n", f)
+			os.Exit(2)
+		}
+		o.ports = append(o.ports, n)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, veth pairs, XDP)")
@@ -64,8 +79,8 @@ func main() {
 	if o.dom0Only {
 		o.sweeps = false
 	}
-	if o.runs < 1 || o.duration <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1 and -duration positive")
+	if o.runs < 1 || o.pingRuns < 1 || o.duration <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -first-pings must be at least 1 and -duration positive")
 		os.Exit(2)
 	}
 	o.modes = modes

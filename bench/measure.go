@@ -66,33 +66,9 @@ func throughput(ctx context.Context, m mode, t *topology, size int, d time.Durat
 		}
 		defer unix.SchedSetaffinity(0, &all)
 	}
-	// b speaks first, so a switch knows where it is and does not flood;
-	// on its wire, in its VLAN.
-	hello := topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))
-	if t.bTag != 0 {
-		hello = topo.Tag(hello, 0x8100, t.bTag)
-	}
-	if err := b.Inject(hello); err != nil {
+	g, err := newFlow(t, size)
+	if err != nil {
 		return rate{}, err
-	}
-	time.Sleep(100 * time.Millisecond)
-	if t.bTag != 0 {
-		if err := checkTagged(t); err != nil {
-			return rate{}, err
-		}
-	}
-
-	// The destination address is not b's: b's kernel counts and drops the
-	// frames without answering, so only one direction is measured.
-	payload := make([]byte, max(size-14-20-8, 18))
-	frame := topo.UDPFrame(a.MAC(), b.MAC(), a.Addr(), netip.MustParseAddr("10.77.250.1"), 9, 9, payload)
-	var g *generator
-	if err := a.Do(func() error {
-		var err error
-		g, err = newGenerator("eth0", frame, 64)
-		return err
-	}); err != nil {
-		return rate{}, fmt.Errorf("generator: %w", err)
 	}
 	defer g.close()
 
@@ -129,6 +105,39 @@ func throughput(ctx context.Context, m mode, t *topology, size int, d time.Durat
 		r.cpuNs = float64(busy1-busy0) * (1e9 / clockTicks) / got
 	}
 	return r, ctx.Err()
+}
+
+// newFlow readies a flow of frames of size bytes from a to b: b speaks
+// first, so a switch knows where it is and does not flood (on its wire, in
+// its VLAN), and a generator in a is made to send them.
+func newFlow(t *topology, size int) (*generator, error) {
+	a, b := t.a, t.b
+	hello := topo.EtherFrame(a.MAC(), b.MAC(), 0x88b5, []byte("hello"))
+	if t.bTag != 0 {
+		hello = topo.Tag(hello, 0x8100, t.bTag)
+	}
+	if err := b.Inject(hello); err != nil {
+		return nil, err
+	}
+	time.Sleep(100 * time.Millisecond)
+	if t.bTag != 0 {
+		if err := checkTagged(t); err != nil {
+			return nil, err
+		}
+	}
+	// The destination address is not b's: b's kernel counts and drops the
+	// frames without answering, so only one direction is measured.
+	payload := make([]byte, max(size-14-20-8, 18))
+	frame := topo.UDPFrame(a.MAC(), b.MAC(), a.Addr(), netip.MustParseAddr("10.77.250.1"), 9, 9, payload)
+	var g *generator
+	if err := a.Do(func() error {
+		var err error
+		g, err = newGenerator("eth0", frame, 64)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("generator: %w", err)
+	}
+	return g, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc's times.

@@ -49,6 +49,8 @@ type topology struct {
 	h    *topo.Host
 	a, b *topo.Guest
 	c    *topo.Guest // the first idle guest, if any
+	// more are the idle guests after c, if any.
+	more *idleGuests
 	// bAddr is b's address, where TCP and request/response go; invalid
 	// when b cannot take them (a VLAN mode on a kernel without VLANs).
 	bAddr netip.Addr
@@ -64,11 +66,14 @@ func (t *topology) close() {
 		t.stop()
 	}
 	t.h.Close()
+	t.more.close()
 }
 
 // setupOpts vary a topology for the sweeps.
 type setupOpts struct {
-	idle int    // more guests, attached and idle
+	// idle is how many more guests are attached and idle: the first, c,
+	// has a namespace of its own; the others share one (see idleGuests).
+	idle int
 	yaml string // xswitchd configuration; "" is auto mode
 }
 
@@ -103,7 +108,7 @@ func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topol
 		return t, m.setupVLAN(ctx, xswitchd, t)
 	}
 	var vifs []string
-	for n := 1; n <= 2+o.idle; n++ {
+	for n := 1; n <= min(3, 2+o.idle); n++ {
 		g, err := h.AddGuest(fmt.Sprintf("vif%d.0", n), topo.MAC(n), guestAddr(n))
 		if err != nil {
 			return nil, err
@@ -117,6 +122,12 @@ func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topol
 			t.c = g
 		}
 		vifs = append(vifs, g.Vif())
+	}
+	if o.idle > 1 {
+		if t.more, err = addIdleGuests(ctx, h, 4, o.idle-1); err != nil {
+			return nil, err
+		}
+		vifs = append(vifs, t.more.vifs...)
 	}
 	t.bAddr = t.b.Addr()
 	if m.kind == "bridge" {
@@ -162,14 +173,26 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 		return nil, 0, err
 	}
 	c := control.NewClient(sock)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	stop = func() {
+		// A switch with hundreds of ports may take a minute to let go of
+		// them one by one; deleting the namespace, which follows, does it at
+		// once.
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(stopWait):
+			fmt.Fprintf(os.Stderr, "bench: xswitchd did not stop within %v of SIGTERM; killed\n", stopWait)
+			cmd.Process.Kill()
+			<-exited
+		}
 		os.Remove(sock)
-		// In the bench's dom0: -cleanup finds interfaces by name.
-		exec.Command("nsenter", "--net="+h.NSPath(), bin, "-cleanup", "-bpf-pin-dir", pins).Run()
+		// The namespace's deletion detaches the fast path from its
+		// interfaces; its pins are all that would outlive it.
+		os.RemoveAll(pins)
 	}
-	deadline := time.Now().Add(5*time.Second + time.Duration(ports)*50*time.Millisecond)
+	deadline := time.Now().Add(5*time.Second + time.Duration(ports)*100*time.Millisecond)
 	for time.Now().Before(deadline) {
 		var got []control.Port
 		if err := c.Get(ctx, "/v1/ports", nil, &got); err == nil && len(got) == ports {
@@ -180,6 +203,9 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 	stop()
 	return nil, 0, fmt.Errorf("xswitchd did not attach %d ports in time", ports)
 }
+
+// stopWait is how long a switch has to stop on SIGTERM.
+const stopWait = 5 * time.Second
 
 // available says why a mode cannot run here, or nil.
 func (m mode) available(xswitchd string) error {

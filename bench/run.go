@@ -35,7 +35,11 @@ type modeResult struct {
 	TCPGbps  *stat         `json:"tcp_gbit_per_s,omitempty"`
 	P50us    *stat         `json:"latency_p50_us,omitempty"`
 	P99us    *stat         `json:"latency_p99_us,omitempty"`
-	// NoTCP says why TCP and request/response were not measured.
+	// The median round trip of the first ICMP echo after the MAC table
+	// and the neighbour caches were flushed, and of the echo after it.
+	FirstPingUs *stat `json:"first_ping_us,omitempty"`
+	WarmPingUs  *stat `json:"warm_ping_us,omitempty"`
+	// NoTCP says why TCP, request/response and pings were not measured.
 	NoTCP   string `json:"no_tcp,omitempty"`
 	IdleCPU *stat  `json:"idle_cpu_percent,omitempty"` // of one core, xswitch only
 	RSSMB   *stat  `json:"rss_mb,omitempty"`           // xswitch only
@@ -57,6 +61,11 @@ type layoutResult struct {
 type point struct {
 	X         float64 `json:"x"`
 	Delivered float64 `json:"delivered_frames_per_s"`
+	// The ports sweep's: xswitchd's CPU in percent of a core and its RSS
+	// while only idle vifs exist, and the flow around a multicast burst.
+	IdleCPU *float64     `json:"idle_cpu_percent,omitempty"`
+	RSSMB   *float64     `json:"rss_mb,omitempty"`
+	Burst   *burstResult `json:"burst,omitempty"`
 }
 
 type sweep struct {
@@ -96,9 +105,17 @@ func run(ctx context.Context, o options) (*results, error) {
 		}
 		res.Modes = append(res.Modes, r)
 	}
-	todo := sweeps
+	todo := slices.Clone(sweeps)
+	for i := range todo {
+		if todo[i].name == "ports" {
+			todo[i].xs = o.ports
+		}
+	}
+	if o.smoke {
+		todo = slices.DeleteFunc(todo, func(s sweepDef) bool { return s.name != "ports" })
+	}
 	if o.only != "" {
-		todo = slices.DeleteFunc(slices.Clone(sweeps), func(s sweepDef) bool { return s.name != o.only })
+		todo = slices.DeleteFunc(todo, func(s sweepDef) bool { return s.name != o.only })
 		if len(todo) == 0 {
 			return nil, fmt.Errorf("-sweep %q: no such sweep", o.only)
 		}
@@ -193,12 +210,12 @@ func measureMode(ctx context.Context, o options, m mode, r *modeResult, p *progr
 			r.OneCore = lr
 		}
 	}
-	r.TCPGbps, r.P50us, r.P99us = &stat{}, &stat{}, &stat{}
+	r.TCPGbps, r.P50us, r.P99us, r.FirstPingUs, r.WarmPingUs = &stat{}, &stat{}, &stat{}, &stat{}, &stat{}
 	if m.kind == "xswitch" {
 		r.IdleCPU, r.RSSMB = &stat{}, &stat{}
 	}
 	for i := range o.runs {
-		p.step("%s, run %d/%d: idle, TCP stream, request/response", m.name, i+1, o.runs)
+		p.step("%s, run %d/%d: idle, TCP stream, request/response, first pings", m.name, i+1, o.runs)
 		t, err := m.setup(ctx, o.xswitchd, setupOpts{})
 		if err != nil {
 			return err
@@ -231,6 +248,13 @@ func measureMode(ctx context.Context, o options, m mode, r *modeResult, p *progr
 			r.P50us.add(p50)
 			r.P99us.add(p99)
 			p.note("TCP %.2f Gbit/s; round trip p50 %.1f µs, p99 %.1f µs", gbps, p50, p99)
+			first, warm, err := firstPings(ctx, m, t, o.pingRuns)
+			if err != nil {
+				return err
+			}
+			r.FirstPingUs.add(first)
+			r.WarmPingUs.add(warm)
+			p.note("first ping after a flush %.1f µs, the next %.1f µs (medians of %d)", first, warm, o.pingRuns)
 			return nil
 		}()
 		if err != nil {
