@@ -13,18 +13,18 @@ import (
 )
 
 // worker forwards batches of frames: a port's own worker those of its port,
-// a Shared's worker those of any port of its bridge. Its buffers are
-// allocated once; an egress queue is made when first used.
+// a Shared's worker those of any port of its bridge. Its egress queues grow
+// to what batches need and are then reused, so the loop allocates nothing.
 type worker struct {
 	b *Bridge
 	// in is the port whose frames forward takes; nil in a Shared's worker,
 	// which names the ingress port of every run it passes.
 	in *port
 
-	// qcap is each egress queue's capacity, the receive batch size: one
-	// batch adds at most that many frames to a queue.
+	// qcap is the receive batch size: the most frames a queue holds
+	// before it is sent, and what one batch adds to it at most.
 	qcap    int
-	out     [][]Frame // per egress slot, frames waiting to be sent; nil until first used
+	out     [][]Frame // per egress slot, frames waiting to be sent; grown on use
 	pending []int     // slots of out that hold frames, in first-use order
 
 	// batchSet is, in a Shared's worker, the port set that begin returned
@@ -209,22 +209,19 @@ func (w *worker) grow(slots int) {
 }
 
 // add queues a copy of f for egress port e, sending the queue first when it
-// is full, and returns the copy, which the caller may retag for e alone.
+// holds a batch, and returns the copy, which the caller may retag for e
+// alone.
 func (w *worker) add(e *port, f *Frame) *Frame {
 	q := w.out[e.slot]
-	if len(q) == cap(q) {
-		if q == nil {
-			// Most ports of a big bridge never receive from a given
-			// worker; their queues cost nothing until they do.
-			q = make([]Frame, 0, w.qcap)
-		} else {
-			send(e, q)
-			q = q[:0]
-		}
+	if len(q) >= w.qcap {
+		send(e, q)
+		q = q[:0]
 	}
 	if len(q) == 0 && !w.isPending(e.slot) {
 		w.pending = append(w.pending, e.slot)
 	}
+	// A queue grows to the most frames a batch gave it, and stays: most
+	// ports of a big bridge get one frame of a flood per batch, or none.
 	q = append(q, *f)
 	w.out[e.slot] = q
 	return &q[len(q)-1]

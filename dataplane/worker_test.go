@@ -329,3 +329,29 @@ func TestForwardAllocsWithPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestQueuesGrowOnUse holds a worker's egress queues to what its batches
+// needed: a flood of one frame costs each port a queue of about one frame,
+// not a batch's worth (256 ports, each flooding once, would otherwise hold
+// 256 × 256 queues of 64 frames).
+func TestQueuesGrowOnUse(t *testing.T) {
+	ps := make([]Port, 16)
+	for i := range ps {
+		ps[i] = newNullPort(fmt.Sprint("p", i))
+	}
+	br, list := newForwardBridge(t, ps...)
+	w := portWorker(br, list[0])
+	bcast := make([]byte, 60)
+	copy(bcast, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1})
+	w.forward([]Frame{{Data: bcast}})
+	total := 0
+	for _, q := range w.out {
+		total += cap(q)
+	}
+	if want := 2 * (len(list) - 1); total > want {
+		t.Errorf("queues hold %d frames after a flood of one, want at most %d", total, want)
+	}
+	if total == 0 {
+		t.Error("the flood queued nothing")
+	}
+}
