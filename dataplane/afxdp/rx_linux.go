@@ -152,10 +152,11 @@ func (p *Port) recycle() {
 
 // refill sets every fill ring's target from what the kernel took out of it
 // since the last refill (twice that, on top of the floor: demand may grow
-// until the next one) and tops the ring up to it: with the frames the
-// socket kept from its last Receive, then from the pool, floors first.
-// Kept frames beyond the target go back to the pool, so a socket that falls
-// idle shrinks to its floor as it receives its last frames. A port of one
+// until the next one; the highest of the last peakHold) and tops the ring
+// up to it: with the frames the socket kept from its last Receive, then
+// from the pool, floors first. Kept frames beyond the target go back to
+// the pool, so a socket that falls idle shrinks to its floor as it receives
+// its last frames. A port of one
 // queue either returns frames or borrows them, one lock of the pool (two
 // when it runs short); under rx.mu, or before the port is shared.
 func (p *Port) refill() {
@@ -164,10 +165,11 @@ func (p *Port) refill() {
 	floor, most := u.floor(ring), u.fillMax(ring)
 	surplus := r.frames[:0]
 	floors, total, posted := 0, 0, false
+	now := time.Now()
 	for i, s := range p.queues {
 		have := s.fill.pending()
 		cons := s.fill.local - have
-		target := min(floor+2*(cons-s.taken), most)
+		target := s.target(floor+2*(cons-s.taken), most, now)
 		s.taken = cons
 		room := s.fill.free(ring)
 		k := 0
@@ -215,6 +217,20 @@ func (p *Port) refill() {
 			s.wakeFill()
 		}
 	}
+}
+
+// peakHold is how long a fill ring keeps the depth its busiest refill
+// asked for: a Receive loop that loses its CPU for a few milliseconds
+// must find frames in the ring when it gets it back.
+const peakHold = 50 * time.Millisecond
+
+// target returns the fill ring's target, for a demand of want frames: the
+// peak of the last peakHold, at most most.
+func (s *xsk) target(want, most uint32, now time.Time) uint32 {
+	if want >= s.peak || now.Sub(s.peakAt) > peakHold {
+		s.peak, s.peakAt = want, now
+	}
+	return min(s.peak, most)
 }
 
 // give posts frames from the pool to the fill rings, up to want[i] to

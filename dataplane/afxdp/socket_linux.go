@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,10 @@ type xsk struct {
 	// taken is the kernel's fill consumer index at the last refill: what
 	// it took since is the socket's recent demand. The Receive goroutine's.
 	taken uint32
+	// peak is the highest fill target since peakAt, which is less than
+	// peakHold ago; refill's.
+	peak   uint32
+	peakAt time.Time
 }
 
 // openXSK opens the socket of one queue, bound in the given mode: it
