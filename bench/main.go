@@ -56,10 +56,10 @@ func main() {
 	flag.BoolVar(&o.dom0Only, "dom0", false, "measure only the dom0 figures (a TCP stream from dom0 to a guest and to a LAN host, through the bridge device or the host port), without the others or the sweeps")
 	ports := flag.String("ports", "2,64,256,1024", "comma-separated `list` of the ports sweep's points (guest ports on the bridge)")
 	flag.IntVar(&o.pingRuns, "first-pings", 20, "first pings after a flush of the MAC table and the neighbour caches, per run")
-	flag.BoolVar(&o.smoke, "smoke", false, "a quick check that the bench works: one run of 2 s of xswitch fastpath tc and the kernel bridge, and of the ports sweep at 2 and 64 ports, with a multicast burst from 62 guests")
+	flag.BoolVar(&o.smoke, "smoke", false, "a quick check that the bench works: one run of 1 s of xswitch fastpath tc and the kernel bridge, and of the ports sweep at 2 and 64 ports, with a multicast burst from 62 guests")
 	flag.Parse()
 	if o.smoke {
-		o.runs, o.duration, o.idleFor, o.pings, o.pingRuns, *ports = 1, 2*time.Second, time.Second, 200, 5, "2,64"
+		o.runs, o.duration, o.idleFor, o.pings, o.pingRuns, *ports = 1, time.Second, time.Second, 200, 5, "2,64"
 		if *only == "" {
 			*only = bridgeMode + ",xswitch fastpath tc"
 		}
