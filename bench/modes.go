@@ -193,7 +193,7 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 		os.RemoveAll(pins)
 	}
 	deadline := time.Now().Add(5*time.Second + time.Duration(ports)*100*time.Millisecond)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
 		var got []control.Port
 		if err := c.Get(ctx, "/v1/ports", nil, &got); err == nil && len(got) == ports {
 			return stop, cmd.Process.Pid, nil // nsenter execs xswitchd
@@ -201,6 +201,9 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
 	return nil, 0, fmt.Errorf("xswitchd did not attach %d ports in time", ports)
 }
 
