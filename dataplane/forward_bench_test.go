@@ -124,3 +124,31 @@ func BenchmarkForwardPolicy(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "frames/s")
 }
+
+// BenchmarkFlood is a burst of broadcasts from one port (every guest's
+// IPv6 autoconfiguration at once): a batch of 64, each sent to every other
+// port. It reports frames received per second.
+func BenchmarkFlood(b *testing.B) {
+	for _, ports := range []int{16, 256, 1024} {
+		b.Run(fmt.Sprintf("ports=%d", ports), func(b *testing.B) {
+			ps := make([]Port, ports)
+			for i := range ps {
+				ps[i] = newNullPort(fmt.Sprint("p", i))
+			}
+			br, list := newForwardBridge(b, ps...)
+			batch := make([]Frame, 64)
+			for i := range batch {
+				d := make([]byte, 64)
+				copy(d, []byte{0x33, 0x33, 0, 0, 0, 2, 0x02, 0xff, 0, 0, 0, 1})
+				batch[i] = Frame{Data: d}
+			}
+			w := portWorker(br, list[0])
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w.forward(batch)
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "frames/s")
+		})
+	}
+}

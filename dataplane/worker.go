@@ -25,7 +25,10 @@ type worker struct {
 	// before it is sent, and what one batch adds to it at most.
 	qcap    int
 	out     [][]Frame // per egress slot, frames waiting to be sent; grown on use
-	pending []int     // slots of out that hold frames, in first-use order
+	pending []int     // slots of out used in this batch, in first-use order
+	// queued says, per slot, that the slot is in pending: a queue sent
+	// when full is empty but still pending.
+	queued []bool
 
 	// batchSet is, in a Shared's worker, the port set that begin returned
 	// for the batch in progress; nil between batches.
@@ -203,6 +206,7 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 
 func (w *worker) grow(slots int) {
 	w.out = append(w.out, make([][]Frame, slots-len(w.out))...)
+	w.queued = append(w.queued, make([]bool, slots-len(w.queued))...)
 	if cap(w.pending) < slots {
 		w.pending = make([]int, 0, slots)
 	}
@@ -217,7 +221,8 @@ func (w *worker) add(e *port, f *Frame) *Frame {
 		send(e, q)
 		q = q[:0]
 	}
-	if len(q) == 0 && !w.isPending(e.slot) {
+	if len(q) == 0 && !w.queued[e.slot] {
+		w.queued[e.slot] = true
 		w.pending = append(w.pending, e.slot)
 	}
 	// A queue grows to the most frames a batch gave it, and stays: most
@@ -225,15 +230,6 @@ func (w *worker) add(e *port, f *Frame) *Frame {
 	q = append(q, *f)
 	w.out[e.slot] = q
 	return &q[len(q)-1]
-}
-
-func (w *worker) isPending(slot int) bool {
-	for _, s := range w.pending {
-		if s == slot {
-			return true
-		}
-	}
-	return false
 }
 
 // flush sends every queued frame.
@@ -245,6 +241,7 @@ func (w *worker) flush(set *portSet) {
 		}
 		clear(q) // drop references into the ingress port's buffers
 		w.out[slot] = q[:0]
+		w.queued[slot] = false
 	}
 	w.pending = w.pending[:0]
 }
