@@ -17,8 +17,8 @@ const bridgeMaxPorts = 1023
 // every idle guest (see burstFrames).
 type burstResult struct {
 	Frames int `json:"frames"` // in the burst: three per idle guest
-	// Before is the flow's rate in frames/s over the -duration before the
-	// burst; During over the second from the burst on; Lowest in the
+	// Before is the flow's rate in frames/s before the burst (the point's
+	// rate); During over the second from the burst on; Lowest in the
 	// slowest tenth of that second.
 	Before float64 `json:"before_frames_per_s"`
 	During float64 `json:"during_frames_per_s"`
@@ -30,7 +30,9 @@ type burstResult struct {
 // measurePorts is a point of the ports sweep: mode m with x guest ports,
 // two of which exchange traffic. With xswitch, the switch is first watched
 // while nothing but idle vifs exist; then a flows to b for -duration, and
-// every idle guest sends its burst while the flow goes on.
+// every idle guest sends its burst while the flow goes on. The flow's rate
+// is the median of -runs periods of -duration, in one setup: a thousand
+// ports take long to set up.
 func measurePorts(ctx context.Context, o options, m mode, x int, p *progress) (point, error) {
 	if m.kind == "bridge" && x > bridgeMaxPorts {
 		p.note("a kernel bridge takes at most %d ports: measured with %d", bridgeMaxPorts, bridgeMaxPorts)
@@ -52,7 +54,7 @@ func measurePorts(ctx context.Context, o options, m mode, x int, p *progress) (p
 		pt.IdleCPU, pt.RSSMB = &cpu, &rss
 		p.note("idle: %.2f %% of a core, %.1f MB RSS", cpu, rss)
 	}
-	r, burst, err := flowWithBurst(ctx, t, o.duration)
+	r, burst, err := flowWithBurst(ctx, t, o.duration, o.runs)
 	if err != nil {
 		return pt, err
 	}
@@ -69,10 +71,10 @@ func measurePorts(ctx context.Context, o options, m mode, x int, p *progress) (p
 	return pt, nil
 }
 
-// flowWithBurst sends 64-byte frames from a to b for d and measures what
-// arrives; then, if t has idle guests, fires their burst and measures the
-// flow for one second more, in tenths.
-func flowWithBurst(ctx context.Context, t *topology, d time.Duration) (rate, *burstResult, error) {
+// flowWithBurst sends 64-byte frames from a to b for runs periods of d and
+// takes the median of what arrives in each; then, if t has idle guests,
+// fires their burst and measures the flow for one second more, in tenths.
+func flowWithBurst(ctx context.Context, t *topology, d time.Duration, runs int) (rate, *burstResult, error) {
 	bu, err := newBurster(t)
 	if err != nil {
 		return rate{}, nil, err
@@ -132,14 +134,19 @@ func flowWithBurst(ctx context.Context, t *topology, d time.Duration) (rate, *bu
 		return rate{}, nil, err
 	}
 	sent0 := sent.Load()
-	if err := wait(d); err != nil {
-		return rate{}, nil, err
+	var windows []float64
+	for range runs {
+		if err := wait(d); err != nil {
+			return rate{}, nil, err
+		}
+		s1, err := take()
+		if err != nil {
+			return rate{}, nil, err
+		}
+		windows = append(windows, perS(s0, s1))
+		s0 = s1
 	}
-	s1, err := take()
-	if err != nil {
-		return rate{}, nil, err
-	}
-	r := rate{generated: float64(sent.Load()-sent0) / s1.at.Sub(s0.at).Seconds(), delivered: perS(s0, s1)}
+	r := rate{generated: float64(sent.Load()-sent0) / (d * time.Duration(runs)).Seconds(), delivered: median(windows)}
 	if bu == nil {
 		return r, nil, finish()
 	}
@@ -151,7 +158,7 @@ func flowWithBurst(ctx context.Context, t *topology, d time.Duration) (rate, *bu
 			return r, nil, err
 		}
 	}
-	s1, err = take()
+	s1, err := take()
 	if err != nil {
 		return r, nil, err
 	}

@@ -11,8 +11,8 @@ import (
 // and its ratio to the mode's own at the fewest ports, the idle switch's
 // CPU and RSS, and the flow around the multicast burst.
 func printPorts(w io.Writer, res *results, sw *sweep) {
-	fmt.Fprintf(w, "\nsweep of ports (one core, one run per point): the flow between two guests, × its rate at the fewest ports;\n"+
-		"xswitchd's CPU and RSS while only the idle vifs exist; the flow in the second after every idle guest sent 3 multicast frames:\n")
+	fmt.Fprintf(w, "\nsweep of ports (one core, one setup per point): the flow between two guests (median of %v periods), × its rate at the fewest ports;\n"+
+		"xswitchd's CPU and RSS while only the idle vifs exist; the flow in the second after every idle guest sent 3 multicast frames:\n", res.Settings["runs"])
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tports\tframes/s\t× fewest\tidle CPU %\tRSS MB\tburst frames\tframes/s after\t× before\tslowest tenth\txswitchd CPU %\t")
 	for _, m := range res.Modes {

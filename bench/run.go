@@ -90,7 +90,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	res := &results{
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: commit(), Kernel: kernel(), Machine: readMachine(), Go: goVersion(),
 		Settings: map[string]any{"runs": o.runs, "duration_s": o.duration.Seconds(), "idle_s": o.idleFor.Seconds(), "pings": o.pings,
-			"frame_bytes": 64, "sweep_runs": 1},
+			"frame_bytes": 64, "sweep_runs": 1, "ports_sweep_flow_periods": o.runs, "ports": o.ports, "first_pings": o.pingRuns},
 	}
 	defer setBaselines(res, o.modes)
 	p := &progress{start: time.Now()}
