@@ -156,9 +156,9 @@ func (p *Port) recycle() {
 // up to it: with the frames the socket kept from its last Receive, then
 // from the pool, floors first. Kept frames beyond the target go back to
 // the pool, so a socket that falls idle shrinks to its floor as it receives
-// its last frames. A port of one
-// queue either returns frames or borrows them, one lock of the pool (two
-// when it runs short); under rx.mu, or before the port is shared.
+// its last frames. A port of one queue either returns frames or borrows
+// them: one lock of the pool, two when it runs short. Under rx.mu, or
+// before the port is shared.
 func (p *Port) refill() {
 	r, u := &p.rx, p.umem
 	ring := uint32(p.cfg.RxRingSize)
