@@ -14,9 +14,10 @@ type SharedConfig struct {
 	// whole ring blocks.
 	Frames int
 	// FrameSize is the size in bytes of one slot, a multiple of 16. The
-	// kernel stores a frame with its headers in one slot; a longer frame
-	// is counted (Stats.RxTruncated) and dropped. The default holds a
-	// 64 KiB GSO super-frame.
+	// kernel stores a frame with about 80 bytes of headers in one slot;
+	// a longer frame (a GSO super-frame, a jumbo frame) it queues on the
+	// socket instead, whole, which costs a copy. The default holds a
+	// 1500-byte frame with a tag.
 	FrameSize int
 	// BatchSize is the number of frames the dataplane should pass to
 	// Receive; at most 1024.
@@ -27,31 +28,24 @@ type SharedConfig struct {
 }
 
 const (
-	// slotOverhead is what a slot holds before the frame's MAC header:
-	// the tpacket2_hdr and sockaddr_ll (aligned to 80 bytes by the
-	// kernel for a 14-byte MAC header) and the virtio-net header, with
-	// room to spare.
-	slotOverhead = 128
 	// maxPuntedLen is the longest punted frame: the longest frame a port
 	// receives, with the punt header and a tag moved inline by the fast
 	// path.
 	maxPuntedLen = maxFrameLen + PuntHeaderLen + 4
 	// minFrameSize is the smallest slot the switch accepts.
-	minFrameSize = 1024
+	minFrameSize = 256
 	// slotsPerBlock is how many slots a ring block is sized for: blocks
 	// are a power of two pages (what the kernel allocates anyway), so
 	// several slots to a block waste less of it.
 	slotsPerBlock = 16
 )
 
-// DefaultSharedConfig returns the defaults: 248 slots that each hold a
-// 64 KiB super-frame, 16 MiB of kernel memory in 8 blocks of 2 MiB. Only the
-// pages the switch reads count in its RSS: a small frame's slot costs one
-// page.
+// DefaultSharedConfig returns the defaults: 1024 slots of 2 KiB, a 2 MiB
+// ring in 64 blocks of 32 KiB, enough for a burst of a thousand punts.
 func DefaultSharedConfig() SharedConfig {
 	return SharedConfig{
-		Frames:    248,
-		FrameSize: (maxPuntedLen + slotOverhead + 15) &^ 15,
+		Frames:    1024,
+		FrameSize: 2048,
 		BatchSize: 64,
 	}
 }

@@ -16,6 +16,10 @@ import (
 // sharedName names the Shared receiver in errors.
 const sharedName = "punt"
 
+// copyQueueBytes bounds the socket's receive queue, which holds the frames
+// too long for a slot (SO_RCVBUF; the kernel doubles it).
+const copyQueueBytes = 4 << 20
+
 // Shared is a dataplane.Receiver on one AF_PACKET socket bound to the punt
 // ethertype on every interface of its network namespace: it receives what
 // the fast path punts on any port, each frame with the ifindex it came in
@@ -91,11 +95,20 @@ func setupShared(fd int, cfg SharedConfig, g ringGeometry) ([]byte, string, erro
 		Frame_size: uint32(cfg.FrameSize),
 		Frame_nr:   uint32(g.blocks * g.perBlock),
 	}
+	// A frame longer than a slot is queued whole on the socket too.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_COPY_THRESH, 1); err != nil {
+		return nil, "setsockopt PACKET_COPY_THRESH", err
+	}
+	// The kernel queues such copies only while the queue holds less than
+	// SO_RCVBUF (net.core.rmem_max by default): room for a few dozen
+	// super-frames. Without CAP_NET_ADMIN, take what SO_RCVBUF gives.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, copyQueueBytes); err != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, copyQueueBytes)
+	}
 	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return nil, "setsockopt PACKET_RX_RING", err
 	}
-	// Not populated: a page counts in the switch's RSS only once it has
-	// read it, so slots that only ever hold small frames cost a page each.
+	// The kernel maps the whole ring at once: all of it counts in the RSS.
 	mem, err := unix.Mmap(fd, 0, g.blockSize*g.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, "mmap", err
@@ -145,7 +158,7 @@ func (s *Shared) Receive(frames []dataplane.Frame, ifindex []int32) (int, error)
 
 // poll is RawConn.Read's callback, as Port.poll.
 func (s *Shared) poll(fd uintptr) bool {
-	if s.fillRx() {
+	if s.fillRx(fd) {
 		return true
 	}
 	if s.rxWaited {
@@ -155,9 +168,10 @@ func (s *Shared) poll(fd uintptr) bool {
 	return false
 }
 
-// fillRx fills rxFrames from the ring and reports whether it got any.
-func (s *Shared) fillRx() bool {
-	n, truncated, bytes := s.ring.fill(s.rxFrames, s.rxIfs)
+// fillRx fills rxFrames from the ring and the socket fd, and reports
+// whether it got any.
+func (s *Shared) fillRx(fd uintptr) bool {
+	n, truncated, bytes := s.ring.fill(fd, s.rxFrames, s.rxIfs)
 	if truncated > 0 {
 		s.stats.rxTruncated.Add(uint64(truncated))
 	}
@@ -177,7 +191,7 @@ func (s *Shared) waitDirect() bool {
 	got := false
 	s.rc.Control(func(fd uintptr) {
 		takeSocketError(fd, &s.stats)
-		if got = s.fillRx(); got {
+		if got = s.fillRx(fd); got {
 			return
 		}
 		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

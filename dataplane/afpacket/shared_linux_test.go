@@ -173,14 +173,20 @@ func TestSharedRingWraps(t *testing.T) {
 			t.Fatalf("frame %d: % x, want % x", i, f.data, want)
 		}
 	}
-	// A frame longer than a slot is counted, not returned.
-	peer.send(t, punted(testFrame(99, 1000)))
-	peer.send(t, punted(testFrame(100, 100)))
-	if f := recvShared(t, ch); !bytes.Equal(f.data, testFrame(100, 100)) {
-		t.Fatalf("after a truncated frame: % x", f.data)
+	// Frames longer than a slot arrive whole, from the socket's queue, in
+	// order with the others.
+	peer.send(t, punted(testFrame(100, 1000)))
+	peer.send(t, punted(testFrame(101, 1400)))
+	peer.send(t, punted(testFrame(102, 100)))
+	peer.send(t, punted(testFrame(103, 1200)))
+	for _, want := range [][]byte{testFrame(100, 1000), testFrame(101, 1400), testFrame(102, 100), testFrame(103, 1200)} {
+		if f := recvShared(t, ch); !bytes.Equal(f.data, want) {
+			seq, _ := testSeq(f.data)
+			t.Fatalf("got frame %d of %d bytes, want % x", seq, len(f.data), want[:22])
+		}
 	}
-	if st := s.Stats(); st.RxTruncated != 1 {
-		t.Errorf("RxTruncated %d, want 1", st.RxTruncated)
+	if st := s.Stats(); st.RxTruncated != 0 || st.RxDropped != 0 {
+		t.Errorf("stats %+v, want nothing truncated or dropped", st)
 	}
 }
 
@@ -263,13 +269,13 @@ func TestSharedKeepsSuperFrames(t *testing.T) {
 func TestSharedConfigGeometry(t *testing.T) {
 	d := DefaultSharedConfig()
 	g := d.geometry(4096)
-	if g.blockSize != 2<<20 || g.perBlock != 31 || g.blocks != 8 {
-		t.Errorf("default geometry %+v, want 8 blocks of 2 MiB with 31 slots", g)
+	if g.blockSize != 32<<10 || g.perBlock != 16 || g.blocks != 64 {
+		t.Errorf("default geometry %+v, want 64 blocks of 32 KiB with 16 slots", g)
 	}
-	if d.FrameSize < maxPuntedLen+slotOverhead-16 {
-		t.Errorf("default FrameSize %d cannot hold a punted super-frame", d.FrameSize)
+	if g := (SharedConfig{Frames: 100, FrameSize: 65552}).geometry(4096); g.blockSize != 2<<20 || g.perBlock != 31 || g.blocks != 4 {
+		t.Errorf("geometry of 100 slots of 64 KiB %+v, want 4 blocks of 2 MiB with 31 slots", g)
 	}
-	for _, bad := range []SharedConfig{{Frames: 1}, {FrameSize: 512}, {FrameSize: 2056}, {BatchSize: 2000}} {
+	for _, bad := range []SharedConfig{{Frames: 1}, {FrameSize: 128}, {FrameSize: 2056}, {BatchSize: 2000}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
@@ -317,5 +323,44 @@ func TestSendOnlySendsAndReceivesNothing(t *testing.T) {
 	}
 	if promisc := linkInfo(t, pr.nsPort, "port0")["promiscuity"]; promisc != float64(0) {
 		t.Errorf("promiscuity %v after Close, want 0", promisc)
+	}
+}
+
+func TestSharedReceiveDoesNotAllocate(t *testing.T) {
+	nstest.RequireRoot(t)
+	nsPort, nsPeer := nstest.Netns(t, "xsw-shr"), nstest.Netns(t, "xsw-shr")
+	nstest.Veth(t, nsPort, "port0", nsPeer, "peer0")
+	var s *Shared
+	nstest.In(t, nsPort, func() (err error) {
+		s, err = OpenShared(SharedConfig{Frames: 2048, FrameSize: 1024, PuntEtherType: puntTest})
+		return err
+	})
+	t.Cleanup(func() { s.Close() })
+	peer := openRaw(t, nsPeer, "peer0", false)
+	const runs, batch = 50, 8
+	for i := range (runs + 1) * batch * 2 {
+		size := 100
+		if i%5 == 0 {
+			size = 1400 // through the socket's queue, with a slot of 1024
+		}
+		peer.send(t, punted(testFrame(uint32(i), size)))
+	}
+	frames, ifs := make([]dataplane.Frame, batch), make([]int32, batch)
+	if _, err := s.Receive(frames, ifs); err != nil {
+		t.Fatal(err)
+	}
+	watchdog := time.AfterFunc(10*time.Second, func() { s.Close() })
+	defer watchdog.Stop()
+	var err error
+	allocs := testing.AllocsPerRun(runs, func() {
+		if _, e := s.Receive(frames, ifs); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("Receive allocates %v times per call, want 0", allocs)
 	}
 }

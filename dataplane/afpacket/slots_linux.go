@@ -17,6 +17,12 @@ import (
 // a frame while the next slot is still the reader's); the reader takes the
 // slots in the same order and flips them back to TP_STATUS_KERNEL once
 // nothing points into them. Only one goroutine uses it at a time.
+//
+// A frame longer than a slot (a super-frame) gets only its start in the
+// slot, marked TP_STATUS_COPY, and the whole of it in the socket's receive
+// queue (PACKET_COPY_THRESH), in ring order: the reader takes it from there
+// into big. So slots can be small, and the ring with them: the kernel maps
+// all of it into the switch, where it counts in the RSS.
 type slots struct {
 	mem       []byte // the mapped ring: blocks of blockSize bytes, each with perBlock slots of frameSize bytes from its start
 	blockSize int    // a power of two pages
@@ -26,11 +32,12 @@ type slots struct {
 	cur       int    // the next slot to read; in [0, count)
 	held      int    // slots before cur read but not released; in [0, count]
 	punt      uint16 // the punt ethertype whose header fill removes
+	big       []byte // holds a frame read from the receive queue, with its virtio-net header; at most one per fill
 }
 
 func newSlots(mem []byte, g ringGeometry, frameSize int, punt uint16) slots {
 	return slots{mem: mem, blockSize: g.blockSize, perBlock: g.perBlock, frameSize: frameSize,
-		count: g.perBlock * g.blocks, punt: punt}
+		count: g.perBlock * g.blocks, punt: punt, big: make([]byte, dataplane.VNetHdrLen+maxPuntedLen)}
 }
 
 // offset returns where slot i starts in mem.
@@ -39,15 +46,18 @@ func (s *slots) offset(i int) int {
 }
 
 // fill stores in frames[:n] and ifindex[:n] the next frames of the ring and
-// the interfaces they came in on, at most len(frames), without waiting.
-// Their Data point into the ring and stay valid until release. Frames the
-// kernel truncated are skipped and counted in truncated; bytes sums the
-// lengths of the returned frames.
-func (s *slots) fill(frames []dataplane.Frame, ifindex []int32) (n, truncated, bytes int) {
+// the interfaces they came in on, at most len(frames), without waiting; fd
+// is the socket, whose receive queue holds the frames too long for a slot.
+// Their Data point into the ring, or into big, and stay valid until release
+// and the next fill. Frames the kernel truncated are skipped and counted in
+// truncated; bytes sums the lengths of the returned frames.
+func (s *slots) fill(fd uintptr, frames []dataplane.Frame, ifindex []int32) (n, truncated, bytes int) {
+	bigUsed := false
 	for n < len(frames) && s.held < s.count {
 		off := s.offset(s.cur)
 		h := s.hdr(off)
-		if atomic.LoadUint32(&h.Status)&unix.TP_STATUS_USER == 0 {
+		status := atomic.LoadUint32(&h.Status)
+		if status&unix.TP_STATUS_USER == 0 || status&unix.TP_STATUS_COPY != 0 && bigUsed {
 			break
 		}
 		s.cur++
@@ -55,15 +65,26 @@ func (s *slots) fill(frames []dataplane.Frame, ifindex []int32) (n, truncated, b
 			s.cur = 0
 		}
 		s.held++
-		if h.Snaplen < h.Len || int(h.Mac) < dataplane.VNetHdrLen {
+		f := &frames[n]
+		switch {
+		case status&unix.TP_STATUS_COPY != 0:
+			bigUsed = true
+			m := recvDontWait(fd, s.big)
+			if m < dataplane.VNetHdrLen || m > len(s.big) {
+				truncated++
+				continue
+			}
+			f.Data = s.big[dataplane.VNetHdrLen:m:m]
+			f.VNet = decodeVNetHdr(s.big)
+		case h.Snaplen < h.Len || int(h.Mac) < dataplane.VNetHdrLen:
 			truncated++
 			continue
+		default:
+			mac := off + int(h.Mac)
+			end := mac + int(h.Snaplen)
+			f.Data = s.mem[mac:end:end]
+			f.VNet = decodeVNetHdr(s.mem[mac-dataplane.VNetHdrLen : mac])
 		}
-		mac := off + int(h.Mac)
-		end := mac + int(h.Snaplen)
-		f := &frames[n]
-		f.Data = s.mem[mac:end:end]
-		f.VNet = decodeVNetHdr(s.mem[mac-dataplane.VNetHdrLen : mac])
 		unpunt(f, s.punt)
 		f.Tagged, f.VLAN, f.TPID = false, 0, 0
 		if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {

@@ -25,3 +25,20 @@ func (s *slots) ifindex(off int) int32 {
 	_ = s.mem[p+3]
 	return *(*int32)(unsafe.Pointer(&s.mem[p]))
 }
+
+// recvDontWait takes the next frame of fd's receive queue into buf and
+// returns its whole length (MSG_TRUNC), which exceeds len(buf) if it did not
+// fit, or -1 if there was none.
+func recvDontWait(fd uintptr, buf []byte) int {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1
+		}
+		return int(r)
+	}
+}
