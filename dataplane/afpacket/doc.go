@@ -29,4 +29,11 @@
 // mapped until the process exits.
 //
 // Stats may be called from any goroutine, also after Close.
+//
+// Ports of the fast path. A Shared is one socket bound to the fast path's
+// punt ethertype on every interface of its namespace: a dataplane.Receiver
+// that delivers the punts of every port with the ifindex each came in on,
+// from a TPACKET_V2 ring (a frame is handed over as soon as it is written:
+// no timer). The ports themselves are then SendOnly: a sending socket, no
+// ring, nothing to receive.
 package afpacket
