@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -153,20 +154,33 @@ func newBurster(t *topology) (*burster, error) {
 // size is the number of frames in the burst.
 func (b *burster) size() int { return len(b.frames) + len(b.cFrame) }
 
-// fire sends the burst.
-func (b *burster) fire() error {
-	if err := b.c.Inject(b.cFrame...); err != nil {
-		return err
+// fire sends the burst and returns how many of its frames the guests'
+// interfaces refused: a veth refuses a frame when the backlog of the CPU
+// that would receive it is full, which the copies a switch floods can
+// fill.
+func (b *burster) fire() (refused int, err error) {
+	for _, f := range b.cFrame {
+		if err := b.c.Inject(f); errors.Is(err, unix.ENOBUFS) {
+			refused++
+		} else if err != nil {
+			return refused, err
+		}
 	}
 	for sent := 0; sent < len(b.msgs); {
 		n := min(len(b.msgs)-sent, 1024) // UIO_MAXIOV
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(b.fd), uintptr(unsafe.Pointer(&b.msgs[sent])), uintptr(n), 0, 0, 0)
-		if e != 0 {
-			return fmt.Errorf("burst: sendmmsg: %w", e)
+		switch {
+		case e == unix.ENOBUFS:
+			// sendmmsg reports an error only for its first message.
+			refused++
+			sent++
+		case e != 0:
+			return refused, fmt.Errorf("burst: sendmmsg: %w", e)
+		default:
+			sent += int(r)
 		}
-		sent += int(r)
 	}
-	return nil
+	return refused, nil
 }
 
 func (b *burster) close() {

@@ -17,6 +17,9 @@ const bridgeMaxPorts = 1023
 // every idle guest (see burstFrames).
 type burstResult struct {
 	Frames int `json:"frames"` // in the burst: three per idle guest
+	// Refused is how many of them the guests' interfaces dropped on the
+	// way in, their CPU's backlog full.
+	Refused int `json:"refused"`
 	// Before is the flow's rate in frames/s before the burst (the point's
 	// rate); During over the second from the burst on; Lowest in the
 	// slowest tenth of that second.
@@ -65,8 +68,12 @@ func measurePorts(ctx context.Context, o options, m mode, x int, p *progress) (p
 		if burst.SwitchCPU != nil {
 			cpu = fmt.Sprintf("; xswitchd %.0f %% of a core", *burst.SwitchCPU)
 		}
-		p.note("burst of %d multicast frames: the flow went from %.0f to %.0f frames/s in the second after (slowest tenth %.0f)%s",
-			burst.Frames, burst.Before, burst.During, burst.Lowest, cpu)
+		refused := ""
+		if burst.Refused > 0 {
+			refused = fmt.Sprintf(" (%d refused on the way in)", burst.Refused)
+		}
+		p.note("burst of %d multicast frames%s: the flow went from %.0f to %.0f frames/s in the second after (slowest tenth %.0f)%s",
+			burst.Frames, refused, burst.Before, burst.During, burst.Lowest, cpu)
 	}
 	return pt, nil
 }
@@ -162,7 +169,7 @@ func flowWithBurst(ctx context.Context, t *topology, d time.Duration, runs int) 
 	if err != nil {
 		return r, nil, err
 	}
-	if err := bu.fire(); err != nil {
+	if res.Refused, err = bu.fire(); err != nil {
 		return r, nil, err
 	}
 	samples := []sample{s1}

@@ -27,7 +27,11 @@ func printPorts(w io.Writer, res *results, sw *sweep) {
 			cells := []string{m.Mode, fmt.Sprintf("%g", p.X), fmt.Sprintf("%.0f", p.Delivered), ratioTo(p.Delivered, pts[0].Delivered),
 				optional(p.IdleCPU, "%.2f"), optional(p.RSSMB, "%.1f")}
 			if b := p.Burst; b != nil {
-				cells = append(cells, fmt.Sprint(b.Frames), fmt.Sprintf("%.0f", b.During), ratioTo(b.During, b.Before),
+				frames := fmt.Sprint(b.Frames)
+				if b.Refused > 0 {
+					frames += fmt.Sprintf(" (%d refused)", b.Refused)
+				}
+				cells = append(cells, frames, fmt.Sprintf("%.0f", b.During), ratioTo(b.During, b.Before),
 					fmt.Sprintf("%.0f", b.Lowest), optional(b.SwitchCPU, "%.0f"))
 			} else {
 				cells = append(cells, "-", "", "", "", "")
