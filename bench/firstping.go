@@ -69,7 +69,8 @@ func flush(ctx context.Context, m mode, t *topology) error {
 	switch {
 	case t.pid != 0:
 		var f control.Flushed
-		if err := control.NewClient(t.sock).Post(ctx, "/v1/fdb/flush", nil, &f); err != nil {
+		c := control.NewClient(t.sock)
+		if err := askSwitch(ctx, func(ctx context.Context) error { return c.Post(ctx, "/v1/fdb/flush", nil, &f) }); err != nil {
 			return fmt.Errorf("flush the MAC table: %w", err)
 		}
 	case m.kind == "bridge":

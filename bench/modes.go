@@ -195,7 +195,7 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 	deadline := time.Now().Add(5*time.Second + time.Duration(ports)*100*time.Millisecond)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		var got []control.Port
-		if err := c.Get(ctx, "/v1/ports", nil, &got); err == nil && len(got) == ports {
+		if err := askSwitch(ctx, func(ctx context.Context) error { return c.Get(ctx, "/v1/ports", nil, &got) }); err == nil && len(got) == ports {
 			return stop, cmd.Process.Pid, nil // nsenter execs xswitchd
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -205,6 +205,18 @@ func startSwitch(ctx context.Context, h *topo.Host, bin string, m mode, yaml, so
 		return nil, 0, err
 	}
 	return nil, 0, fmt.Errorf("xswitchd did not attach %d ports in time", ports)
+}
+
+// askTimeout bounds a call of the switch's control API: a switch busy
+// with hundreds of ports may not answer, and the bench must go on.
+const askTimeout = 10 * time.Second
+
+// askSwitch calls the switch's control API through call, for at most
+// askTimeout.
+func askSwitch(ctx context.Context, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
+	return call(ctx)
 }
 
 // stopWait is how long a switch has to stop on SIGTERM.
@@ -231,8 +243,9 @@ func (t *topology) drops(ctx context.Context) string {
 		return ""
 	}
 	var ports []control.Port
-	if err := control.NewClient(t.sock).Get(ctx, "/v1/ports", nil, &ports); err != nil {
-		return ""
+	c := control.NewClient(t.sock)
+	if err := askSwitch(ctx, func(ctx context.Context) error { return c.Get(ctx, "/v1/ports", nil, &ports) }); err != nil {
+		return "(not known: " + err.Error() + ")"
 	}
 	sum := map[string]uint64{}
 	for _, p := range ports {

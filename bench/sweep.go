@@ -139,7 +139,8 @@ func fillFDB(ctx context.Context, t *topology, n int) error {
 			return n, nil // the kernel bridge learns as the frames arrive
 		}
 		var bs []control.Bridge
-		if err := control.NewClient(t.sock).Get(ctx, "/v1/bridges", nil, &bs); err != nil || len(bs) == 0 {
+		c := control.NewClient(t.sock)
+		if err := askSwitch(ctx, func(ctx context.Context) error { return c.Get(ctx, "/v1/bridges", nil, &bs) }); err != nil || len(bs) == 0 {
 			return 0, fmt.Errorf("read the switch's table: %v", err)
 		}
 		return bs[0].FDBEntries, nil
