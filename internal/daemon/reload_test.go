@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
@@ -123,6 +124,7 @@ func TestReloadTouchesOnlyChangedPorts(t *testing.T) {
 	before, _ := r.port("vif1.0")
 	r.socks.opened = nil
 	calls := len(r.calls())
+	shared := sharedPorts(t, r.d)
 
 	// vif2.0 leaves the fast path, xenbr1 becomes xenbr2.
 	next := strings.Replace(reloadBase, "    ports: [\"vif*.0\"]\n", "    ports: [\"vif*.0\"]\n    port-fastpath:\n      vif2.0: \"off\"\n", 1)
@@ -148,6 +150,16 @@ func TestReloadTouchesOnlyChangedPorts(t *testing.T) {
 	b2, ok := r.d.Bridge("xenbr2")
 	if !ok || len(b2.Ports()) != 1 || b2.Ports()[0].Name != "vif1.1" {
 		t.Errorf("xenbr2 should hold vif1.1")
+	}
+	// vif2.0 left the shared receiver, vif1.1 is on it for its new bridge.
+	if n := sharedPorts(t, r.d); n != shared-1 {
+		t.Errorf("%d ports on the shared receiver, want %d", n, shared-1)
+	}
+	r.socks.shared.Inject(9, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5, 1, 2, 3, 4})
+	for deadline := time.Now().Add(5 * time.Second); b2.Ports()[0].Counters.RxPackets != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a punt of vif1.1 was not received on xenbr2")
+		}
 	}
 }
 
