@@ -17,9 +17,6 @@ func printPorts(w io.Writer, res *results, sw *sweep) {
 	fmt.Fprintln(tw, "mode\tports\tframes/s\t× fewest\tidle CPU %\tRSS MB\tburst frames\tframes/s after\t× before\tslowest tenth\txswitchd CPU %\t")
 	for _, m := range res.Modes {
 		pts, ok := sw.Modes[m.Mode]
-		if e, bad := sw.Errors[m.Mode]; bad {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\t\n", m.Mode, e)
-		}
 		if !ok {
 			continue
 		}
@@ -40,6 +37,11 @@ func printPorts(w io.Writer, res *results, sw *sweep) {
 		}
 	}
 	tw.Flush()
+	for _, m := range res.Modes {
+		if e, bad := sw.Errors[m.Mode]; bad {
+			fmt.Fprintf(w, "%s: %s\n", m.Mode, e)
+		}
+	}
 }
 
 func ratioTo(v, base float64) string {
