@@ -35,11 +35,12 @@ type Daemon struct {
 	hostPorts hostPorts                    // what was last logged of each host port
 	takeovers takeovers                    // takes turns with link handling
 
-	fp     FastPath          // nil when no port may use it or loading failed
-	fpErr  error             // why fp is nil when a port wants it
-	shared *dataplane.Shared // receives the punts of every fast-path AF_PACKET port; nil without fp, or if it did not open
-	mirror *mirror           // keeps fp's MAC map in step; nil without fp
-	warm   *warmCache        // fp's MAC map as an earlier run left it; nil without fp
+	fp     FastPath           // nil when no port may use it or loading failed
+	fpErr  error              // why fp is nil when a port wants it
+	shared *dataplane.Shared  // receives the punts of every fast-path AF_PACKET port; nil without fp, or if it did not open
+	puntRx dataplane.Receiver // shared's socket
+	mirror *mirror            // keeps fp's MAC map in step; nil without fp
+	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
 }
 
 // attachment is an interface attached to a bridge.
@@ -103,7 +104,7 @@ func (d *Daemon) openShared() {
 		d.log.Error("cannot open the shared punt receiver: each fast-path port gets a receive ring of its own", "err", err)
 		return
 	}
-	d.shared = dataplane.NewShared(r, d.log)
+	d.shared, d.puntRx = dataplane.NewShared(r, d.log), r
 }
 
 // SharedStats returns the figures of the shared punt receiver, if there is
@@ -113,6 +114,17 @@ func (d *Daemon) SharedStats() (dataplane.SharedStats, bool) {
 		return dataplane.SharedStats{}, false
 	}
 	return d.shared.Stats(), true
+}
+
+// SharedKernelDrops returns the punts the kernel dropped before the shared
+// receiver saw them (its ring was full; too long to keep), for exporters.
+func (d *Daemon) SharedKernelDrops() (dataplane.KernelDrops, bool) {
+	kd, ok := d.puntRx.(dataplane.KernelDropper)
+	if d.shared == nil || !ok {
+		return dataplane.KernelDrops{}, false
+	}
+	full, truncated := kd.KernelDrops()
+	return dataplane.KernelDrops{RingFull: full, Truncated: truncated}, true
 }
 
 // removeStaleFastPath detaches what an earlier run pinned, when this run
