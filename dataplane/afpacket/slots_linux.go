@@ -52,7 +52,7 @@ func (s *slots) offset(i int) int {
 // and the next fill. Frames the kernel truncated are skipped and counted in
 // truncated; bytes sums the lengths of the returned frames.
 func (s *slots) fill(fd uintptr, frames []dataplane.Frame, ifindex []int32) (n, truncated, bytes int) {
-	bigUsed := false
+	bigUsed := false // big holds a frame returned by this fill
 	for n < len(frames) && s.held < s.count {
 		off := s.offset(s.cur)
 		h := s.hdr(off)
@@ -68,12 +68,12 @@ func (s *slots) fill(fd uintptr, frames []dataplane.Frame, ifindex []int32) (n, 
 		f := &frames[n]
 		switch {
 		case status&unix.TP_STATUS_COPY != 0:
-			bigUsed = true
 			m := recvDontWait(fd, s.big)
 			if m < dataplane.VNetHdrLen || m > len(s.big) {
 				truncated++
 				continue
 			}
+			bigUsed = true
 			f.Data = s.big[dataplane.VNetHdrLen:m:m]
 			f.VNet = decodeVNetHdr(s.big)
 		case h.Snaplen < h.Len || int(h.Mac) < dataplane.VNetHdrLen:
