@@ -48,7 +48,8 @@ func measurePorts(ctx context.Context, o options, m mode, x int, p *progress) (p
 		return pt, err
 	}
 	defer t.close()
-	p.note("%d ports ready in %v", x, time.Since(start).Round(10*time.Millisecond))
+	pt.SetupS = time.Since(start).Seconds()
+	p.note("%d ports ready in %.2f s", x, pt.SetupS)
 	if t.pid != 0 {
 		cpu, rss, err := idle(ctx, t.pid, o.idleFor)
 		if err != nil {

@@ -14,14 +14,14 @@ func printPorts(w io.Writer, res *results, sw *sweep) {
 	fmt.Fprintf(w, "\nsweep of ports (one core, one setup per point): the flow between two guests (median of %v periods), × its rate at the fewest ports;\n"+
 		"xswitchd's CPU and RSS while only the idle vifs exist; the flow in the second after every idle guest sent 3 multicast frames:\n", res.Settings["runs"])
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tports\tframes/s\t× fewest\tidle CPU %\tRSS MB\tburst frames\tframes/s after\t× before\tslowest tenth\txswitchd CPU %\t")
+	fmt.Fprintln(tw, "mode\tports\tsetup s\tframes/s\t× fewest\tidle CPU %\tRSS MB\tburst frames\tframes/s after\t× before\tslowest tenth\txswitchd CPU %\t")
 	for _, m := range res.Modes {
 		pts, ok := sw.Modes[m.Mode]
 		if !ok {
 			continue
 		}
 		for _, p := range pts {
-			cells := []string{m.Mode, fmt.Sprintf("%g", p.X), fmt.Sprintf("%.0f", p.Delivered), ratioTo(p.Delivered, pts[0].Delivered),
+			cells := []string{m.Mode, fmt.Sprintf("%g", p.X), fmt.Sprintf("%.1f", p.SetupS), fmt.Sprintf("%.0f", p.Delivered), ratioTo(p.Delivered, pts[0].Delivered),
 				optional(p.IdleCPU, "%.2f"), optional(p.RSSMB, "%.1f")}
 			if b := p.Burst; b != nil {
 				frames := fmt.Sprint(b.Frames)

@@ -63,6 +63,9 @@ type point struct {
 	Delivered float64 `json:"delivered_frames_per_s"`
 	// The ports sweep's: xswitchd's CPU in percent of a core and its RSS
 	// while only idle vifs exist, and the flow around a multicast burst.
+	// SetupS is how long the topology took to build, the switch's start
+	// until it reported every port included.
+	SetupS  float64      `json:"setup_s,omitempty"`
 	IdleCPU *float64     `json:"idle_cpu_percent,omitempty"`
 	RSSMB   *float64     `json:"rss_mb,omitempty"`
 	Burst   *burstResult `json:"burst,omitempty"`
