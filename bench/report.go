@@ -290,6 +290,7 @@ func chart(file string, res *results, sw *sweep, c chartDef) error {
 		color.RGBA{0x33, 0x33, 0x33, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff},
 		color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff},
 	}
+	lines := 0
 	for i, m := range res.Modes {
 		var xys plotter.XYs
 		for _, pt := range sw.Modes[m.Mode] {
@@ -300,6 +301,7 @@ func chart(file string, res *results, sw *sweep, c chartDef) error {
 		if len(xys) == 0 {
 			continue
 		}
+		lines++
 		l, s, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return err
@@ -310,6 +312,9 @@ func chart(file string, res *results, sw *sweep, c chartDef) error {
 		s.Shape = draw.CircleGlyph{}
 		p.Add(l, s)
 		p.Legend.Add(m.Mode, l, s)
+	}
+	if lines == 0 {
+		return nil // no mode has the figure: no chart
 	}
 	p.Y.Min = 0
 	return p.Save(9*vg.Inch, 5*vg.Inch, file)
