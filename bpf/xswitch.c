@@ -25,8 +25,10 @@
 //
 // A punted frame gets a 4-byte punt header after its MAC addresses and goes
 // through the port's receive path again (a redirect to the port's own
-// ingress), where the port's AF_PACKET socket, bound to the punt ethertype,
-// takes it; userspace removes the header. The socket is not bound to
+// ingress), where an AF_PACKET socket bound to the punt ethertype takes it:
+// the daemon's one punt socket, bound on every interface, which learns the
+// ingress port from the frame's interface, or (when it could not be opened)
+// the port's own; userspace removes the header. The socket is not bound to
 // ETH_P_ALL because such a socket is a tap, which sees every frame before TC
 // ingress runs: it would see the frames the fast path forwards as well.
 // Every frame is therefore forwarded exactly once: by XDP, by TC, or by
