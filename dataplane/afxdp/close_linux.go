@@ -67,9 +67,7 @@ func (p *Port) teardown() {
 		p.drain()
 	}
 	u := p.umem
-	u.leave(p)
-	u.owed.Add(-int64(p.rx.owes))
-	p.rx.owes = 0
+	u.leave(p.queues)
 	// The last counters and the close in one step, so KernelDrops never
 	// counts a socket twice or goes back.
 	p.h.mu.Lock()

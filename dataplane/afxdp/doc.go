@@ -11,14 +11,10 @@
 // received frames into them and posts descriptors on the RX ring. Receive
 // returns those frames in place; their Data stay valid until the next
 // Receive on the port, which hands them back to the fill ring, except the
-// ones another port's Send took. A fill ring holds what its socket's
-// traffic needs: an idle socket a small floor, a busy one twice what the
-// kernel took since the last Receive, borrowed from the UMEM's pool, so
-// that a UMEM serves hundreds of ports of which a few are busy (see
-// refill). While frames flow, Receive spins on the rings for
-// Config.SpinTime before it sleeps in poll(2); an idle port costs no CPU.
-// Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only when
-// it asks to be.
+// ones another port's Send took. While frames flow, Receive spins on the
+// rings for Config.SpinTime before it sleeps in poll(2); an idle port costs
+// no CPU. Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only
+// when it asks to be.
 //
 // Sending. Send posts descriptors on the TX ring of the port's first queue
 // and wakes the kernel when it asks. A frame the dataplane sends to this
@@ -36,8 +32,6 @@
 //
 // Every UMEM frame has one owner at a time: the free pool, or one socket
 // (its fill or RX ring and the frames Receive returned, or its TX and
-// completion rings). Completed frames go back to the pool at the sender's
-// next Send, or sooner when the pool runs short and a refill collects them
-// from senders that are not sending. A closed socket's frames go back to
-// the pool, so none leak; UMEM.Free counts the pool.
+// completion rings). A closed socket's frames go back to the pool, so none
+// leak; UMEM.Free counts the pool.
 package afxdp

@@ -51,10 +51,7 @@ func fakePort(tb testing.TB, u *UMEM, cfg Config) *Port {
 // kernel does the kernel's part for a fake port: it completes every frame
 // on the TX ring, and receives into every fill entry a frame of size bytes
 // (none if size is 0). It returns the frames on the RX ring.
-func kernel(p *Port, size uint32) uint32 { return kernelN(p, size, ^uint32(0)) }
-
-// kernelN is kernel receiving at most n frames.
-func kernelN(p *Port, size, n uint32) uint32 {
+func kernel(p *Port, size uint32) uint32 {
 	s := p.queues[0]
 	tx, comp := &s.tx, &s.comp
 	c, end, prod := atomic.LoadUint32(tx.cons), atomic.LoadUint32(tx.prod), atomic.LoadUint32(comp.prod)
@@ -66,7 +63,7 @@ func kernelN(p *Port, size, n uint32) uint32 {
 	fill, rx := &s.fill, &s.rx
 	if size > 0 {
 		c, end, prod := atomic.LoadUint32(fill.cons), atomic.LoadUint32(fill.prod), atomic.LoadUint32(rx.prod)
-		for ; c != end && prod-atomic.LoadUint32(rx.cons) < rx.size && n > 0; c, prod, n = c+1, prod+1, n-1 {
+		for ; c != end && prod-atomic.LoadUint32(rx.cons) < rx.size; c, prod = c+1, prod+1 {
 			d := rx.desc(prod)
 			d.Addr, d.Len = *fill.addr(c)+256, size
 		}

@@ -57,11 +57,10 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 }
 
 // start readies the receive and send sides once the sockets are bound, and
-// gives the fill rings their floors.
+// fills the fill rings.
 func (p *Port) start() {
 	p.rx.init(p.queues, p.h.evfd, p.cfg, p.umem)
 	p.tx.init(p.name, p.queues[0], p.cfg, p.umem)
-	p.umem.enlist(p)
 	p.refill()
 }
 

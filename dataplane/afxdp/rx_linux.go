@@ -30,12 +30,8 @@ type rxState struct {
 	// hungry counts the waits in a row that found a fill ring empty, up to
 	// 7; the wait's timeout doubles with each.
 	hungry int
-	// need[i] is what the fill ring of queue i is short of, floor[i] the
-	// part of it below the socket's floor; refill's.
-	need, floor []uint32
-	// owes is the sum of floor after the last refill, what this port adds
-	// to UMEM.owed.
-	owes int
+	// need[i] is what the fill ring of queue i is short of; refill's.
+	need []uint32
 	// frames holds the addresses on their way from the pool, or from a
 	// full fill ring back to the pool; at least a ring long.
 	frames []uint64
@@ -43,7 +39,6 @@ type rxState struct {
 
 func (r *rxState) init(queues []*xsk, evfd int, cfg Config, u *UMEM) {
 	r.need = make([]uint32, len(queues))
-	r.floor = make([]uint32, len(queues))
 	r.frames = make([]uint64, max(cfg.RxRingSize, min(len(queues)*cfg.RxRingSize, u.Frames())))
 	for _, s := range queues {
 		r.pfds = append(r.pfds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
@@ -63,7 +58,7 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 		return 0, p.closedErr()
 	}
 	p.recycle()
-	p.refill()
+	p.refill() // frames other ports took are replaced from the pool
 	var spinUntil time.Time
 	for {
 		if n := p.receive(frames); n > 0 {
@@ -132,128 +127,78 @@ func (p *Port) receive(frames []dataplane.Frame) int {
 	return n
 }
 
-// recycle lets go of the frames of the last Receive: each socket keeps the
-// ones no sender took, for refill. Reading each frame's owner is a plain
-// load; the owner changes only by a sender's compare-and-swap in
+// recycle hands the frames of the last Receive back to their fill rings,
+// except those another port's Send took. Reading each frame's owner is a
+// plain load; the owner changes only by a sender's compare-and-swap in
 // UMEM.take, which is inherent to handing a frame over without a copy.
 func (p *Port) recycle() {
 	u := p.umem
 	for _, s := range p.queues {
-		kept := s.batch[:0]
-		for _, a := range s.batch {
-			if u.owner[a>>u.shift].Load() == s.rxOwner {
-				kept = append(kept, a&^(u.frameSize-1))
-			}
+		if len(s.batch) == 0 {
+			continue
 		}
-		s.batch = kept
+		room := s.fill.free(uint32(len(s.batch)))
+		extra := p.rx.frames[:0]
+		posted := false
+		for _, a := range s.batch {
+			base := a &^ (u.frameSize - 1)
+			if u.owner[a>>u.shift].Load() != s.rxOwner {
+				continue // sent without a copy: the sender owns it now
+			}
+			if room == 0 {
+				extra = append(extra, base)
+				continue
+			}
+			*s.fill.addr(s.fill.local) = base
+			s.fill.local++
+			room--
+			posted = true
+		}
+		if posted {
+			s.fill.submit()
+			s.wakeFill()
+		}
+		if len(extra) > 0 {
+			u.put(extra)
+		}
+		s.batch = s.batch[:0]
 	}
 	p.rx.holding = false
 }
 
-// refill sets every fill ring's target from what the kernel took out of it
-// since the last refill (twice that, on top of the floor: demand may grow
-// until the next one; the highest of the last peakHold) and tops the ring
-// up to it: with the frames the socket kept from its last Receive, then
-// from the pool, floors first. Kept frames beyond the target go back to
-// the pool, so a socket that falls idle shrinks to its floor as it receives
-// its last frames. A port of one queue either returns frames or borrows
-// them: one lock of the pool, two when it runs short. Under rx.mu, or
-// before the port is shared.
+// refill tops every fill ring up to its share of the UMEM, taking the
+// frames for all of them from the pool at once; under rx.mu, or before the
+// port is shared. It leaves a sixteenth of the UMEM in the pool for
+// senders.
 func (p *Port) refill() {
 	r, u := &p.rx, p.umem
-	ring := uint32(p.cfg.RxRingSize)
-	floor, most := u.floor(ring), u.fillMax(ring)
-	surplus := r.frames[:0]
-	floors, total, posted := 0, 0, false
-	now := time.Now()
+	target := u.fillTarget(uint32(p.cfg.RxRingSize))
+	total := 0
 	for i, s := range p.queues {
-		have := s.fill.pending()
-		cons := s.fill.local - have
-		target := s.target(floor+2*(cons-s.taken), most, now)
-		s.taken = cons
-		room := s.fill.free(ring)
-		k := 0
-		for ; k < len(s.batch) && have < target && room > 0; k++ {
-			*s.fill.addr(s.fill.local) = s.batch[k]
-			s.fill.local++
-			have++
-			room--
-		}
-		if k > 0 {
-			s.fill.submit()
-			posted = true
-		}
-		surplus = append(surplus, s.batch[k:]...)
-		s.batch = s.batch[:0]
-		r.floor[i], r.need[i] = 0, 0
-		if have < target {
-			r.need[i] = min(target-have, room)
-			r.floor[i] = min(r.need[i], floor-min(have, floor))
-		}
-		floors += int(r.floor[i])
-		total += int(r.need[i])
-	}
-	if len(surplus) > 0 {
-		u.put(surplus)
-	}
-	if total = min(total, len(r.frames)); total > 0 {
-		got := u.lend(r.frames[:total], min(floors, total))
-		if got < total && u.collect(nil) {
-			got += u.lend(r.frames[got:total], max(floors-got, 0))
-		}
-		p.give(p.give(r.frames[:got], r.floor), r.need)
-		posted = posted || got > 0
-	}
-	owes := 0
-	for _, f := range r.floor {
-		owes += int(f)
-	}
-	if owes != r.owes {
-		u.owed.Add(int64(owes - r.owes))
-		r.owes = owes
-	}
-	if posted {
-		for _, s := range p.queues {
-			s.wakeFill()
+		r.need[i] = 0
+		if have := s.fill.pending(); have < target {
+			r.need[i] = min(target-have, s.fill.free(target-have))
+			total += int(r.need[i])
 		}
 	}
-}
-
-// peakHold is how long a fill ring keeps the depth its busiest refill
-// asked for: a Receive loop that loses its CPU for a few milliseconds
-// must find frames in the ring when it gets it back.
-const peakHold = 50 * time.Millisecond
-
-// target returns the fill ring's target, for a demand of want frames: the
-// peak of the last peakHold, at most most.
-func (s *xsk) target(want, most uint32, now time.Time) uint32 {
-	if want >= s.peak || now.Sub(s.peakAt) > peakHold {
-		s.peak, s.peakAt = want, now
+	if total == 0 {
+		return
 	}
-	return min(s.peak, most)
-}
-
-// give posts frames from the pool to the fill rings, up to want[i] to
-// queue i, and returns the frames left. What it posts counts against both
-// the floors and the needs.
-func (p *Port) give(frames []uint64, want []uint32) []uint64 {
-	r, u := &p.rx, p.umem
+	got := r.frames[:u.get(r.frames[:min(total, len(r.frames))], u.Frames()/16)]
 	for i, s := range p.queues {
-		n := min(want[i], uint32(len(frames)))
+		n := min(int(r.need[i]), len(got))
 		if n == 0 {
 			continue
 		}
-		for _, a := range frames[:n] {
+		for _, a := range got[:n] {
 			u.owner[a>>u.shift].Store(s.rxOwner)
 			*s.fill.addr(s.fill.local) = a
 			s.fill.local++
 		}
-		frames = frames[n:]
-		r.floor[i] -= min(r.floor[i], n)
-		r.need[i] -= n
+		got = got[n:]
 		s.fill.submit()
+		s.wakeFill()
 	}
-	return frames
 }
 
 // wait sleeps until a socket has frames or the port closes. The fill rings

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,17 +21,9 @@ type xsk struct {
 	fill, comp, rx, tx ring
 
 	// batch holds the addresses of the frames the last Receive returned
-	// from this socket, until the next Receive recycles them; then those
-	// no sender took, until refill posts them again or returns them to the
-	// pool. The Receive goroutine's.
+	// from this socket, until the next Receive recycles them; the Receive
+	// goroutine's.
 	batch []uint64
-	// taken is the kernel's fill consumer index at the last refill: what
-	// it took since is the socket's recent demand. The Receive goroutine's.
-	taken uint32
-	// peak is the highest fill target since peakAt, which is less than
-	// peakHold ago; refill's.
-	peak   uint32
-	peakAt time.Time
 }
 
 // openXSK opens the socket of one queue, bound in the given mode: it

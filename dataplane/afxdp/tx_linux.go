@@ -23,20 +23,12 @@ type txState struct {
 	// maxLen is Port.maxLen, read once per Send.
 	maxLen int
 	// spare holds free frames for copies, owned by q.txOwner; at most
-	// cap(spare), a sixteenth of the UMEM or less, and between Sends no
-	// more than the last Send used, so that senders cannot starve the fill
-	// rings.
+	// cap(spare), a sixteenth of the UMEM or less, so that senders cannot
+	// starve the fill rings.
 	spare []uint64
 	// back holds free frames on their way to the pool, still owned by
-	// q.txOwner; putBack empties it once per Send. Its capacity holds a
-	// TX ring and the spares.
+	// q.txOwner; putBack empties it once per Send.
 	back []uint64
-	// allocs counts the frames alloc gave the current Send: how many spares
-	// it keeps at the end.
-	allocs int
-	// left is the number of frames of the current Send not yet posted, the
-	// one being posted included: how many frames alloc asks the pool for.
-	left int
 	// segs is scratch for the frames of one super-frame's segments, and
 	// seg cuts that super-frame; both are reused from frame to frame.
 	segs []uint64
@@ -59,7 +51,7 @@ func (t *txState) init(name string, q *xsk, cfg Config, u *UMEM) {
 	// A sender keeps a few free frames, not so many that the fill rings
 	// starve.
 	t.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, u.Frames()/16), 1))
-	t.back = make([]uint64, 0, cfg.TxRingSize+cap(t.spare))
+	t.back = make([]uint64, 0, cfg.TxRingSize)
 	t.segs = make([]uint64, 0, cfg.TxRingSize)
 	t.maxInFlight = uint64(min(cfg.TxRingSize, max(u.Frames()/8, cfg.BatchSize)))
 }
@@ -76,14 +68,13 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	p.reap()
 	sent, err := len(frames), error(nil)
 	for i := range frames {
-		t.left = len(frames) - i
 		if err = p.post(&frames[i]); err != nil {
 			sent = i
 			break
 		}
 	}
 	p.kick()
-	p.trimSpares()
+	p.putBack()
 	p.c.addTx(&t.n)
 	if err != nil {
 		return sent, t.errs.Get(err)
@@ -124,7 +115,7 @@ func (p *Port) post(f *dataplane.Frame) error {
 			return nil
 		}
 	}
-	addr, ok := p.alloc(t.left)
+	addr, ok := p.alloc()
 	if !ok {
 		t.n.noBuffer++
 		return syscall.ENOBUFS
@@ -164,8 +155,8 @@ func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
 		return syscall.ENOBUFS
 	}
 	addrs := t.segs[:0]
-	for i := range n {
-		a, ok := p.alloc(n - i + t.left - 1)
+	for range n {
+		a, ok := p.alloc()
 		if !ok {
 			for _, a := range addrs {
 				p.free(a)

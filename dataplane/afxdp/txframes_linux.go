@@ -5,31 +5,24 @@ package afxdp
 // once per Send. All under tx.mu.
 
 // alloc returns a free frame for the sender, from its spares, which it
-// refills from the completion ring or from the pool, as many at once as the
-// Send has frames left (want), within the spares' capacity. When the pool
-// has none, the frames idle senders hold are collected first.
-func (p *Port) alloc(want int) (uint64, bool) {
+// refills from the completion ring or, half of them at once, from the pool.
+func (p *Port) alloc() (uint64, bool) {
 	t, u := &p.tx, p.umem
 	if len(t.spare) == 0 {
 		p.reap()
 	}
 	if len(t.spare) == 0 {
-		dst := t.spare[:min(max(want, 1), cap(t.spare))]
-		n := u.get(dst, u.sendReserve())
-		if n == 0 && u.collect(p) {
-			n = u.get(dst, u.sendReserve())
-		}
+		n := u.get(t.spare[:max(cap(t.spare)/2, 1)], 0)
+		t.spare = t.spare[:n]
 		if n == 0 {
 			return 0, false
 		}
-		t.spare = t.spare[:n]
 		for _, a := range t.spare {
 			u.owner[a>>u.shift].Store(t.q.txOwner)
 		}
 	}
 	a := t.spare[len(t.spare)-1]
 	t.spare = t.spare[:len(t.spare)-1]
-	t.allocs++
 	return a, true
 }
 
@@ -55,32 +48,6 @@ func (p *Port) putBack() {
 		p.umem.put(t.back)
 		t.back = t.back[:0]
 	}
-}
-
-// trimSpares keeps as many spares as the Send that ends used, so that a
-// port that is no longer sent to holds none, and returns the rest with
-// back, once for the Send.
-func (p *Port) trimSpares() {
-	t := &p.tx
-	if keep := min(t.allocs, len(t.spare)); keep < len(t.spare) {
-		if len(t.back)+len(t.spare)-keep > cap(t.back) {
-			p.putBack()
-		}
-		t.back = append(t.back, t.spare[keep:]...)
-		t.spare = t.spare[:keep]
-	}
-	t.allocs = 0
-	p.putBack()
-}
-
-// releaseSpares returns to the pool every frame the sender holds between
-// Sends: its spares and what its completion ring gave back; under tx.mu.
-func (p *Port) releaseSpares() {
-	if p.tx.down {
-		return
-	}
-	p.reap()
-	p.trimSpares()
 }
 
 // reap takes completed frames back: into the spares, the rest towards the

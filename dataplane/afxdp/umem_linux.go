@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,18 +32,9 @@ type UMEM struct {
 	// txOwner. Changed by the frame's owner, by the sender that takes it
 	// without a copy, or by reclaim once the owner is closed.
 	owner []atomic.Uint32
-	// nsocks is len(socks), read without the lock by floor on every
+	// nsocks is len(socks), read without the lock by fillTarget on every
 	// refill.
 	nsocks atomic.Int32
-	// senders are the open ports, whose idle senders collect may ask for
-	// their completed frames; replaced (never changed) under mu.
-	senders atomic.Pointer[[]*Port]
-	// owed is what the fill rings lack of their floors, summed over the
-	// sockets as their ports' refills found it (rxState.owes).
-	owed atomic.Int64
-	// collected is when collect last ran, in Unix nanoseconds: it runs at
-	// most once a millisecond.
-	collected atomic.Int64
 
 	mu     sync.Mutex
 	free   []uint64 // addresses of the frames in the pool; under mu
@@ -143,35 +133,19 @@ func (u *UMEM) join(s *xsk) {
 	u.nsocks.Store(int32(len(u.socks)))
 }
 
-// enlist adds a port whose sockets are bound to the senders collect asks.
-func (u *UMEM) enlist(p *Port) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	var ps []*Port
-	if old := u.senders.Load(); old != nil {
-		ps = slices.Clone(*old)
-	}
-	ps = append(ps, p)
-	u.senders.Store(&ps)
-}
-
-// leave removes a port that closes: its sockets and its sender.
-func (u *UMEM) leave(p *Port) {
+// leave removes the sockets of a port that closes.
+func (u *UMEM) leave(gone []*xsk) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	socks := u.socks[:0]
 	for _, s := range u.socks {
-		if !slices.Contains(p.queues, s) {
+		if !slices.Contains(gone, s) {
 			socks = append(socks, s)
 		}
 	}
 	clear(u.socks[len(socks):])
 	u.socks = socks
 	u.nsocks.Store(int32(len(u.socks)))
-	if old := u.senders.Load(); old != nil {
-		ps := slices.DeleteFunc(slices.Clone(*old), func(q *Port) bool { return q == p })
-		u.senders.Store(&ps)
-	}
 }
 
 // shared reports whether sockets are bound to the UMEM.
@@ -210,71 +184,12 @@ func (u *UMEM) frame(addr uint64, n int) []byte {
 	return u.mem[addr : addr+uint64(n) : (addr|(u.frameSize-1))+1]
 }
 
-// maxFloor bounds a socket's floor: enough for the first frames of a
-// burst, whose arrival wakes the socket's Receive to ask for more.
-const maxFloor = 32
-
-// floor is how many frames a socket keeps in its fill ring while idle: a
-// quarter of the UMEM shared out among the sockets, at most maxFloor and
-// the ring, at least one. A socket that joins later gets a smaller floor;
-// the earlier ones give up the difference the next time they receive.
-func (u *UMEM) floor(ring uint32) uint32 {
+// fillTarget is how many frames one socket keeps in its fill ring: an equal
+// share of half the UMEM (the other half is for frames in flight and being
+// sent), at most the ring; never more, or frames taken by senders could
+// leave other sockets nothing to refill with.
+func (u *UMEM) fillTarget(ring uint32) uint32 {
 	socks := max(int(u.nsocks.Load()), 1)
-	return max(min(uint32(len(u.owner)/(4*socks)), maxFloor, ring), 1)
-}
-
-// fillMax bounds what one busy socket keeps in its fill ring: the ring, and
-// a quarter of the UMEM.
-func (u *UMEM) fillMax(ring uint32) uint32 {
-	return max(min(ring, uint32(len(u.owner)/4)), u.floor(ring))
-}
-
-// lendReserve is what loans above the floors leave in the pool: what the
-// floors are known to lack, and a sixteenth of the UMEM for the floors of
-// sockets that receive before they refill.
-func (u *UMEM) lendReserve() int { return len(u.owner)/16 + int(u.owed.Load()) }
-
-// sendReserve is what senders' copies leave in the pool: what the floors
-// are known to lack.
-func (u *UMEM) sendReserve() int { return int(u.owed.Load()) }
-
-// lend takes frames out of the pool for fill rings, under one lock: the
-// first floor of len(dst) down to the pool's last frame, the rest only while
-// lendReserve frames stay. It returns how many it took, marked ownerFree
-// like get's.
-func (u *UMEM) lend(dst []uint64, floor int) int {
-	u.mu.Lock()
-	free := len(u.free)
-	loans := max(min(len(dst)-floor, free-floor-u.lendReserve()), 0)
-	n := min(floor, free, len(dst)) + loans
-	copy(dst, u.free[free-n:])
-	u.free = u.free[:free-n]
-	u.mu.Unlock()
-	return n
-}
-
-// collect brings back to the pool the frames senders hold while they are
-// not sending: their spares and what their completion rings gave back since
-// their last Send, which a port that is no longer sent to would hold for
-// good. A sender that is sending is skipped: it gives them back at the end
-// of its Send. It runs at most once a millisecond and reports whether it
-// ran; self is a port whose sender the caller holds.
-func (u *UMEM) collect(self *Port) bool {
-	now := time.Now().UnixNano()
-	last := u.collected.Load()
-	if now-last < int64(time.Millisecond) || !u.collected.CompareAndSwap(last, now) {
-		return false
-	}
-	ps := u.senders.Load()
-	if ps == nil {
-		return false
-	}
-	for _, p := range *ps {
-		if p == self || !p.tx.mu.TryLock() {
-			continue
-		}
-		p.releaseSpares()
-		p.tx.mu.Unlock()
-	}
-	return true
+	share := uint32(len(u.owner) / (2 * socks))
+	return max(min(share, ring), 1)
 }
