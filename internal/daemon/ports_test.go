@@ -15,13 +15,15 @@ import (
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
+	"github.com/xswitch/xswitch/internal/metrics"
 )
 
-// The control API reaches the daemon through these.
+// The control API and the exporter reach the daemon through these.
 var (
-	_ server.PortControl  = (*Daemon)(nil)
-	_ server.RuntimePorts = (*Daemon)(nil)
-	_ server.RuntimeSpecs = (*Daemon)(nil)
+	_ server.PortControl   = (*Daemon)(nil)
+	_ server.RuntimePorts  = (*Daemon)(nil)
+	_ server.RuntimeSpecs  = (*Daemon)(nil)
+	_ metrics.SharedSource = (*Daemon)(nil)
 )
 
 const portsBase = `

@@ -22,6 +22,13 @@ type FastPathSource interface {
 	FastPathStats(ifindex int) (bpf.PortStats, bool)
 }
 
+// SharedSource is a Source with a shared punt receiver: the one socket
+// the punts of every fast-path port arrive on.
+type SharedSource interface {
+	SharedStats() (dataplane.SharedStats, bool)
+	SharedKernelDrops() (dataplane.KernelDrops, bool)
+}
+
 var portLabels = []string{"bridge", "port", "domid", "devid"}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -64,6 +71,11 @@ var (
 	fdbRefused  = desc("fdb_refused_total", "MAC addresses not learned because a limit was reached.", "bridge")
 	fdbFlushed  = desc("fdb_flushed_total", "MAC addresses removed by a flush (a port removed, or an operator's request).", "bridge")
 	bridgePorts = desc("bridge_ports", "Ports attached to the bridge.", "bridge")
+
+	puntPorts   = desc("punt_receiver_ports", "Fast-path ports whose punted frames arrive on the shared punt socket.")
+	puntFrames  = desc("punt_receiver_frames_total", "Frames the shared punt socket delivered, of known ports or not; each is also counted on its port.")
+	puntUnknown = desc("punt_receiver_unknown_ingress_total", "Frames the shared punt socket delivered from an interface that is no port (one removed a moment before, or not attached yet): dropped.")
+	puntDrops   = desc("punt_receiver_kernel_drops_total", "Punted frames the kernel dropped before the shared punt socket saw them, by reason: ring_full (its ring and queue were full), truncated (too long to keep). The port they came from is not known.", "reason")
 )
 
 // Collector is a prometheus.Collector over the dataplane's counters.
@@ -82,7 +94,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs, fpPuntErrs,
 		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
 		sockTxErrs, pktFreezes, pktSockErrs, pktLastErrno,
-		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts} {
+		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts,
+		puntPorts, puntFrames, puntUnknown, puntDrops} {
 		ch <- d
 	}
 }
@@ -107,6 +120,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(fdbRefused, st.Refused, name)
 		counter(fdbFlushed, st.Flushed, name)
 		ch <- prometheus.MustNewConstMetric(bridgePorts, prometheus.GaugeValue, float64(len(ports)), name)
+	}
+	if sh, ok := c.src.(SharedSource); ok {
+		if st, ok := sh.SharedStats(); ok {
+			ch <- prometheus.MustNewConstMetric(puntPorts, prometheus.GaugeValue, float64(st.Ports))
+			counter(puntFrames, st.Frames)
+			counter(puntUnknown, st.Unknown)
+		}
+		if kd, ok := sh.SharedKernelDrops(); ok {
+			counter(puntDrops, kd.RingFull, "ring_full")
+			counter(puntDrops, kd.Truncated, "truncated")
+		}
 	}
 }
 

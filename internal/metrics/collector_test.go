@@ -115,3 +115,55 @@ func label(m *dto.Metric, name string) string {
 	}
 	return ""
 }
+
+// sharedSource is a source with a shared punt receiver.
+type sharedSource struct{ source }
+
+func (sharedSource) SharedStats() (dataplane.SharedStats, bool) {
+	return dataplane.SharedStats{Ports: 3, Frames: 40, Batches: 7, Unknown: 2}, true
+}
+
+func (sharedSource) SharedKernelDrops() (dataplane.KernelDrops, bool) {
+	return dataplane.KernelDrops{RingFull: 5, Truncated: 1}, true
+}
+
+func TestCollectSharedReceiver(t *testing.T) {
+	want := map[string]float64{
+		"xswitch_punt_receiver_ports{}":                              3,
+		"xswitch_punt_receiver_frames_total{}":                       40,
+		"xswitch_punt_receiver_unknown_ingress_total{}":              2,
+		"xswitch_punt_receiver_kernel_drops_total{reason=ring_full}": 5,
+		"xswitch_punt_receiver_kernel_drops_total{reason=truncated}": 1,
+	}
+	for _, c := range []struct {
+		name string
+		src  Source
+		n    int
+	}{{"with a shared receiver", sharedSource{}, len(want)}, {"without", source{}, 0}} {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(NewCollector(c.src))
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range families {
+			for _, m := range f.Metric {
+				key := f.GetName() + "{"
+				if r := label(m, "reason"); r != "" {
+					key += "reason=" + r
+				}
+				key += "}"
+				if w, ok := want[key]; ok {
+					n++
+					if v := m.GetCounter().GetValue() + m.GetGauge().GetValue(); v != w {
+						t.Errorf("%s: %s = %v, want %v", c.name, key, v, w)
+					}
+				}
+			}
+		}
+		if n != c.n {
+			t.Errorf("%s: %d shared receiver series, want %d", c.name, n, c.n)
+		}
+	}
+}
