@@ -3,23 +3,11 @@ package afpacket
 import (
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/dataplane"
-)
-
-// Bits of Port.state.
-const (
-	// stateClosed is set once, by Close.
-	stateClosed = 1 << iota
-	// stateHolding is set while the Receive goroutine may touch the ring:
-	// during Receive, and between a Receive that returned frames and the
-	// next Receive, since those frames point into the ring.
-	stateHolding
 )
 
 // degradedPollMillis bounds a wait in poll(2) when the netpoller cannot be
@@ -29,13 +17,12 @@ const degradedPollMillis = 10
 // Port is a dataplane.Port on an AF_PACKET socket with a TPACKET_V3 receive
 // ring. See the package documentation for frame lifetime and Close.
 type Port struct {
-	name  string          // interface name; immutable
-	batch int             // Config.BatchSize; immutable
-	file  *os.File        // owns the receiving socket's descriptor; closed once, by Close
-	rc    syscall.RawConn // file's; every syscall on the socket goes through it, so none can run on a closed (and perhaps reused) descriptor
-	tx    *transmitter    // the sending socket; closed by Close
-	state atomic.Uint32   // stateClosed | stateHolding
-	unmap sync.Once       // unmaps ring.mem, once the port is closed and not holding
+	name    string          // interface name; immutable
+	batch   int             // Config.BatchSize; immutable
+	file    *os.File        // owns the receiving socket's descriptor; closed once, by Close
+	rc      syscall.RawConn // file's; every syscall on the socket goes through it, so none can run on a closed (and perhaps reused) descriptor
+	tx      *transmitter    // the sending socket; closed by Close
+	mapping mapping         // ring.mem's, shared with Close
 
 	// Used only by the Receive goroutine.
 	ring     ring               // the mapped receive ring; its mem is nil after unmap
@@ -54,6 +41,7 @@ func newPort(name string, cfg Config, file, txf *os.File, mem []byte) (*Port, er
 		file:  file,
 		ring:  newRing(mem, cfg.BlockSize, cfg.BlockCount, cfg.PuntEtherType),
 	}
+	p.mapping.mem = &p.ring.mem
 	var err error
 	p.rc, err = file.SyscallConn()
 	if err != nil {
@@ -83,13 +71,13 @@ func (p *Port) BatchSize() int { return p.batch }
 // Receive. After Close it returns an error satisfying
 // errors.Is(err, net.ErrClosed).
 func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
-	if !p.hold() {
+	if !p.mapping.hold() {
 		return 0, opError(p.name, "receive", net.ErrClosed)
 	}
 	// The caller is done with the frames of the previous Receive.
 	p.ring.release()
 	if len(frames) == 0 {
-		p.unhold()
+		p.mapping.unhold()
 		return 0, nil
 	}
 	p.rxFrames, p.rxN, p.rxWaited = frames, 0, false
@@ -98,9 +86,9 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 		if err == nil {
 			break
 		}
-		if p.state.Load()&stateClosed != 0 {
+		if p.mapping.closed() {
 			p.rxFrames = nil
-			p.unhold()
+			p.mapping.unhold()
 			return 0, opError(p.name, "receive", net.ErrClosed)
 		}
 		if p.waitDirect() {
@@ -172,34 +160,6 @@ func takeSocketError(fd uintptr, c *counters) {
 	c.lastSocketError.Store(uint32(v))
 }
 
-// hold marks the ring as in use by the Receive goroutine, unless the port is
-// closed: then it lets the ring go and reports false.
-func (p *Port) hold() bool {
-	for {
-		s := p.state.Load()
-		if s&stateClosed != 0 {
-			p.unhold()
-			return false
-		}
-		if s&stateHolding != 0 || p.state.CompareAndSwap(s, s|stateHolding) {
-			return true
-		}
-	}
-}
-
-// unhold marks the ring as no longer in use by the Receive goroutine. If the
-// port is closed, nobody will use it again: unmap it.
-func (p *Port) unhold() {
-	if p.state.And(^uint32(stateHolding))&stateClosed != 0 {
-		p.unmap.Do(p.unmapRing)
-	}
-}
-
-func (p *Port) unmapRing() {
-	unix.Munmap(p.ring.mem)
-	p.ring.mem = nil
-}
-
 // Send transmits frames in order until one is refused, as dataplane.Port
 // says: it returns n, the number the device took, and when n < len(frames)
 // an error wrapping the errno of frames[n] (EMSGSIZE too long, ENOBUFS or
@@ -207,7 +167,7 @@ func (p *Port) unmapRing() {
 // shorter than two MACs). Refusals are also counted in Stats. Send keeps no
 // reference to frames.
 func (p *Port) Send(frames []dataplane.Frame) (int, error) {
-	if p.state.Load()&stateClosed != 0 {
+	if p.mapping.closed() {
 		return 0, opError(p.name, "send", net.ErrClosed)
 	}
 	return p.tx.send(frames)
@@ -238,7 +198,7 @@ func (p *Port) readKernelStats() {
 // ring is unmapped here if the Receive goroutine holds no frames, or else by
 // its next Receive, which returns net.ErrClosed.
 func (p *Port) Close() error {
-	if p.state.Or(stateClosed)&stateClosed != 0 {
+	if !p.mapping.close() {
 		return nil
 	}
 	p.readKernelStats()
@@ -246,9 +206,7 @@ func (p *Port) Close() error {
 	if terr := p.tx.close(); err == nil {
 		err = terr
 	}
-	if p.state.Load()&stateHolding == 0 {
-		p.unmap.Do(p.unmapRing)
-	}
+	p.mapping.release()
 	if err != nil {
 		return opError(p.name, "close", err)
 	}

@@ -3,8 +3,6 @@ package afpacket
 import (
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -27,11 +25,10 @@ const copyQueueBytes = 4 << 20
 // it is written, with no timer, so an idle Shared costs nothing. Frame
 // lifetime and Close are as for a Port (see the package documentation).
 type Shared struct {
-	batch int             // SharedConfig.BatchSize; immutable
-	file  *os.File        // owns the socket's descriptor; closed once, by Close
-	rc    syscall.RawConn // file's; every syscall on the socket goes through it
-	state atomic.Uint32   // stateClosed | stateHolding, as Port.state
-	unmap sync.Once       // unmaps ring.mem, once closed and not holding
+	batch   int             // SharedConfig.BatchSize; immutable
+	file    *os.File        // owns the socket's descriptor; closed once, by Close
+	rc      syscall.RawConn // file's; every syscall on the socket goes through it
+	mapping mapping         // ring.mem's, shared with Close
 
 	// Used only by the Receive goroutine.
 	ring     slots              // the mapped ring; its mem is nil after unmap
@@ -71,6 +68,7 @@ func OpenShared(cfg SharedConfig) (*Shared, error) {
 	}
 	s := &Shared{batch: cfg.BatchSize, file: os.NewFile(uintptr(fd), "afpacket:"+sharedName),
 		ring: newSlots(mem, g, cfg.FrameSize, cfg.PuntEtherType)}
+	s.mapping.mem = &s.ring.mem
 	if s.rc, err = s.file.SyscallConn(); err != nil {
 		s.file.Close()
 		unix.Munmap(mem)
@@ -128,13 +126,13 @@ func (s *Shared) BatchSize() int { return s.batch }
 // Their Data point into the ring and stay valid until the next Receive.
 // After Close it returns an error satisfying errors.Is(err, net.ErrClosed).
 func (s *Shared) Receive(frames []dataplane.Frame, ifindex []int32) (int, error) {
-	if !s.hold() {
+	if !s.mapping.hold() {
 		return 0, opError(sharedName, "receive", net.ErrClosed)
 	}
 	s.ring.release() // the caller is done with the previous frames
 	frames = frames[:min(len(frames), len(ifindex))]
 	if len(frames) == 0 {
-		s.unhold()
+		s.mapping.unhold()
 		return 0, nil
 	}
 	s.rxFrames, s.rxIfs, s.rxN, s.rxWaited = frames, ifindex, 0, false
@@ -143,9 +141,9 @@ func (s *Shared) Receive(frames []dataplane.Frame, ifindex []int32) (int, error)
 		if err == nil {
 			break
 		}
-		if s.state.Load()&stateClosed != 0 {
+		if s.mapping.closed() {
 			s.rxFrames, s.rxIfs = nil, nil
-			s.unhold()
+			s.mapping.unhold()
 			return 0, opError(sharedName, "receive", net.ErrClosed)
 		}
 		if s.waitDirect() {
@@ -200,30 +198,6 @@ func (s *Shared) waitDirect() bool {
 	return got
 }
 
-func (s *Shared) hold() bool {
-	for {
-		st := s.state.Load()
-		if st&stateClosed != 0 {
-			s.unhold()
-			return false
-		}
-		if st&stateHolding != 0 || s.state.CompareAndSwap(st, st|stateHolding) {
-			return true
-		}
-	}
-}
-
-func (s *Shared) unhold() {
-	if s.state.And(^uint32(stateHolding))&stateClosed != 0 {
-		s.unmap.Do(s.unmapRing)
-	}
-}
-
-func (s *Shared) unmapRing() {
-	unix.Munmap(s.ring.mem)
-	s.ring.mem = nil
-}
-
 // Stats returns the receiver's counters (the Tx ones stay 0). It may be
 // called from any goroutine, also after Close.
 func (s *Shared) Stats() Stats {
@@ -254,14 +228,12 @@ func (s *Shared) readKernelStats() {
 // from any goroutine, more than once. The ring is unmapped here if the
 // Receive goroutine holds no frames, or else by its next Receive.
 func (s *Shared) Close() error {
-	if s.state.Or(stateClosed)&stateClosed != 0 {
+	if !s.mapping.close() {
 		return nil
 	}
 	s.readKernelStats()
 	err := s.file.Close()
-	if s.state.Load()&stateHolding == 0 {
-		s.unmap.Do(s.unmapRing)
-	}
+	s.mapping.release()
 	if err != nil {
 		return opError(sharedName, "close", err)
 	}
