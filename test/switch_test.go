@@ -228,8 +228,14 @@ func (d *dom0) waitPorts(timeout time.Duration, want ...string) {
 	})
 }
 
-// fdb returns the learned entries as "bridge vlan mac port".
+// fdb returns the MAC table as "bridge mac" → port.
 func (d *dom0) fdb() map[string]string {
+	d.t.Helper()
+	return d.fdbBy(func(e control.FDBEntry) string { return e.Bridge + " " + e.MAC })
+}
+
+// fdbBy returns the MAC table as key(entry) → port.
+func (d *dom0) fdbBy(key func(control.FDBEntry) string) map[string]string {
 	d.t.Helper()
 	var v []control.FDBEntry
 	if err := d.ctl.Get(context.Background(), "/v1/fdb", nil, &v); err != nil {
@@ -237,7 +243,7 @@ func (d *dom0) fdb() map[string]string {
 	}
 	m := map[string]string{}
 	for _, e := range v {
-		m[e.Bridge+" "+e.MAC] = e.Port
+		m[key(e)] = e.Port
 	}
 	return m
 }

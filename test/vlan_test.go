@@ -394,15 +394,7 @@ func tcpExchange(from, to *topo.Guest, port, size int) error {
 // fdbVLANs returns the MAC table as "vlan mac" → port.
 func (d *dom0) fdbVLANs() map[string]string {
 	d.t.Helper()
-	var v []control.FDBEntry
-	if err := d.ctl.Get(context.Background(), "/v1/fdb", nil, &v); err != nil {
-		d.t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, e := range v {
-		m[fmt.Sprintf("%d %s", e.VLAN, e.MAC)] = e.Port
-	}
-	return m
+	return d.fdbBy(func(e control.FDBEntry) string { return fmt.Sprintf("%d %s", e.VLAN, e.MAC) })
 }
 
 // onFastPath waits until the probes src sends, made by frame from a

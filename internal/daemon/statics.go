@@ -67,10 +67,9 @@ func (d *Daemon) SetStatic(s control.Static) (control.StaticChange, error) {
 	if d.closed {
 		return res, errStopping
 	}
-	what := fmt.Sprintf("static %s (VLAN %d) on %s", st.MAC, st.VLAN, st.Bridge)
-	b, ok := d.cfg.LookupBridge(st.Bridge)
-	if !ok {
-		return res, notFound("static %s: bridge %s: no such bridge", st.MAC, st.Bridge)
+	b, what, err := d.staticBridge(st)
+	if err != nil {
+		return res, err
 	}
 	if fileStatic(b, st.MAC, st.VLAN) {
 		return res, invalid("%s: pinned by the configuration file; change it there", what)
@@ -121,10 +120,9 @@ func (d *Daemon) DeleteStatic(s control.Static) (control.StaticChange, error) {
 	if d.closed {
 		return res, errStopping
 	}
-	what := fmt.Sprintf("static %s (VLAN %d) on %s", st.MAC, st.VLAN, st.Bridge)
-	b, ok := d.cfg.LookupBridge(st.Bridge)
-	if !ok {
-		return res, notFound("static %s: bridge %s: no such bridge", st.MAC, st.Bridge)
+	b, what, err := d.staticBridge(st)
+	if err != nil {
+		return res, err
 	}
 	old, had := d.cfg.RuntimeStatic(st.Bridge, st.MAC, st.VLAN)
 	switch {
@@ -147,6 +145,16 @@ func (d *Daemon) DeleteStatic(s control.Static) (control.StaticChange, error) {
 	res.Message = what + ": removed"
 	d.log.Info("static MAC removed", "bridge", st.Bridge, "mac", st.MAC.String(), "vlan", st.VLAN, "port", old.Port)
 	return res, nil
+}
+
+// staticBridge returns the configured bridge of a static MAC and the name
+// its messages give it; under mu.
+func (d *Daemon) staticBridge(st config.RuntimeStatic) (config.Bridge, string, error) {
+	b, ok := d.cfg.LookupBridge(st.Bridge)
+	if !ok {
+		return b, "", notFound("static %s: bridge %s: no such bridge", st.MAC, st.Bridge)
+	}
+	return b, fmt.Sprintf("static %s (VLAN %d) on %s", st.MAC, st.VLAN, st.Bridge), nil
 }
 
 // attachedTo returns the dataplane bridge of that name (nil if it has none
