@@ -111,7 +111,7 @@ func parseFlags(args []string) (o options, code int, done bool) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.cfgFile, "config", "", "YAML configuration `file`; none means auto mode")
-	fs.StringVar(&o.metricsAddr, "metrics", "", "listen `address` of /metrics (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "listen `address` of /metrics, /healthz and /readyz (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
 	fs.StringVar(&o.controlPath, "control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration and exit")
@@ -307,6 +307,7 @@ func serve(cfg *config.Config, d *daemon.Daemon, reloads *metrics.Reloads, log *
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		metrics.HandleHealth(mux, d)
 		start("metrics", l, mux)
 		log.Info("serving metrics", "addr", l.Addr().String())
 	}
