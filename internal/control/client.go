@@ -68,6 +68,12 @@ func (c *Client) Post(ctx context.Context, endpoint string, q url.Values, v any)
 	return c.do(ctx, http.MethodPost, endpoint, q, nil, v)
 }
 
+// PostJSON posts body as JSON to an endpoint such as "/v1/trace" and
+// decodes the answer into v.
+func (c *Client) PostJSON(ctx context.Context, endpoint string, body, v any) error {
+	return c.do(ctx, http.MethodPost, endpoint, nil, body, v)
+}
+
 // Put sends body as JSON to an endpoint such as "/v1/ports/vif3.0" and
 // decodes the answer into v.
 func (c *Client) Put(ctx context.Context, endpoint string, body, v any) error {

@@ -23,13 +23,14 @@ type Source interface {
 }
 
 // Handler serves the control API over src. A Source that is also a
-// PortControl or Takeovers serves those calls too.
+// PortControl, Takeovers or FastPathTracer serves those calls too.
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
 	bridgeRoutes(mux, src)
 	portRoutes(mux, src)
 	fdbRoutes(mux, src)
 	takeoverRoutes(mux, src)
+	traceRoutes(mux, src)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
