@@ -37,6 +37,12 @@ type Trace struct {
 	FastPath *FastPathTrace `json:"fast_path,omitempty"`
 }
 
+// TraceMAC and TraceEgress are parts of a Trace.
+type (
+	TraceMAC    = dataplane.TraceMAC
+	TraceEgress = dataplane.TraceEgress
+)
+
 // FastPathTrace is the verdict of the eBPF program on the ingress port.
 type FastPathTrace struct {
 	Mode string `json:"mode"` // xdp or tc
