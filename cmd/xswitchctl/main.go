@@ -23,6 +23,10 @@ Commands:
   bridges               bridges and their MAC table counters
   ports [BRIDGE]        ports, their VLANs, isolation, anti-spoofing and counters
   fdb [BRIDGE]          learned and static MAC addresses
+  top [BRIDGE] [-n N] [-d INTERVAL]
+                        per-port rates, refreshed every second, the busiest
+                        first: frames and bits per second in and out, the fast
+                        path's share, drops per second by reason
   flush BRIDGE [PORT]   forget the dynamic MACs of a bridge, or all MACs of one port
   port add BRIDGE IFACE [port flags]
                         make IFACE a port of BRIDGE with these settings
@@ -83,6 +87,7 @@ var commands = map[string]command{
 	"static":   (*cli).static,
 	"takeover": (*cli).takeover,
 	"release":  (*cli).release,
+	"top":      (*cli).top,
 }
 
 // run runs xswitchctl with args and returns its exit status.

@@ -25,7 +25,7 @@ func TestNotRunning(t *testing.T) {
 		{missing, "connect: no such file or directory"},
 		{stale, "connect: connection refused"},
 	} {
-		for _, args := range [][]string{{"ports"}, {"port", "add", "xenbr0", "vif3.0"}, {"port", "set", "vif3.0", "-isolated"}, {"port", "del", "vif3.0"}} {
+		for _, args := range [][]string{{"ports"}, {"top", "-n", "1"}, {"port", "add", "xenbr0", "vif3.0"}, {"port", "set", "vif3.0", "-isolated"}, {"port", "del", "vif3.0"}} {
 			start := time.Now()
 			out, errOut, code := xswitchctl(t, c.sock, append([]string{"-timeout", "1m"}, args...)...)
 			want := "xswitchd is not running (control socket " + c.sock + ": " + c.cause + ")\n"
