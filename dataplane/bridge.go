@@ -48,6 +48,9 @@ type BridgeConfig struct {
 	// OnFDBEvent, if set, sees every change of the bridge's table; it runs
 	// under the table's lock and must neither block nor call into the table.
 	OnFDBEvent func(fdb.Event)
+	// OnCapture, if set, is told when the first capture of a port starts
+	// (on true) and its last one ends (on false), under the bridge's lock.
+	OnCapture func(port PortInfo, on bool)
 }
 
 // Bridge is one L2 broadcast domain: a set of ports and their MAC table.
@@ -63,6 +66,8 @@ type Bridge struct {
 	// it is 0, workers take every frame's VLAN from its tag and send it
 	// as it came, without looking at the egress ports' policies.
 	vlanPorts atomic.Int32
+
+	onCapture func(PortInfo, bool) // BridgeConfig.OnCapture
 
 	stop    chan struct{}  // closed by Close to end the ager
 	agerEnd sync.WaitGroup // the ager goroutine
@@ -104,6 +109,10 @@ type port struct {
 
 	c    Counters
 	done chan struct{} // closed when the worker has returned; at once for a Shared's port
+
+	// caps are the port's running captures; nil while there is none,
+	// which is all a worker looks at then.
+	caps atomic.Pointer[[]*Capture]
 }
 
 // NewBridge creates a bridge with no ports and starts its ager.
@@ -116,6 +125,8 @@ func NewBridge(cfg BridgeConfig, log *slog.Logger) *Bridge {
 		fdb:  fdb.New(cfg.FDB, cfg.OnFDBEvent),
 		log:  log.With("bridge", cfg.Name),
 		stop: make(chan struct{}),
+
+		onCapture: cfg.OnCapture,
 	}
 	b.ports.Store(&portSet{})
 	b.agerEnd.Add(1)
@@ -243,6 +254,10 @@ func (b *Bridge) RemovePort(name string) error {
 		s.unregister(b, victim)
 	}
 	b.ports.Store(set)
+	if victim.caps.Load() != nil && b.onCapture != nil {
+		b.onCapture(victim.info, false)
+	}
+	victim.endCaptures()
 	if victim.pol.Load().VLAN.Mode != policy.Transparent {
 		b.vlanPorts.Add(-1)
 	}
