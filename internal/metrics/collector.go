@@ -64,6 +64,7 @@ var (
 	pktLastErrno = desc("port_afpacket_last_socket_error", "The errno of the latest of those socket errors (e.g. 100 for ENETDOWN); 0 if none.", portLabels...)
 
 	fdbEntries  = desc("fdb_entries", "MAC addresses in the bridge's forwarding table.", "bridge")
+	fdbMax      = desc("fdb_max_entries", "The bound on the learned MAC addresses of the bridge's table: learning past it evicts the oldest.", "bridge")
 	fdbLearned  = desc("fdb_learned_total", "MAC addresses learned.", "bridge")
 	fdbMoved    = desc("fdb_moved_total", "MAC addresses seen behind another port than the one they were learned on.", "bridge")
 	fdbAged     = desc("fdb_aged_total", "MAC addresses expired after the aging time.", "bridge")
@@ -94,7 +95,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		fpPackets, fpBytes, fpXDP, fpPunts, fpRedirErrs, fpPuntErrs,
 		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
 		sockTxErrs, pktFreezes, pktSockErrs, pktLastErrno,
-		fdbEntries, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts,
+		fdbEntries, fdbMax, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts,
 		puntPorts, puntFrames, puntUnknown, puntDrops} {
 		ch <- d
 	}
@@ -113,6 +114,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		st := b.FDB().Stats()
 		ch <- prometheus.MustNewConstMetric(fdbEntries, prometheus.GaugeValue, float64(st.Entries), name)
+		ch <- prometheus.MustNewConstMetric(fdbMax, prometheus.GaugeValue, float64(b.FDB().MaxEntries()), name)
 		counter(fdbLearned, st.Learned, name)
 		counter(fdbMoved, st.Moved, name)
 		counter(fdbAged, st.Aged, name)

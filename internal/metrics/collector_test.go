@@ -87,6 +87,7 @@ func TestCollectPortSections(t *testing.T) {
 		"xswitch_port_drops_total{vif3.1,spoofed}":                   4, // the fast path's
 		"xswitch_port_drops_total{vif3.1,vlan}":                      2,
 		"xswitch_port_drops_total{peth0,spoofed}":                    0,
+		"xswitch_fdb_max_entries{,}":                                 fdb.DefaultMaxEntries,
 	} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
