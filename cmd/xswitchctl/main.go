@@ -27,6 +27,10 @@ Commands:
                         per-port rates, refreshed every second, the busiest
                         first: frames and bits per second in and out, the fast
                         path's share, drops per second by reason
+  trace BRIDGE in=PORT src=MAC dst=MAC [vlan=N] [type=T] [src_ip=A] [dst_ip=A]
+                        what BRIDGE would do with such a frame, and why: the
+                        fast path's verdict, the MAC table entries, the
+                        egress ports and their tags
   flush BRIDGE [PORT]   forget the dynamic MACs of a bridge, or all MACs of one port
   port add BRIDGE IFACE [port flags]
                         make IFACE a port of BRIDGE with these settings
@@ -88,6 +92,7 @@ var commands = map[string]command{
 	"takeover": (*cli).takeover,
 	"release":  (*cli).release,
 	"top":      (*cli).top,
+	"trace":    (*cli).trace,
 }
 
 // run runs xswitchctl with args and returns its exit status.
