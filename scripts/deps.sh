@@ -57,6 +57,9 @@ for target in "$@"; do
 			# kernel bridge has no VLAN filtering (run in the test's
 			# own namespace, from its own directory).
 			root_need openvswitch-switch ovs-vswitchd
+			# promtool, which checks the alerting rules, the
+			# dashboard's queries and a scrape of xswitchd.
+			root_need prometheus promtool
 			;;
 		esac
 		;;
@@ -119,9 +122,10 @@ command -v apt-get >/dev/null ||
 
 echo "installing: ${pkgs[*]} (apt-get)"
 export DEBIAN_FRONTEND=noninteractive
-# Packages that ship a service (openvswitch-switch) must not start it on
-# this machine: the tests run their own copies in namespaces. A
-# policy-rc.d that refuses every start does that, unless one is there.
+# Packages that ship a service (openvswitch-switch, prometheus) must not
+# start it on this machine: the tests run their own copies in namespaces,
+# or use only a tool of the package. A policy-rc.d that refuses every
+# start does that, unless one is there.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' >"$policy"
