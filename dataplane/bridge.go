@@ -51,6 +51,8 @@ type BridgeConfig struct {
 	// OnCapture, if set, is told when the first capture of a port starts
 	// (on true) and its last one ends (on false), under the bridge's lock.
 	OnCapture func(port PortInfo, on bool)
+	// MultiSender, if set, sends the frames of the ports it reaches.
+	MultiSender MultiSender
 }
 
 // Bridge is one L2 broadcast domain: a set of ports and their MAC table.
@@ -58,6 +60,7 @@ type Bridge struct {
 	name string
 	fdb  *fdb.Table
 	log  *slog.Logger
+	tx   multiTx // sends to the ports its MultiSender reaches
 
 	mu    sync.Mutex              // serializes changes of the port set
 	ports atomic.Pointer[portSet] // read by workers without locking; replaced, never modified
@@ -101,6 +104,7 @@ type port struct {
 
 	txMu     sync.Mutex // serializes Send on p and guards detached
 	detached bool       // p is closed: nothing may be sent; under txMu
+	mtx      multiPort  // how the bridge's MultiSender sends to p, if it does
 
 	// pol is the port's policy, a copy nobody modifies; SetPolicy replaces
 	// it. Workers load their own port's once per batch, an egress port's
@@ -124,6 +128,7 @@ func NewBridge(cfg BridgeConfig, log *slog.Logger) *Bridge {
 		name: cfg.Name,
 		fdb:  fdb.New(cfg.FDB, cfg.OnFDBEvent),
 		log:  log.With("bridge", cfg.Name),
+		tx:   multiTx{ms: cfg.MultiSender},
 		stop: make(chan struct{}),
 
 		onCapture: cfg.OnCapture,
@@ -209,6 +214,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 		}
 	}
 	b.storePolicy(np, info.Policy)
+	b.tx.attach(np)
 	set := &portSet{bySlot: make([]*port, max(len(old.bySlot), slot+1))}
 	copy(set.bySlot, old.bySlot)
 	set.bySlot[slot] = np
@@ -261,6 +267,7 @@ func (b *Bridge) RemovePort(name string) error {
 	if victim.pol.Load().VLAN.Mode != policy.Transparent {
 		b.vlanPorts.Add(-1)
 	}
+	b.tx.detach(victim)
 	victim.txMu.Lock()
 	victim.detached = true
 	err := victim.p.Close()

@@ -46,7 +46,8 @@ func DropReasons() []DropReason {
 // that receives the port's frames (its own worker's, or its Shared's), once
 // per batch, so it is never contended. The transmit half is
 // written by every worker that sends to the port, under the port's transmit
-// lock, once per batch it sends there. Readers load atomically, without the
+// lock (or, for a port its bridge's MultiSender reaches, atomically only),
+// once per batch it sends there. Readers load atomically, without the
 // lock.
 type Counters struct {
 	rxPackets atomic.Uint64 // frames received from the port, valid or not

@@ -29,6 +29,9 @@ type worker struct {
 	// queued says, per slot, that the slot is in pending: a queue sent
 	// when full is empty but still pending.
 	queued []bool
+	// mq holds the frames of the ports the bridge's MultiSender reaches,
+	// which have no queue in out: one Send for all of them.
+	mq multiQueue
 
 	// batchSet is, in a Shared's worker, the port set that begin returned
 	// for the batch in progress; nil between batches.
@@ -36,7 +39,11 @@ type worker struct {
 }
 
 func newWorker(b *Bridge, in *port, batch int) *worker {
-	return &worker{b: b, in: in, qcap: max(batch, 1)}
+	w := &worker{b: b, in: in, qcap: max(batch, 1)}
+	if ms := b.tx.ms; ms != nil {
+		w.mq.cap = max(ms.BatchSize(), 1)
+	}
+	return w
 }
 
 // run is the forwarding loop of port in. It ends when the port is closed.
@@ -85,7 +92,8 @@ func vid(f *Frame) uint16 {
 }
 
 // forward forwards a batch of frames of the worker's port: one pass, then
-// one Send per egress port.
+// one Send for the ports the MultiSender reaches and one per other egress
+// port.
 func (w *worker) forward(frames []Frame) {
 	set := w.begin()
 	w.pass(w.in, set, frames, fdb.Now())
@@ -216,6 +224,9 @@ func (w *worker) grow(slots int) {
 // holds a batch, and returns the copy, which the caller may retag for e
 // alone.
 func (w *worker) add(e *port, f *Frame) *Frame {
+	if e.mtx.reached {
+		return w.addMulti(e, f)
+	}
 	q := w.out[e.slot]
 	if len(q) >= w.qcap {
 		send(e, q)
@@ -234,6 +245,7 @@ func (w *worker) add(e *port, f *Frame) *Frame {
 
 // flush sends every queued frame.
 func (w *worker) flush(set *portSet) {
+	w.flushMulti()
 	for _, slot := range w.pending {
 		q := w.out[slot]
 		if len(q) > 0 {
