@@ -25,6 +25,7 @@ const copyQueueBytes = 4 << 20
 // it is written, with no timer, so an idle Shared costs nothing. Frame
 // lifetime and Close are as for a Port (see the package documentation).
 type Shared struct {
+	name    string          // names the receiver in errors; immutable
 	batch   int             // SharedConfig.BatchSize; immutable
 	file    *os.File        // owns the socket's descriptor; closed once, by Close
 	rc      syscall.RawConn // file's; every syscall on the socket goes through it
@@ -46,33 +47,54 @@ var _ dataplane.Receiver = (*Shared)(nil)
 // OpenShared opens the shared receiver in the network namespace of the
 // calling thread. It receives nothing but frames of cfg.PuntEtherType.
 func OpenShared(cfg SharedConfig) (*Shared, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, opError(sharedName, "config", err)
-	}
 	if cfg.PuntEtherType == 0 {
 		return nil, opError(sharedName, "config", syscall.EINVAL)
 	}
+	return openReceiver(sharedName, cfg, binding{proto: cfg.PuntEtherType, filter: -1})
+}
+
+// binding is what a receiver's socket takes frames of.
+type binding struct {
+	proto   uint16 // the ethertype bound to; ETH_P_ALL for every one
+	ifindex int    // the interface bound to; 0 for every one
+	filter  int    // the descriptor of an eBPF socket filter to attach, or -1
+	// ignoreOutgoing hides what the interfaces transmit, the switch's own
+	// frames first.
+	ignoreOutgoing bool
+}
+
+// openReceiver opens a receiver with a TPACKET_V2 ring of cfg on a socket
+// bound as b says; name names it in errors. Nothing is queued before the
+// ring and the filter are in place: the socket is bound last.
+func openReceiver(name string, cfg SharedConfig, b binding) (*Shared, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, opError(name, "config", err)
+	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, opError(sharedName, "socket", err)
+		return nil, opError(name, "socket", err)
 	}
 	g := cfg.geometry(os.Getpagesize())
-	mem, op, err := setupShared(fd, cfg, g)
+	mem, op, err := setupShared(fd, cfg, g, b)
 	if err != nil {
 		if mem != nil {
 			unix.Munmap(mem)
 		}
 		unix.Close(fd)
-		return nil, opError(sharedName, op, err)
+		return nil, opError(name, op, err)
 	}
-	s := &Shared{batch: cfg.BatchSize, file: os.NewFile(uintptr(fd), "afpacket:"+sharedName),
-		ring: newSlots(mem, g, cfg.FrameSize, cfg.PuntEtherType)}
+	punt := uint16(0)
+	if b.proto == cfg.PuntEtherType {
+		punt = cfg.PuntEtherType
+	}
+	s := &Shared{name: name, batch: cfg.BatchSize, file: os.NewFile(uintptr(fd), "afpacket:"+name),
+		ring: newSlots(mem, g, cfg.FrameSize, punt)}
 	s.mapping.mem = &s.ring.mem
 	if s.rc, err = s.file.SyscallConn(); err != nil {
 		s.file.Close()
 		unix.Munmap(mem)
-		return nil, opError(sharedName, "netpoller", err)
+		return nil, opError(name, "netpoller", err)
 	}
 	s.pollFn = s.poll
 	return s, nil
@@ -80,7 +102,7 @@ func OpenShared(cfg SharedConfig) (*Shared, error) {
 
 // setupShared configures the fresh socket fd in the order the kernel
 // requires, and returns the mapped ring if it got that far.
-func setupShared(fd int, cfg SharedConfig, g ringGeometry) ([]byte, string, error) {
+func setupShared(fd int, cfg SharedConfig, g ringGeometry, b binding) ([]byte, string, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 		return nil, "setsockopt PACKET_VNET_HDR", err
 	}
@@ -111,7 +133,17 @@ func setupShared(fd int, cfg SharedConfig, g ringGeometry) ([]byte, string, erro
 	if err != nil {
 		return nil, "mmap", err
 	}
-	sa := unix.SockaddrLinklayer{Protocol: packetsock.Htons(cfg.PuntEtherType)} // ifindex 0: every interface
+	if b.filter >= 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, b.filter); err != nil {
+			return mem, "setsockopt SO_ATTACH_BPF", err
+		}
+	}
+	if b.ignoreOutgoing {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+			return mem, "setsockopt PACKET_IGNORE_OUTGOING", err
+		}
+	}
+	sa := unix.SockaddrLinklayer{Protocol: packetsock.Htons(b.proto), Ifindex: b.ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
 		return mem, "bind", err
 	}
@@ -127,7 +159,7 @@ func (s *Shared) BatchSize() int { return s.batch }
 // After Close it returns an error satisfying errors.Is(err, net.ErrClosed).
 func (s *Shared) Receive(frames []dataplane.Frame, ifindex []int32) (int, error) {
 	if !s.mapping.hold() {
-		return 0, opError(sharedName, "receive", net.ErrClosed)
+		return 0, opError(s.name, "receive", net.ErrClosed)
 	}
 	s.ring.release() // the caller is done with the previous frames
 	frames = frames[:min(len(frames), len(ifindex))]
@@ -144,7 +176,7 @@ func (s *Shared) Receive(frames []dataplane.Frame, ifindex []int32) (int, error)
 		if s.mapping.closed() {
 			s.rxFrames, s.rxIfs = nil, nil
 			s.mapping.unhold()
-			return 0, opError(sharedName, "receive", net.ErrClosed)
+			return 0, opError(s.name, "receive", net.ErrClosed)
 		}
 		if s.waitDirect() {
 			break
@@ -235,7 +267,7 @@ func (s *Shared) Close() error {
 	err := s.file.Close()
 	s.mapping.release()
 	if err != nil {
-		return opError(sharedName, "close", err)
+		return opError(s.name, "close", err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ type slots struct {
 	count     int    // slots in the ring: perBlock × blocks
 	cur       int    // the next slot to read; in [0, count)
 	held      int    // slots before cur read but not released; in [0, count]
-	punt      uint16 // the punt ethertype whose header fill removes
+	punt      uint16 // the punt ethertype whose header fill removes; 0 if none
 	big       []byte // holds a frame read from the receive queue, with its virtio-net header; at most one per fill
 }
 
@@ -85,7 +85,9 @@ func (s *slots) fill(fd uintptr, frames []dataplane.Frame, ifindex []int32) (n, 
 			f.Data = s.mem[mac:end:end]
 			f.VNet = decodeVNetHdr(s.mem[mac-dataplane.VNetHdrLen : mac])
 		}
-		unpunt(f, s.punt)
+		if s.punt != 0 {
+			unpunt(f, s.punt)
+		}
 		f.Tagged, f.VLAN, f.TPID = false, 0, 0
 		if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
 			f.Tagged, f.VLAN, f.TPID = true, h.Vlan_tci, dataplane.EtherTypeVLAN
