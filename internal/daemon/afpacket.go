@@ -9,6 +9,9 @@ import (
 // attachAFPacket attaches an AF_PACKET port and puts it in the fast path as
 // its mode asks; under mu.
 //
+// A port without the fast path only sends too, where the tap can be had
+// (tap.go): the tap receives its frames.
+//
 // A fast-path port only sends: its punts reach the shared receiver, opened
 // at start, which forwards them once the bridge has the port (punts before
 // that are dropped and counted, as while no daemon runs). Without a shared
@@ -25,6 +28,7 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 	var (
 		p      dataplane.Port
 		shared *dataplane.Shared
+		tapped bool
 		mode   bpf.Mode
 		err    error
 	)
@@ -46,8 +50,9 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 	} else {
 		mode, err = d.attachFastPath(fpp)
 	}
-	if err == nil && p == nil {
-		p, err = d.sys.sockets.AFPacket(name, ring) // no fast path after all
+	if err == nil && p == nil { // no fast path after all
+		p, shared, err = d.userspaceAFPacket(name, idx, ring)
+		tapped = shared != nil
 	}
 	if err != nil {
 		if mode != bpf.ModeOff && mode != "" {
@@ -60,7 +65,10 @@ func (d *Daemon) attachAFPacket(br *dataplane.Bridge, b config.Bridge, fpp bpf.P
 		if mode != bpf.ModeOff {
 			d.fp.DetachPort(idx, name)
 		}
+		if tapped {
+			d.tapDetached(idx, name)
+		}
 		return attachment{}, err
 	}
-	return attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU}, nil
+	return attachment{name: name, bridge: b.Name, fastPath: mode, id: id, mtu: fpp.MTU, tapped: tapped}, nil
 }

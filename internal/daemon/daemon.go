@@ -39,6 +39,7 @@ type Daemon struct {
 	fpErr  error              // why fp is nil when a port wants it
 	shared *dataplane.Shared  // receives the punts of every fast-path AF_PACKET port; nil without fp, or if it did not open
 	puntRx dataplane.Receiver // shared's socket
+	tap    tapState           // receives the frames of every AF_PACKET port without the fast path
 	mirror *mirror            // keeps fp's MAC map in step; nil without fp
 	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
 }
@@ -54,6 +55,7 @@ type attachment struct {
 	xsk      xskPort       // an AF_XDP port: its XDP program stays until it is detached
 	xskBase  uint32        // its keys in the AF_XDP socket map
 	xskN     int
+	tapped   bool // an AF_PACKET port without the fast path whose frames the tap receives
 }
 
 // New creates the configured bridges. In auto mode there are none until
@@ -268,6 +270,9 @@ func (d *Daemon) detachLocked(idx int, why string) {
 	if err := d.bridges[a.bridge].RemovePort(a.name); err != nil {
 		d.log.Warn("detach", "port", a.name, "bridge", a.bridge, "err", err)
 	}
+	if a.tapped {
+		d.tapDetached(idx, a.name)
+	}
 	if a.xsk != nil {
 		d.fp.ReleaseXSK(a.xskBase, a.xskN)
 	}
@@ -291,6 +296,7 @@ func (d *Daemon) Close() error {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
+	errs = append(errs, d.tap.close())
 	if d.shared != nil {
 		errs = append(errs, d.shared.Close())
 	}

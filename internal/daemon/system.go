@@ -87,7 +87,10 @@ type system struct {
 	watchFeatures func(ctx context.Context, changed func(ifindex int)) error
 	links         links
 	sockets       sockets
-	hostPorts     hostPortOps // nil: host ports are not made (tests on fakes)
+	// openTap opens the receiver of the AF_PACKET ports without the fast
+	// path and its filter; nil: each such port has a ring of its own.
+	openTap   func(afpacket.SharedConfig) (dataplane.Receiver, portFilter, error)
+	hostPorts hostPortOps // nil: host ports are not made (tests on fakes)
 }
 
 // kernel is the real system; umem sizes the UMEMs of AF_XDP ports.
@@ -106,6 +109,7 @@ func kernel(umem afxdp.UMEMConfig) system {
 		links:         netlinkLinks{},
 		hostPorts:     kernelHostPorts{},
 		sockets:       &kernelSockets{umem: umem, umems: map[string]*afxdp.UMEM{}},
+		openTap:       openTap,
 	}
 }
 
@@ -121,8 +125,10 @@ type kernelSockets struct {
 	umems map[string]*afxdp.UMEM // by bridge: the UMEM its AF_XDP ports share
 }
 
+// AFPacket opens a port with a ring of its own: TPACKET_V2, which hands
+// frames over with no timer.
 func (s *kernelSockets) AFPacket(ifname string, cfg afpacket.Config) (dataplane.Port, error) {
-	p, err := afpacket.Open(ifname, cfg)
+	p, err := afpacket.OpenRing(ifname, cfg)
 	if err != nil {
 		return nil, err
 	}
