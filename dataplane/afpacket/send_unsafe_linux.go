@@ -15,3 +15,9 @@ func sendmmsg(fd uintptr, msgs []unix.Mmsghdr) (int, syscall.Errno) {
 		uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 	return int(r), e
 }
+
+// setName makes sa the address of the message h.
+func setName(h *unix.Msghdr, sa *unix.RawSockaddrLinklayer) {
+	h.Name = (*byte)(unsafe.Pointer(sa))
+	h.Namelen = unix.SizeofSockaddrLinklayer
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xswitch/xswitch/dataplane"
 )
 
@@ -13,6 +15,7 @@ import (
 // dataplane serializes Send, so only one goroutine uses it at a time.
 type transmitter struct {
 	name    string             // interface name; immutable
+	ifindex int32              // the interface the socket is bound to, 0 if getsockname failed; immutable
 	file    *os.File           // owns the sending socket's descriptor; closed by close
 	rc      syscall.RawConn    // file's; every syscall on the socket goes through it, so none can run on a closed (and perhaps reused) descriptor
 	tx      sender             // preallocated sendmmsg messages
@@ -33,7 +36,21 @@ func newTransmitter(name string, batch int, file *os.File, stats *counters) (*tr
 	t := &transmitter{name: name, file: file, rc: rc, tx: newSender(batch), stats: stats,
 		errs: dataplane.OpErrors{Kind: "afpacket", Port: name, Op: "sendmmsg"}}
 	t.flushFn = t.flush
+	t.ifindex = boundIfindex(rc)
 	return t, nil
+}
+
+// boundIfindex returns the interface rc's socket is bound to, 0 if it
+// cannot tell.
+func boundIfindex(rc syscall.RawConn) int32 {
+	var ifindex int32
+	rc.Control(func(fd uintptr) {
+		sa, err := unix.Getsockname(int(fd))
+		if ll, ok := sa.(*unix.SockaddrLinklayer); err == nil && ok {
+			ifindex = int32(ll.Ifindex)
+		}
+	})
+	return ifindex
 }
 
 // send is Port.Send once the port is known to be open.
