@@ -42,6 +42,7 @@ type Daemon struct {
 	tap    tapState           // receives the frames of every AF_PACKET port without the fast path
 	mirror *mirror            // keeps fp's MAC map in step; nil without fp
 	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
+	multi  multiSends         // sends the frames of the AF_PACKET ports of every bridge
 }
 
 // attachment is an interface attached to a bridge.
@@ -150,7 +151,7 @@ func (d *Daemon) bridge(b config.Bridge) *dataplane.Bridge {
 	if br, ok := d.bridges[b.Name]; ok {
 		return br
 	}
-	bc := dataplane.BridgeConfig{Name: b.Name, FDB: b.FDB}
+	bc := dataplane.BridgeConfig{Name: b.Name, FDB: b.FDB, MultiSender: d.multiSender()}
 	if d.fp != nil {
 		id := bpf.BridgeID(b.Name)
 		fp := d.fp
@@ -296,6 +297,7 @@ func (d *Daemon) Close() error {
 		errs = append(errs, b.Close())
 	}
 	d.attached = map[int]attachment{}
+	errs = append(errs, d.closeMultiSender())
 	errs = append(errs, d.tap.close())
 	if d.shared != nil {
 		errs = append(errs, d.shared.Close())
