@@ -177,15 +177,18 @@ func (c *Capture) offerWire(d []byte, dir Direction, path string, now time.Time)
 	}
 }
 
-// capture offers frames of port q to its captures, if any.
+// capture offers frames of port q to its captures, if any: one atomic
+// load while there is none.
 func (q *port) capture(frames []Frame, dir Direction) {
-	cs := q.caps.Load()
-	if cs == nil {
-		return
+	if cs := q.caps.Load(); cs != nil {
+		captureAll(*cs, frames, dir)
 	}
+}
+
+func captureAll(cs []*Capture, frames []Frame, dir Direction) {
 	now := time.Now()
 	for i := range frames {
-		for _, c := range *cs {
+		for _, c := range cs {
 			c.offer(&frames[i], dir, "userspace", now)
 		}
 	}

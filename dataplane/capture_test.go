@@ -82,3 +82,41 @@ func TestCaptureFastPathFrames(t *testing.T) {
 		t.Errorf("OnCapture saw %v, want %v", events, want)
 	}
 }
+
+func TestCaptureUserspaceFrames(t *testing.T) {
+	r := newRig(t, fdb.DefaultConfig(), "a", "b", "c")
+	ca, err := r.br.Capture("a", dataplane.CaptureFilter{}, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb, _ := r.br.Capture("b", dataplane.CaptureFilter{}, 16)
+	defer cb.Close()
+	bc := frame(bcast, host(1), "hello")
+	r.ports["a"].Inject(bc)
+	r.expect(map[string][][]byte{"b": {bc}, "c": {bc}})
+	reply := frame(host(1), host(2), "reply")
+	r.ports["b"].Inject(reply)
+	r.expect(map[string][][]byte{"a": {reply}})
+
+	// a: the broadcast in, the reply out; b: the broadcast out, the reply in.
+	for _, tt := range []struct {
+		c    *dataplane.Capture
+		want []dataplane.CapturedFrame
+	}{
+		{ca, []dataplane.CapturedFrame{{Port: "a", Dir: dataplane.In, Data: bc}, {Port: "a", Dir: dataplane.Out, Data: reply}}},
+		{cb, []dataplane.CapturedFrame{{Port: "b", Dir: dataplane.Out, Data: bc}, {Port: "b", Dir: dataplane.In, Data: reply}}},
+	} {
+		for _, w := range tt.want {
+			g := next(t, tt.c)
+			if g.Port != w.Port || g.Dir != w.Dir || g.Path != "userspace" || !bytes.Equal(g.Data, w.Data) {
+				t.Errorf("captured %s %s %s %x, want %s %s userspace %x", g.Port, g.Dir, g.Path, g.Data, w.Port, w.Dir, w.Data)
+			}
+		}
+		select {
+		case g := <-tt.c.Frames():
+			t.Errorf("port %s: one frame too many: %s %x", g.Port, g.Dir, g.Data)
+		case <-time.After(quiet):
+		}
+	}
+}

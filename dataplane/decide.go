@@ -8,6 +8,15 @@ import (
 // The decisions of forwarding one frame, shared by the workers and by
 // Trace, so that what Trace says is what a worker does.
 
+// checks says which policies frames from a port with policy from go
+// through: VLANs (vlans: from is not transparent or the bridge has ports
+// that are not), and the egress ports' policies at all (checked: VLANs, or
+// from is isolated). A bridge without policies checks neither.
+func (b *Bridge) checks(from *policy.Policy) (vlans, checked bool) {
+	vlans = from.VLAN.Mode != policy.Transparent || b.vlanPorts.Load() != 0
+	return vlans, vlans || from.Isolated
+}
+
 // admit is the ingress half: it checks f, which entered on a port with
 // policy from, and places it in its VLAN inside the bridge (v, and qinq for
 // an 802.1ad frame). ok false means the frame is dropped, for reason r.

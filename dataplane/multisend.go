@@ -149,6 +149,7 @@ func countSent(frames []Frame, owner []*port) {
 		for ; j < len(frames) && owner[j] == e; j++ {
 			bytes += uint64(len(frames[j].Data))
 		}
+		e.capture(frames[i:j], Out)
 		e.c.txPackets.Add(uint64(j - i))
 		e.c.txBytes.Add(bytes)
 		i = j

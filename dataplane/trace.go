@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/xswitch/xswitch/fdb"
-	"github.com/xswitch/xswitch/policy"
 )
 
 // Trace says what the bridge would do with one frame entering on a port,
@@ -76,8 +75,7 @@ func (b *Bridge) Trace(in string, frame []byte) (Trace, error) {
 	t := Trace{Bridge: b.name, In: in, Egress: []TraceEgress{}}
 	f := Frame{Data: append([]byte(nil), frame...)} // ingress may move a tag in the buffer
 	pol := from.pol.Load()
-	vlans := pol.VLAN.Mode != policy.Transparent || b.vlanPorts.Load() != 0
-	checked := vlans || pol.Isolated
+	vlans, checked := b.checks(pol)
 	v, qinq, r, ok := admit(&f, pol, vlans)
 	if !ok {
 		t.Verdict, t.Reason = "drop", r.String()

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/xswitch/xswitch/fdb"
-	"github.com/xswitch/xswitch/policy"
 )
 
 // worker forwards batches of frames: a port's own worker those of its port,
@@ -119,9 +118,9 @@ func (w *worker) begin() *portSet {
 // tags and no egress port's policy is read: a bridge without policies pays
 // two loads per batch and two tests per frame.
 func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
+	in.capture(frames, In)
 	from := in.pol.Load()
-	vlans := from.VLAN.Mode != policy.Transparent || w.b.vlanPorts.Load() != 0
-	checked := vlans || from.Isolated
+	vlans, checked := w.b.checks(from)
 	table := w.b.fdb
 	var rxBytes, flooded, gso uint64
 	var drops [numDropReasons]uint64
@@ -131,54 +130,33 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 		if f.VNet.GSOType != VNetHdrGSONone {
 			gso++
 		}
-		if len(f.Data) < EthHdrLen {
-			drops[DropRunt]++
+		v, qinq, r, ok := admit(f, from, vlans)
+		if !ok {
+			drops[r]++
 			continue
-		}
-		if f.Data[6]&1 != 0 {
-			drops[DropMulticastSrc]++
-			continue
-		}
-		var v uint16
-		qinq := false
-		if vlans {
-			var ok bool
-			if v, qinq, ok = ingress(f, &from.VLAN); !ok {
-				drops[DropVLAN]++
-				continue
-			}
-		} else {
-			v = vid(f)
 		}
 		d := f.Data
-		if from.AntiSpoof && from.Spoofed(d) {
-			drops[DropSpoofed]++
+		table.Learn(fdb.MakeKey(v, d[6:12]), in.id, now)
+		e, local := unicastTo(table, set, in, v, d)
+		if local {
+			drops[DropLocal]++
 			continue
 		}
-		table.Learn(fdb.MakeKey(v, d[6:12]), in.id, now)
-		if d[0]&1 == 0 {
-			if id, ok := table.Lookup(fdb.MakeKey(v, d[0:6])); ok {
-				if id == in.id {
-					drops[DropLocal]++
-					continue
-				}
-				if e := set.get(id); e != nil {
-					f.Exclusive = true
-					if !checked {
-						w.add(e, f)
-						continue
-					}
-					switch how := egressOf(from, e.pol.Load(), v, qinq); how {
-					case egressVLAN:
-						drops[DropVLAN]++
-					case egressIsolated:
-						drops[DropIsolated]++
-					default:
-						setTag(w.add(e, f), how, v)
-					}
-					continue
-				}
+		if e != nil {
+			f.Exclusive = true
+			if !checked {
+				w.add(e, f)
+				continue
 			}
+			switch how := egressOf(from, e.pol.Load(), v, qinq); how {
+			case egressVLAN:
+				drops[DropVLAN]++
+			case egressIsolated:
+				drops[DropIsolated]++
+			default:
+				setTag(w.add(e, f), how, v)
+			}
+			continue
 		}
 		flooded++
 		f.Exclusive = false
@@ -271,6 +249,7 @@ func send(e *port, frames []Frame) {
 	var sent, bytes, mtu, other uint64
 	for len(frames) > 0 {
 		n, err := e.p.Send(frames)
+		e.capture(frames[:n], Out)
 		for i := range frames[:n] {
 			bytes += uint64(len(frames[i].Data))
 		}
