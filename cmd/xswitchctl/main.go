@@ -27,6 +27,9 @@ Commands:
                         per-port rates, refreshed every second, the busiest
                         first: frames and bits per second in and out, the fast
                         path's share, drops per second by reason
+  capture PORT [-w FILE|-] [-c N] [-mac M] [-vlan N] [-type T]
+                        the frames PORT receives and sends, whichever path
+                        forwards them: a line each, or pcapng for tcpdump
   trace BRIDGE in=PORT src=MAC dst=MAC [vlan=N] [type=T] [src_ip=A] [dst_ip=A]
                         what BRIDGE would do with such a frame, and why: the
                         fast path's verdict, the MAC table entries, the
@@ -93,6 +96,7 @@ var commands = map[string]command{
 	"release":  (*cli).release,
 	"top":      (*cli).top,
 	"trace":    (*cli).trace,
+	"capture":  (*cli).capture,
 }
 
 // run runs xswitchctl with args and returns its exit status.

@@ -87,6 +87,27 @@ func (c *Client) Delete(ctx context.Context, endpoint string, body, v any) error
 }
 
 func (c *Client) do(ctx context.Context, method, endpoint string, q url.Values, body, v any) error {
+	resp, err := c.send(ctx, method, endpoint, q, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Stream calls an endpoint with GET and returns the answer's body, which
+// the caller reads (until ctx ends) and closes: for GET /v1/capture.
+func (c *Client) Stream(ctx context.Context, endpoint string, q url.Values) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, http.MethodGet, endpoint, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// send makes a call and returns the answer when it is 200 OK, or the
+// daemon's reason as an APIError.
+func (c *Client) send(ctx context.Context, method, endpoint string, q url.Values, body any) (*http.Response, error) {
 	u := "http://xswitchd" + endpoint
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -95,26 +116,26 @@ func (c *Client) do(ctx context.Context, method, endpoint string, q url.Values, 
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.connError(err)
+		return nil, c.connError(err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return &APIError{Method: method, Endpoint: endpoint, Status: resp.StatusCode, Message: errorMessage(resp)}
+		defer resp.Body.Close()
+		return nil, &APIError{Method: method, Endpoint: endpoint, Status: resp.StatusCode, Message: errorMessage(resp)}
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return resp, nil
 }
 
 // connError says why the daemon could not be asked, without the URL the

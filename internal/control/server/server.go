@@ -31,6 +31,7 @@ func Handler(src Source) http.Handler {
 	fdbRoutes(mux, src)
 	takeoverRoutes(mux, src)
 	traceRoutes(mux, src)
+	captureRoutes(mux, src)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
