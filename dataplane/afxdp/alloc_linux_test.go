@@ -16,9 +16,23 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	e := newEnv(t, 4096)
 	in, gin := e.port("x7", "g7", Config{BatchSize: 16})
 	out, _ := e.port("x8", "g8", Config{BatchSize: 16})
-	const runs, batch = 50, 16
-	// Enough frames queued that no Receive waits: AllocsPerRun counts
-	// every goroutine's allocations, so nothing may send meanwhile.
+	const runs, batch = 25, 16
+	// A first frame makes the port's fill ring as deep as a receiving
+	// port's; then enough frames queued that no Receive waits, no more
+	// than that depth: AllocsPerRun counts every goroutine's allocations,
+	// so nothing may send meanwhile.
+	buf := make([]dataplane.Frame, batch)
+	gin.Send(t, frame(1, 0, 100))
+	if _, err := in.Receive(buf); err != nil {
+		t.Fatal(err)
+	}
+	in.rx.mu.Lock()
+	in.recycle()
+	in.refill()
+	in.rx.mu.Unlock()
+	if depth := int(e.umem.floor(uint32(in.cfg.RxRingSize))); depth < (runs+2)*batch {
+		t.Fatalf("a fill ring %d frames deep", depth)
+	}
 	for i := range (runs + 2) * batch {
 		gin.Send(t, frame(1, uint32(i), 100))
 	}
@@ -26,7 +40,6 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	// Should Receive ever wait for frames that do not come, unblock it.
 	watchdog := time.AfterFunc(10*time.Second, func() { in.Close() })
 	defer watchdog.Stop()
-	buf := make([]dataplane.Frame, batch)
 	var err error
 	allocs := testing.AllocsPerRun(runs, func() {
 		n, e := in.Receive(buf)

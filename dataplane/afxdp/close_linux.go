@@ -20,8 +20,8 @@ const zeroCopyGrace = 2 * time.Second
 // sockets' descriptors.
 type handles struct {
 	mu sync.Mutex
-	// evfd wakes a Receive blocked in poll when the port closes; -1 once
-	// closed.
+	// evfd wakes a Receive waiting in the netpoller when the port
+	// closes, or when the pool has frames for it; -1 once closed.
 	evfd int
 	// promfd is an AF_PACKET socket that receives nothing and holds the
 	// interface promiscuous; -1 once closed. Only Open and teardown use it.
@@ -67,7 +67,8 @@ func (p *Port) teardown() {
 		p.drain()
 	}
 	u := p.umem
-	u.leave(p.queues)
+	u.leave(p)
+	p.rx.w.close()
 	// The last counters and the close in one step, so KernelDrops never
 	// counts a socket twice or goes back.
 	p.h.mu.Lock()

@@ -11,10 +11,17 @@
 // received frames into them and posts descriptors on the RX ring. Receive
 // returns those frames in place; their Data stay valid until the next
 // Receive on the port, which hands them back to the fill ring, except the
-// ones another port's Send took. While frames flow, Receive spins on the
-// rings for Config.SpinTime before it sleeps in poll(2); an idle port costs
-// no CPU. Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only
-// when it asks to be.
+// ones another port's Send took. A fill ring holds what its socket's
+// traffic needs: a socket that has never received a few frames, one that
+// has at least an equal share of a quarter of the UMEM, and a busy one twice
+// what the kernel took since the last Receive, lent from the pool while the
+// fill rings hold less than half of the UMEM (see refill). While frames
+// flow, Receive spins on the rings for Config.SpinTime before it sleeps in
+// Go's netpoller, on an epoll instance of the port's sockets: an idle port
+// costs no CPU and no thread. A port whose fill rings ran dry with the pool
+// empty is woken when frames come back to the pool, not by a timer.
+// Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only when
+// it asks to be.
 //
 // Sending. Send posts descriptors on the TX ring of the port's first queue
 // and wakes the kernel when it asks. A frame the dataplane sends to this
@@ -32,6 +39,7 @@
 //
 // Every UMEM frame has one owner at a time: the free pool, or one socket
 // (its fill or RX ring and the frames Receive returned, or its TX and
-// completion rings). A closed socket's frames go back to the pool, so none
-// leak; UMEM.Free counts the pool.
+// completion rings). A sender's frames go back to the pool at the end of
+// each Send, and a closed socket's when it closes, so none leak or idle in
+// a port that stopped sending; UMEM.Free counts the pool.
 package afxdp

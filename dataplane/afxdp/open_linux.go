@@ -52,6 +52,10 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 			}
 		}
 	}
+	if err := p.openWaiter(); err != nil {
+		p.teardown()
+		return nil, opError(ifname, "epoll", err)
+	}
 	p.start()
 	return p, nil
 }
@@ -59,7 +63,7 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 // start readies the receive and send sides once the sockets are bound, and
 // fills the fill rings.
 func (p *Port) start() {
-	p.rx.init(p.queues, p.h.evfd, p.cfg, p.umem)
+	p.rx.init(p.queues, p.cfg, p.umem)
 	p.tx.init(p.name, p.queues[0], p.cfg, p.umem)
 	p.refill()
 }

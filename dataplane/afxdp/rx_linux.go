@@ -3,6 +3,7 @@ package afxdp
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,25 +12,28 @@ import (
 )
 
 // rxState is the receive side of a port. Receive holds mu throughout, and
-// Close takes it to wait for a Receive; nothing else touches these fields.
+// Close takes it to wait for a Receive; nothing else touches these fields
+// but woken.
 type rxState struct {
 	mu sync.Mutex
 	// holding: the dataplane may still use frames the last Receive
 	// returned; the next Receive lets go of them, and until then the
 	// sockets stay open.
 	holding bool
-	// pfds has one entry per socket, then the eventfd Close writes to;
-	// their Revents are cleared before each poll.
-	pfds []unix.PollFd
+	// w is where Receive sleeps: in the netpoller, until a socket has
+	// frames or the eventfd is written.
+	w waiter
+	// evfd is the port's eventfd (Port.h.evfd), read here to clear it.
+	evfd int
+	// woken is set by Close and by the pool before they write the
+	// eventfd; Receive clears it.
+	woken atomic.Bool
 	// next is the queue the next Receive reads first (modulo the number of
 	// queues), so that a busy queue cannot starve the others.
 	next int
 	// spinned: the last Receive returned frames, so the next one spins for
 	// Config.SpinTime before it sleeps.
 	spinned bool
-	// hungry counts the waits in a row that found a fill ring empty, up to
-	// 7; the wait's timeout doubles with each.
-	hungry int
 	// need[i] is what the fill ring of queue i is short of; refill's.
 	need []uint32
 	// frames holds the addresses on their way from the pool, or from a
@@ -37,13 +41,40 @@ type rxState struct {
 	frames []uint64
 }
 
-func (r *rxState) init(queues []*xsk, evfd int, cfg Config, u *UMEM) {
+func (r *rxState) init(queues []*xsk, cfg Config, u *UMEM) {
 	r.need = make([]uint32, len(queues))
 	r.frames = make([]uint64, max(cfg.RxRingSize, min(len(queues)*cfg.RxRingSize, u.Frames())))
-	for _, s := range queues {
-		r.pfds = append(r.pfds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN})
+}
+
+// openWaiter puts the sockets and the eventfd in the port's epoll
+// instance.
+func (p *Port) openWaiter() error {
+	fds := []int{p.h.evfd}
+	for _, s := range p.queues {
+		fds = append(fds, s.fd)
 	}
-	r.pfds = append(r.pfds, unix.PollFd{Fd: int32(evfd), Events: unix.POLLIN})
+	p.rx.evfd = p.h.evfd
+	return p.rx.w.open(fds, p.ready)
+}
+
+// ready reports whether Receive has work: frames on an RX ring, a close,
+// or frames in the pool for fill rings that ran dry. Called by the waiting
+// Receive only.
+func (p *Port) ready() bool {
+	if p.closed.Load() {
+		return true
+	}
+	if p.rx.woken.Swap(false) {
+		var b [8]byte
+		unix.Read(p.rx.evfd, b[:])
+		return true
+	}
+	for _, s := range p.queues {
+		if s.rx.avail() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Receive implements dataplane.Port. It returns frames as soon as any
@@ -128,33 +159,39 @@ func (p *Port) receive(frames []dataplane.Frame) int {
 }
 
 // recycle hands the frames of the last Receive back to their fill rings,
-// except those another port's Send took. Reading each frame's owner is a
-// plain load; the owner changes only by a sender's compare-and-swap in
-// UMEM.take, which is inherent to handing a frame over without a copy.
+// up to each ring's target, except those another port's Send took; the
+// rest go to the pool. Reading each frame's owner is a plain load; the
+// owner changes only by a sender's compare-and-swap in UMEM.take, which is
+// inherent to handing a frame over without a copy.
 func (p *Port) recycle() {
 	u := p.umem
 	for _, s := range p.queues {
 		if len(s.batch) == 0 {
 			continue
 		}
-		room := s.fill.free(uint32(len(s.batch)))
+		p.observe(s)
+		room := uint32(0)
+		if have := s.fill.local - s.cons; have < s.target {
+			room = s.fill.free(s.target - have)
+			room = min(room, s.target-have)
+		}
 		extra := p.rx.frames[:0]
-		posted := false
+		posted := uint32(0)
 		for _, a := range s.batch {
 			base := a &^ (u.frameSize - 1)
 			if u.owner[a>>u.shift].Load() != s.rxOwner {
 				continue // sent without a copy: the sender owns it now
 			}
-			if room == 0 {
+			if posted == room {
 				extra = append(extra, base)
 				continue
 			}
 			*s.fill.addr(s.fill.local) = base
 			s.fill.local++
-			room--
-			posted = true
+			posted++
 		}
-		if posted {
+		if posted > 0 {
+			u.inFill.Add(int64(posted))
 			s.fill.submit()
 			s.wakeFill()
 		}
@@ -166,20 +203,68 @@ func (p *Port) recycle() {
 	p.rx.holding = false
 }
 
-// refill tops every fill ring up to its share of the UMEM, taking the
-// frames for all of them from the pool at once; under rx.mu, or before the
-// port is shared. It leaves a sixteenth of the UMEM in the pool for
-// senders.
+// observe takes note of what the kernel took from s's fill ring since the
+// last look, and sets the ring's target from it: twice what was taken, so
+// that the ring outlasts the wait for the next Receive, between the floor
+// and the ring's size; halved, down to the floor, when the kernel took
+// less than a quarter of it. A socket that has never received keeps the
+// target it opened with (firstFill).
+func (p *Port) observe(s *xsk) {
+	u := p.umem
+	c := atomic.LoadUint32(s.fill.cons)
+	used := c - s.cons
+	s.cons = c
+	if used == 0 && !s.active {
+		return
+	}
+	ring := s.fill.size
+	floor := u.floor(ring)
+	if used > 0 {
+		u.inFill.Add(-int64(used))
+		s.active = true
+	}
+	switch {
+	case 2*used > s.target:
+		s.target = min(2*used, ring)
+	case used < s.target/4:
+		s.target /= 2
+	}
+	s.target = max(s.target, floor)
+}
+
+// refill tops every fill ring up to its target, taking the frames for all
+// of them from the pool at once; under rx.mu, or before the port is shared.
+// A ring's floor (minFill before its socket first received) comes from the
+// pool down to a sixteenth of the UMEM, which is left for senders; above
+// it, a ring takes frames only while the fill rings of the UMEM hold less
+// than half of it (a quarter, before the socket first received), so that
+// ports that fall idle, or never get busy, cannot park the UMEM in their
+// rings.
 func (p *Port) refill() {
 	r, u := &p.rx, p.umem
-	target := u.fillTarget(uint32(p.cfg.RxRingSize))
 	total := 0
 	for i, s := range p.queues {
+		p.observe(s)
 		r.need[i] = 0
-		if have := s.fill.pending(); have < target {
-			r.need[i] = min(target-have, s.fill.free(target-have))
-			total += int(r.need[i])
+		have := s.fill.local - s.cons
+		if have >= s.target {
+			continue
 		}
+		want := min(s.target-have, s.fill.free(s.target-have))
+		// What a ring holds beyond its guaranteed part is lent while the
+		// fill rings hold less than their budget.
+		sure, budget := min(u.floor(s.fill.size), s.target), u.Frames()/2
+		if !s.active {
+			sure, budget = min(minFill, s.target), u.Frames()/4
+		}
+		if have+want > sure {
+			extra := have + want - max(sure, have)
+			if u.inFill.Load()+int64(extra) > int64(budget) {
+				want -= extra
+			}
+		}
+		r.need[i] = want
+		total += int(want)
 	}
 	if total == 0 {
 		return
@@ -195,37 +280,45 @@ func (p *Port) refill() {
 			*s.fill.addr(s.fill.local) = a
 			s.fill.local++
 		}
+		u.inFill.Add(int64(n))
 		got = got[n:]
 		s.fill.submit()
 		s.wakeFill()
 	}
 }
 
+// firstFill is the fill target of a socket that has not received yet, and
+// minFill the part of it it is sure to get, whatever the other sockets hold.
+const (
+	firstFill = 64
+	minFill   = 2
+)
+
 // wait sleeps until a socket has frames or the port closes. The fill rings
-// are topped up first; when the pool had nothing for them the sleep is
-// short, to try again.
+// are topped up first; when the pool had nothing for them, the port asks the
+// pool to wake it when frames come back, instead of trying again on a timer.
 func (p *Port) wait() error {
-	r := &p.rx
 	p.refill()
-	timeout := -1
 	for _, s := range p.queues {
 		if s.fill.pending() == 0 {
-			// The pool had nothing: try again later, less often the
-			// longer it lasts, so that ports waiting for frames do not
-			// take the CPU from the ports that hold them.
-			r.hungry = min(r.hungry+1, 7)
-			timeout = 1 << r.hungry // 2 ms up to 128 ms
+			p.umem.wakeWhenFree(p)
+			break
 		}
 	}
-	if timeout < 0 {
-		r.hungry = 0
-	}
-	for i := range r.pfds {
-		r.pfds[i].Revents = 0
-	}
-	_, err := unix.Poll(r.pfds, timeout)
-	if err != nil && err != unix.EINTR {
-		return opError(p.name, "poll", err)
+	if err := p.rx.w.wait(); err != nil {
+		return opError(p.name, "wait", err)
 	}
 	return nil
+}
+
+// wake makes a waiting Receive return to its loop: it refills.
+func (p *Port) wake() {
+	p.rx.woken.Store(true)
+	p.h.mu.Lock()
+	if p.h.evfd >= 0 {
+		var one [8]byte
+		one[0] = 1
+		unix.Write(p.h.evfd, one[:])
+	}
+	p.h.mu.Unlock()
 }

@@ -20,6 +20,12 @@ type xsk struct {
 	// completion the sender's (the port's first socket's only).
 	fill, comp, rx, tx ring
 
+	// target is the depth refill keeps the fill ring at, cons the
+	// kernel's fill consumer index when last read, active whether the
+	// socket has ever received; all the Receive goroutine's.
+	target, cons uint32
+	active       bool
+
 	// batch holds the addresses of the frames the last Receive returned
 	// from this socket, until the next Receive recycles them; the Receive
 	// goroutine's.
@@ -131,10 +137,11 @@ func (s *xsk) mapRings(cfg Config) (string, error) {
 }
 
 // wakeFill wakes a driver that stopped taking fill entries and asked to be
-// told when there are some (zero-copy mode).
+// told when there are some (zero-copy mode). The call does not block: made
+// raw, it keeps the goroutine's P and does not wake the runtime's monitor.
 func (s *xsk) wakeFill() {
 	if s.fill.needWakeup() {
-		unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	}
 }
 

@@ -22,10 +22,14 @@ type txState struct {
 	q *xsk
 	// maxLen is Port.maxLen, read once per Send.
 	maxLen int
-	// spare holds free frames for copies, owned by q.txOwner; at most
-	// cap(spare), a sixteenth of the UMEM or less, so that senders cannot
-	// starve the fill rings.
+	// spare holds free frames for copies, owned by q.txOwner, during a
+	// Send; at most cap(spare), a sixteenth of the UMEM or less. Send ends
+	// with them back in the pool: a port that stops sending, as most of
+	// a flood's do, keeps none.
 	spare []uint64
+	// left is how many frames of the current Send are still to post: what
+	// alloc takes from the pool at once, at most.
+	left int
 	// back holds free frames on their way to the pool, still owned by
 	// q.txOwner; putBack empties it once per Send.
 	back []uint64
@@ -48,9 +52,9 @@ type txState struct {
 func (t *txState) init(name string, q *xsk, cfg Config, u *UMEM) {
 	t.q = q
 	t.errs = dataplane.OpErrors{Kind: "afxdp", Port: name, Op: "send"}
-	// A sender keeps a few free frames, not so many that the fill rings
-	// starve.
-	t.spare = make([]uint64, 0, max(min(2*cfg.BatchSize, u.Frames()/16), 1))
+	// At most a batch, which the TX ring and back hold, and not so many
+	// that the fill rings starve.
+	t.spare = make([]uint64, 0, max(min(cfg.BatchSize, u.Frames()/16), 1))
 	t.back = make([]uint64, 0, cfg.TxRingSize)
 	t.segs = make([]uint64, 0, cfg.TxRingSize)
 	t.maxInFlight = uint64(min(cfg.TxRingSize, max(u.Frames()/8, cfg.BatchSize)))
@@ -68,13 +72,14 @@ func (p *Port) Send(frames []dataplane.Frame) (int, error) {
 	p.reap()
 	sent, err := len(frames), error(nil)
 	for i := range frames {
+		t.left = len(frames) - i
 		if err = p.post(&frames[i]); err != nil {
 			sent = i
 			break
 		}
 	}
 	p.kick()
-	p.putBack()
+	p.returnSpares()
 	p.c.addTx(&t.n)
 	if err != nil {
 		return sent, t.errs.Get(err)
@@ -259,7 +264,11 @@ func (p *Port) kick() {
 	}
 	for r.pending() > 0 && r.needWakeup() {
 		before := atomic.LoadUint32(r.cons)
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(t.q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		// Raw: the call does not block (in copy mode it sends, and the
+		// peer's receive runs in it), and a plain one would hand the P
+		// off and wake the runtime's monitor thread, a context switch
+		// on the path of every frame.
+		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(t.q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		p.reap()
 		switch errno {
 		case 0, unix.EAGAIN, unix.EBUSY:

@@ -5,14 +5,15 @@ package afxdp
 // once per Send. All under tx.mu.
 
 // alloc returns a free frame for the sender, from its spares, which it
-// refills from the completion ring or, half of them at once, from the pool.
+// refills from the completion ring or from the pool, as many at once as
+// the Send has frames left.
 func (p *Port) alloc() (uint64, bool) {
 	t, u := &p.tx, p.umem
 	if len(t.spare) == 0 {
 		p.reap()
 	}
 	if len(t.spare) == 0 {
-		n := u.get(t.spare[:max(cap(t.spare)/2, 1)], 0)
+		n := u.get(t.spare[:min(max(t.left, 1), cap(t.spare))], 0)
 		t.spare = t.spare[:n]
 		if n == 0 {
 			return 0, false
@@ -39,6 +40,18 @@ func (p *Port) free(addr uint64) {
 		p.putBack()
 	}
 	t.back = append(t.back, addr)
+}
+
+// returnSpares gives the spares and the frames on their way back to the
+// pool, at the end of a Send.
+func (p *Port) returnSpares() {
+	t := &p.tx
+	if len(t.back)+len(t.spare) > cap(t.back) {
+		p.putBack()
+	}
+	t.back = append(t.back, t.spare...)
+	t.spare = t.spare[:0]
+	p.putBack()
 }
 
 // putBack returns the frames in back to the pool.

@@ -32,15 +32,24 @@ type UMEM struct {
 	// txOwner. Changed by the frame's owner, by the sender that takes it
 	// without a copy, or by reclaim once the owner is closed.
 	owner []atomic.Uint32
-	// nsocks is len(socks), read without the lock by fillTarget on every
+	// nsocks is len(socks), read without the lock by floor on every
 	// refill.
 	nsocks atomic.Int32
+	// inFill counts the frames posted on the sockets' fill rings that the
+	// kernel has not been seen to take: what the rings hold, give or take
+	// what was taken since each socket's last refill.
+	inFill atomic.Int64
+	// nwaiting is len(waiting), read without the lock by put.
+	nwaiting atomic.Int32
 
-	mu     sync.Mutex
-	free   []uint64 // addresses of the frames in the pool; under mu
-	socks  []*xsk   // bound sockets; a new one shares the UMEM through any of them; under mu
-	nextID uint32   // owner id of the next socket; under mu
-	closed bool     // unmapped; under mu
+	mu    sync.Mutex
+	free  []uint64 // addresses of the frames in the pool; under mu
+	socks []*xsk   // bound sockets; a new one shares the UMEM through any of them; under mu
+	// waiting are the ports whose fill rings ran dry with the pool empty;
+	// put wakes them. Under mu.
+	waiting []*Port
+	nextID  uint32 // owner id of the next socket; under mu
+	closed  bool   // unmapped; under mu
 }
 
 // NewUMEM maps and locks a UMEM. Zero fields of cfg take their value from
@@ -121,7 +130,31 @@ func (u *UMEM) put(addrs []uint64) {
 	}
 	u.mu.Lock()
 	u.free = append(u.free, addrs...)
+	var wake []*Port
+	if u.nwaiting.Load() > 0 {
+		wake = u.waiting
+		u.waiting = nil
+		u.nwaiting.Store(0)
+	}
 	u.mu.Unlock()
+	for _, p := range wake {
+		p.wake()
+	}
+}
+
+// wakeWhenFree has p woken by the next put: p's fill rings ran dry and the
+// pool had nothing for them.
+func (u *UMEM) wakeWhenFree(p *Port) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.free) > u.Frames()/16 {
+		p.rx.woken.Store(true) // frames came back meanwhile
+		return
+	}
+	if !slices.Contains(u.waiting, p) {
+		u.waiting = append(u.waiting, p)
+		u.nwaiting.Store(int32(len(u.waiting)))
+	}
 }
 
 // join gives a bound socket its owner ids and adds it; under mu.
@@ -129,19 +162,28 @@ func (u *UMEM) join(s *xsk) {
 	s.id = u.nextID
 	u.nextID++
 	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
+	s.target = min(firstFill, s.fill.size)
 	u.socks = append(u.socks, s)
 	u.nsocks.Store(int32(len(u.socks)))
 }
 
-// leave removes the sockets of a port that closes.
-func (u *UMEM) leave(gone []*xsk) {
+// leave removes the sockets of a port that closes, and the port from the
+// ones waiting for frames.
+func (u *UMEM) leave(p *Port) {
+	gone := p.queues
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if i := slices.Index(u.waiting, p); i >= 0 {
+		u.waiting = slices.Delete(u.waiting, i, i+1)
+		u.nwaiting.Store(int32(len(u.waiting)))
+	}
 	socks := u.socks[:0]
 	for _, s := range u.socks {
 		if !slices.Contains(gone, s) {
 			socks = append(socks, s)
+			continue
 		}
+		u.inFill.Add(-int64(s.fill.local - s.cons))
 	}
 	clear(u.socks[len(socks):])
 	u.socks = socks
@@ -184,12 +226,9 @@ func (u *UMEM) frame(addr uint64, n int) []byte {
 	return u.mem[addr : addr+uint64(n) : (addr|(u.frameSize-1))+1]
 }
 
-// fillTarget is how many frames one socket keeps in its fill ring: an equal
-// share of half the UMEM (the other half is for frames in flight and being
-// sent), at most the ring; never more, or frames taken by senders could
-// leave other sockets nothing to refill with.
-func (u *UMEM) fillTarget(ring uint32) uint32 {
+// floor is the fill depth a socket that has received is sure of: an equal
+// share of a quarter of the UMEM, at least minFill frames, at most the ring.
+func (u *UMEM) floor(ring uint32) uint32 {
 	socks := max(int(u.nsocks.Load()), 1)
-	share := uint32(len(u.owner) / (2 * socks))
-	return max(min(share, ring), 1)
+	return max(min(uint32(len(u.owner)/(4*socks)), ring), minFill)
 }
