@@ -71,6 +71,7 @@ type Bridge struct {
 	vlanPorts atomic.Int32
 
 	onCapture func(PortInfo, bool) // BridgeConfig.OnCapture
+	mirrors   []Mirror             // SetMirrors's; under mu
 
 	stop    chan struct{}  // closed by Close to end the ager
 	agerEnd sync.WaitGroup // the ager goroutine
@@ -117,6 +118,12 @@ type port struct {
 	// caps are the port's running captures; nil while there is none,
 	// which is all a worker looks at then.
 	caps atomic.Pointer[[]*Capture]
+	// mirrors are the ports that get copies of this port's frames; nil
+	// while none does.
+	mirrors atomic.Pointer[mirrorTargets]
+	// mirrorDest says the port is a mirror's destination: it is sent
+	// only the copies, and what it receives is dropped.
+	mirrorDest atomic.Bool
 }
 
 // NewBridge creates a bridge with no ports and starts its ager.
@@ -223,6 +230,7 @@ func (b *Bridge) AddPort(p Port, info PortInfo) (fdb.PortID, error) {
 			set.list = append(set.list, q)
 		}
 	}
+	b.applyMirrors(set)
 	b.ports.Store(set)
 	if info.Shared != nil {
 		close(np.done)
@@ -259,6 +267,7 @@ func (b *Bridge) RemovePort(name string) error {
 	if s := victim.info.Shared; s != nil {
 		s.unregister(b, victim)
 	}
+	b.applyMirrors(set)
 	b.ports.Store(set)
 	if victim.caps.Load() != nil && b.onCapture != nil {
 		b.onCapture(victim.info, false)

@@ -16,6 +16,7 @@ const (
 	DropSpoofed                        // the ingress port's anti-spoofing refused the source
 	DropVLAN                           // not in a VLAN of the ingress port (e.g. tagged on an access port)
 	DropIsolated                       // from an isolated port to another isolated port
+	DropMirrorPort                     // received on a mirror's destination, which only sends the copies
 	numDropReasons
 )
 
@@ -29,6 +30,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropSpoofed:      "spoofed",
 	DropVLAN:         "vlan",
 	DropIsolated:     "isolated",
+	DropMirrorPort:   "mirror_destination",
 }
 
 func (r DropReason) String() string { return dropReasonNames[r] }

@@ -150,6 +150,7 @@ func countSent(frames []Frame, owner []*port) {
 			bytes += uint64(len(frames[j].Data))
 		}
 		e.capture(frames[i:j], Out)
+		e.mirrorOut(frames[i:j])
 		e.c.txPackets.Add(uint64(j - i))
 		e.c.txBytes.Add(bytes)
 		i = j

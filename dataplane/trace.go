@@ -33,6 +33,9 @@ type Trace struct {
 	Egress []TraceEgress `json:"egress"`
 	// Refused are the ports a flood skips, each with the reason.
 	Refused []TraceEgress `json:"refused,omitempty"`
+	// Mirrored are the mirror destinations that get a copy of the frame:
+	// of the ingress port's frames, or of an egress port's.
+	Mirrored []string `json:"mirrored,omitempty"`
 }
 
 // TraceMAC is what the MAC table holds for one address.
@@ -60,7 +63,7 @@ type TraceEgress struct {
 
 // Trace says what the bridge would do with frame (an Ethernet frame, with
 // an 802.1Q tag in band if it has one) entering on the port named in.
-func (b *Bridge) Trace(in string, frame []byte) (Trace, error) {
+func (b *Bridge) Trace(in string, frame []byte) (t Trace, err error) {
 	set := b.ports.Load()
 	var from *port
 	for _, q := range set.list {
@@ -72,7 +75,27 @@ func (b *Bridge) Trace(in string, frame []byte) (Trace, error) {
 	if from == nil {
 		return Trace{}, fmt.Errorf("bridge %s: trace from %s: %w", b.name, in, ErrNoPort)
 	}
-	t := Trace{Bridge: b.name, In: in, Egress: []TraceEgress{}}
+	t = Trace{Bridge: b.name, In: in, Egress: []TraceEgress{}}
+	if from.mirrorDest.Load() {
+		t.Verdict, t.Reason = "drop", DropMirrorPort.String()
+		return t, nil
+	}
+	if m := from.mirrors.Load(); m != nil {
+		for _, q := range m.in {
+			t.Mirrored = append(t.Mirrored, q.info.Name)
+		}
+	}
+	defer func() { // copies of what leaves on a mirrored port
+		for _, e := range t.Egress {
+			for _, q := range set.list {
+				if m := q.mirrors.Load(); q.info.Name == e.Port && m != nil {
+					for _, d := range m.out {
+						t.Mirrored = append(t.Mirrored, d.info.Name)
+					}
+				}
+			}
+		}
+	}()
 	f := Frame{Data: append([]byte(nil), frame...)} // ingress may move a tag in the buffer
 	pol := from.pol.Load()
 	vlans, checked := b.checks(pol)
@@ -120,7 +143,7 @@ func (b *Bridge) Trace(in string, frame []byte) (Trace, error) {
 		t.Reason = "unknown destination"
 	}
 	for _, q := range set.list {
-		if q == from {
+		if q == from || q.mirrorDest.Load() {
 			continue
 		}
 		how := egressAsIs

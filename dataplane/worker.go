@@ -119,6 +119,17 @@ func (w *worker) begin() *portSet {
 // two loads per batch and two tests per frame.
 func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 	in.capture(frames, In)
+	if in.mirrorDest.Load() {
+		var bytes uint64
+		for i := range frames {
+			bytes += uint64(len(frames[i].Data))
+		}
+		in.c.rxPackets.Add(uint64(len(frames)))
+		in.c.rxBytes.Add(bytes)
+		in.c.rxDrops[DropMirrorPort].Add(uint64(len(frames)))
+		return
+	}
+	in.mirrorIn(frames)
 	from := in.pol.Load()
 	vlans, checked := w.b.checks(from)
 	table := w.b.fdb
@@ -161,7 +172,7 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 		flooded++
 		f.Exclusive = false
 		for _, e := range set.list {
-			if e == in {
+			if e == in || e.mirrorDest.Load() {
 				continue
 			}
 			if !checked {
@@ -250,6 +261,7 @@ func send(e *port, frames []Frame) {
 	for len(frames) > 0 {
 		n, err := e.p.Send(frames)
 		e.capture(frames[:n], Out)
+		e.mirrorOut(frames[:n])
 		for i := range frames[:n] {
 			bytes += uint64(len(frames[i].Data))
 		}
