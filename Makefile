@@ -17,7 +17,9 @@ build:
 # under $(PREFIX) (/usr/local/lib/systemd/system, or /usr/lib/... with
 # PREFIX=/usr), and the configuration in /etc, where an existing file is
 # kept; all under $(DESTDIR). Xen's hotplug script and its settings go in
-# Xen's script directory, the xl.conf lines that select it in DOCDIR.
+# Xen's script directory, the xl.conf lines that select it in DOCDIR, and
+# so do the Grafana dashboard and the Prometheus alerting rules, which the
+# monitoring server takes (docs/metrics.md#dashboards-and-alerts).
 SBINDIR      ?= $(PREFIX)/sbin
 BINDIR       ?= $(PREFIX)/bin
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
@@ -39,6 +41,8 @@ install: build
 	@dst='$(DESTDIR)$(XENSCRIPTDIR)/vif-xswitch.conf'; \
 	if [ -e "$$dst" ]; then echo "keeping $$dst"; else echo "install dist/xen/vif-xswitch.conf $$dst"; install -D -m 0644 dist/xen/vif-xswitch.conf "$$dst"; fi
 	install -D -m 0644 dist/xen/xl.conf.xswitch $(DESTDIR)$(DOCDIR)/examples/xl.conf.xswitch
+	install -D -m 0644 dist/grafana/xswitch.json $(DESTDIR)$(DOCDIR)/grafana/xswitch.json
+	install -D -m 0644 dist/prometheus/xswitch-alerts.yml $(DESTDIR)$(DOCDIR)/prometheus/xswitch-alerts.yml
 
 # The whole suite: format and vet, unit tests with the race detector, then the
 # end-to-end tests in network namespaces (root; they skip with a message

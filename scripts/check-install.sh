@@ -37,7 +37,9 @@ for prefix in /usr/local /usr; do
 		/etc/default/xswitchd \
 		/etc/xen/scripts/vif-xswitch \
 		/etc/xen/scripts/vif-xswitch.conf \
-		"$prefix/share/doc/xswitch/examples/xl.conf.xswitch" | sort)
+		"$prefix/share/doc/xswitch/examples/xl.conf.xswitch" \
+		"$prefix/share/doc/xswitch/grafana/xswitch.json" \
+		"$prefix/share/doc/xswitch/prometheus/xswitch-alerts.yml" | sort)
 	[ "$got" = "$want" ] || fatal "make install PREFIX=$prefix installed\n$got\nwant\n$want"
 
 	[ -x "$root/etc/xen/scripts/vif-xswitch" ] || fatal "/etc/xen/scripts/vif-xswitch is not executable"
