@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -217,4 +219,96 @@ func TestMultiSenderKeepsSuperFrames(t *testing.T) {
 		return
 	}
 	t.Fatal("the super-frame did not arrive")
+}
+
+// veths creates n veth pairs, portI in nsPort to peerI in nsPeer, up, in
+// two batches of ip commands.
+func veths(b testing.TB, nsPort, nsPeer string, n int) {
+	b.Helper()
+	var port, peer strings.Builder
+	for i := range n {
+		fmt.Fprintf(&port, "link add port%d type veth peer name peer%d netns %s\n", i, i, nsPeer)
+		fmt.Fprintf(&port, "link set port%d addrgenmode none up\n", i)
+		fmt.Fprintf(&peer, "link set peer%d addrgenmode none up\n", i)
+	}
+	for _, c := range []struct{ ns, cmds string }{{nsPort, port.String()}, {nsPeer, peer.String()}} {
+		cmd := exec.Command("ip", "-n", c.ns, "-batch", "-")
+		cmd.Stdin = strings.NewReader(c.cmds)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("ip -batch: %v\n%s", err, out)
+		}
+	}
+}
+
+// BenchmarkFloodSend sends a flood of 1 or 64 broadcasts to each of 256
+// veths, with each port's Send (a sendmmsg per port) or with one
+// MultiSender (a sendmmsg per 1024 frames). It reports the system calls per
+// flood and the frames sent per second.
+func BenchmarkFloodSend(b *testing.B) {
+	nstest.RequireRoot(b)
+	const ports = 256
+	nsPort, nsPeer := nstest.Netns(b, "xsw-msb"), nstest.Netns(b, "xsw-msb")
+	veths(b, nsPort, nsPeer, ports)
+	ps := make([]*SendOnly, ports)
+	for i := range ps {
+		ps[i] = openSendOnly(b, nsPort, fmt.Sprint("port", i))
+	}
+	m := openMulti(b, nsPort, MultiConfig{})
+	for _, batch := range []int{1, 64} {
+		flood := make([]dataplane.Frame, batch)
+		for i := range flood {
+			f := testFrame(uint32(i), 64)
+			copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+			flood[i].Data = f
+		}
+		var frames []dataplane.Frame
+		var to []dataplane.Port
+		for _, p := range ps {
+			for _, f := range flood {
+				frames = append(frames, f)
+				to = append(to, p)
+			}
+		}
+		// Refused frames (a peer's queue full) are skipped, as a worker
+		// does, and counted.
+		report := func(b *testing.B, calls, refused int) {
+			b.ReportMetric(float64(calls)/float64(b.N), "syscalls/op")
+			b.ReportMetric(float64(b.N*len(frames)-refused)/b.Elapsed().Seconds(), "frames/s")
+			b.ReportMetric(float64(refused)/float64(b.N), "refused/op")
+		}
+		b.Run(fmt.Sprintf("frames=%d/port-send", batch), func(b *testing.B) {
+			b.ReportAllocs()
+			calls, refused := 0, 0
+			for b.Loop() {
+				for _, p := range ps {
+					for rest := flood; len(rest) > 0; {
+						n, _ := p.Send(rest)
+						calls++
+						if n == len(rest) {
+							break
+						}
+						refused++
+						rest = rest[n+1:]
+					}
+				}
+			}
+			report(b, calls, refused)
+		})
+		b.Run(fmt.Sprintf("frames=%d/multisend", batch), func(b *testing.B) {
+			b.ReportAllocs()
+			calls, refused := 0, 0
+			for b.Loop() {
+				for rest, dst := frames, to; len(rest) > 0; calls++ {
+					k := min(len(rest), m.BatchSize())
+					n, _ := m.Send(rest[:k], dst[:k])
+					if n < k {
+						refused++
+						n++
+					}
+					rest, dst = rest[n:], dst[n:]
+				}
+			}
+			report(b, calls, refused)
+		})
+	}
 }
