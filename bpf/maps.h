@@ -63,8 +63,8 @@ enum punt_header {
 // Why a frame was punted to userspace: the index of its counter in
 // struct port_stats.punts, and the reason in the punt header.
 enum punt_reason {
-	PUNT_UNKNOWN_SOURCE,  // source MAC not learned yet
-	PUNT_MOVED_SOURCE,    // source MAC learned on another port
+	PUNT_UNKNOWN_SOURCE,  // source MAC not learned yet, and no room to learn it
+	PUNT_MOVED_SOURCE,    // source MAC static on another port, or no room to move it
 	PUNT_FLOOD,           // broadcast or multicast destination
 	PUNT_UNKNOWN_DEST,    // destination MAC not learned
 	PUNT_LOCAL_DEST,      // destination learned on the ingress port
@@ -86,6 +86,13 @@ struct fdb_entry {
 	__u32 ifindex; // port the MAC was learned on
 	__u32 flags;   // FDB_*
 	__u64 seen;    // bpf_ktime_get_ns of the last frame from the MAC
+};
+
+// A MAC the programs learned or moved (xs_learned): the daemon's table
+// learns it too, and undoes the map entry when it refuses it.
+struct learn_event {
+	struct fdb_key key;
+	__u32 ifindex; // the port it is on now
 };
 
 struct port {
@@ -134,9 +141,11 @@ struct meta {
 };
 
 // BTF, where bpf2go reads types from, describes only what the object
-// defines; the enums above describe no map. This variable names them, in a
-// section of its own that no loader creates a map for.
+// defines; the enums above and the ring buffer's events describe no map.
+// This variable names them, in a section of its own that no loader creates
+// a map for.
 struct go_types {
+	struct learn_event learn_event;
 	enum port_flag port_flag;
 	enum fdb_flag fdb_flag;
 	enum punt_header punt_header;
@@ -210,6 +219,15 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_xsks SEC(".maps");
+
+// The MACs the programs learned, for the daemon. Pinned: what is learned
+// while no daemon runs waits for the next one. A program that finds it full
+// does not learn, and punts the frame as before.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024); // about 10k events
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_learned SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -234,8 +234,10 @@ func TestTCDecisions(t *testing.T) {
 		want   uint32
 		reason string // "" for a fast-path forward
 	}{
-		{"unknown source", func() {}, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_source"},
-		{"moved source", func() { e.learn(bridge1, 0, macA, e.b, false) }, frame(macB, macA, 0, 0, 60), tcActRedirect, "moved_source"},
+		// The source is learned (TestLearn), the destination is not.
+		{"unknown source", func() {}, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_destination"},
+		{"moved source", func() { e.learn(bridge1, 0, macA, e.b, false) }, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_destination"},
+		{"source static on another port", func() { e.learn(bridge1, 0, macA, e.b, true) }, frame(macB, macA, 0, 0, 60), tcActRedirect, "moved_source"},
 		{"broadcast", func() { e.learn(bridge1, 0, macA, e.a, false) }, frame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, 0, 0, 60), tcActRedirect, "flood"},
 		{"multicast", func() {}, frame(net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}, macA, 0, 0, 60), tcActRedirect, "flood"},
 		{"unknown destination", func() {}, frame(macB, macA, 0, 0, 60), tcActRedirect, "unknown_destination"},
@@ -245,7 +247,7 @@ func TestTCDecisions(t *testing.T) {
 		{"larger than the egress MTU", func() { e.learn(bridge1, 0, macB, e.b, false) }, frame(macB, macA, 0, 0, 1500+ethHdrLen+1), tcActRedirect, "mtu"},
 		{"multicast source", func() {}, frame(macB, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, 0, 0, 60), tcActRedirect, "unparsed"},
 		{"QinQ", func() {}, frame(macB, macA, 0x88a8, 5, 60), tcActRedirect, "unparsed"},
-		{"tagged, learned untagged only", func() {}, frame(macB, macA, 0x8100, 5, 60), tcActRedirect, "unknown_source"},
+		{"tagged, learned untagged only", func() {}, frame(macB, macA, 0x8100, 5, 60), tcActRedirect, "unknown_destination"},
 		{"learned", func() {}, frame(macB, macA, 0, 0, 1500+ethHdrLen), tcActRedirect, ""},
 		{"tagged, learned in its VLAN", func() {
 			e.learn(bridge1, 5, macA, e.a, false)
@@ -384,7 +386,7 @@ func TestXDP(t *testing.T) {
 	e.port(e.c, bridge1, false)
 	e.learn(bridge1, 0, macA, e.a, false)
 	e.learn(bridge1, 0, macB, e.b, false)
-	e.learn(bridge1, 0, macC, e.c, false)
+	e.learn(bridge1, 0, macC, e.c, true) // static: it does not move to a
 
 	if got := e.runXDP(e.a, frame(macB, macA, 0, 0, 60)); got != xdpRedirect {
 		t.Errorf("to an XDP target: verdict %d, want redirect", got)
@@ -504,7 +506,8 @@ func TestXDPLeavesPartialChecksumsToTC(t *testing.T) {
 // (No socket is registered: the redirect falls back to a pass.)
 func TestXDPOnAFXDPPort(t *testing.T) {
 	e := newEnv(t)
-	unknown := puntIndex(t, "unknown_source")
+	// Source learned, destination not.
+	unknown := puntIndex(t, "unknown_destination")
 	for _, c := range []struct {
 		name    string
 		flags   uint32
@@ -532,7 +535,7 @@ func TestXDPOnAFXDPPort(t *testing.T) {
 			want = 1
 		}
 		if s.Punts[unknown] != want {
-			t.Errorf("%s: punts[unknown_source] = %d, want %d", c.name, s.Punts[unknown], want)
+			t.Errorf("%s: punts[unknown_destination] = %d, want %d", c.name, s.Punts[unknown], want)
 		}
 	}
 }

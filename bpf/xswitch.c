@@ -3,6 +3,9 @@
 // The fast path of xswitch: learned unicast is redirected in the kernel,
 // everything else is punted to the userspace switch.
 //
+// Both learn the source MACs of the frames they decide on (learn()): the
+// daemon hears of it through a ring buffer and keeps its table in step.
+//
 // Two programs share one decision and one set of maps:
 //
 //   xswitch_xdp   native XDP on a port's ingress. Redirects linear frames to
@@ -89,6 +92,29 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, ETH_ALEN);
 }
 
+// learn points a MAC at the port a frame from it came in on, and tells the
+// daemon, whose table learns it too (its limits apply there: the daemon
+// undoes what its table refuses). Without room for the event it learns
+// nothing: the frame is punted and userspace learns from it, so every entry
+// the programs make reaches the table. Learning here, rather than from the
+// punted frame, lets the next frames of a conversation (the answer to an
+// ARP request, the first echo) take the fast path at once.
+static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
+{
+	struct learn_event *ev = bpf_ringbuf_reserve(&xs_learned, sizeof(*ev), 0);
+	if (!ev)
+		return false;
+	struct fdb_entry e = { .ifindex = ifindex, .seen = bpf_ktime_get_ns() };
+	if (bpf_map_update_elem(&xs_fdb, key, &e, BPF_ANY) < 0) {
+		bpf_ringbuf_discard(ev, 0);
+		return false;
+	}
+	ev->key = *key;
+	ev->ifindex = ifindex;
+	bpf_ringbuf_submit(ev, 0);
+	return true;
+}
+
 // decide looks a frame up. It does not count; the caller does, once the
 // frame's fate is sealed.
 // in is the ingress port's entry. On V_REDIRECT, *egress and *eflags are
@@ -105,13 +131,14 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	struct fdb_key key = { .bridge = in->bridge, .vid = f->vid };
 	copy_mac(key.mac, &f->addr[ETH_ALEN]);
 	struct fdb_entry *src = bpf_map_lookup_elem(&xs_fdb, &key);
-	if (!src) {
-		*reason = PUNT_UNKNOWN_SOURCE;
-		return V_PUNT;
-	}
-	if (src->ifindex != f->ifindex) {
-		*reason = PUNT_MOVED_SOURCE;
-		return V_PUNT;
+	bool fresh = false; // src was learned or moved just now
+	if (!src || src->ifindex != f->ifindex) {
+		// A static MAC never moves: userspace counts the conflict.
+		if ((src && (src->flags & FDB_STATIC)) || !learn(&key, f->ifindex)) {
+			*reason = src ? PUNT_MOVED_SOURCE : PUNT_UNKNOWN_SOURCE;
+			return V_PUNT;
+		}
+		fresh = true;
 	}
 	if (f->addr[0] & 1) {
 		*reason = PUNT_FLOOD;
@@ -147,7 +174,7 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	}
 	if (xdp && !(out->flags & PORT_XDP_TX))
 		return V_TO_TC;
-	if (!(src->flags & FDB_STATIC)) {
+	if (!fresh && src && !(src->flags & FDB_STATIC)) {
 		__u64 now = bpf_ktime_get_ns();
 		if (now - src->seen > SEEN_GRANULARITY_NS)
 			src->seen = now;

@@ -58,6 +58,12 @@ type xswitchFdbKey struct {
 	Mac    [6]uint8
 }
 
+type xswitchLearnEvent struct {
+	_       structs.HostLayout
+	Key     xswitchFdbKey
+	Ifindex uint32
+}
+
 type xswitchMeta struct {
 	_       structs.HostLayout
 	Version uint64
@@ -143,6 +149,7 @@ const (
 const (
 	xswitchMapXsAllowed   = "xs_allowed"
 	xswitchMapXsFdb       = "xs_fdb"
+	xswitchMapXsLearned   = "xs_learned"
 	xswitchMapXsMeta      = "xs_meta"
 	xswitchMapXsPorts     = "xs_ports"
 	xswitchMapXsStats     = "xs_stats"
@@ -205,6 +212,7 @@ type xswitchProgramSpecs struct {
 type xswitchMapSpecs struct {
 	XsAllowed *ebpf.MapSpec `ebpf:"xs_allowed"`
 	XsFdb     *ebpf.MapSpec `ebpf:"xs_fdb"`
+	XsLearned *ebpf.MapSpec `ebpf:"xs_learned"`
 	XsMeta    *ebpf.MapSpec `ebpf:"xs_meta"`
 	XsPorts   *ebpf.MapSpec `ebpf:"xs_ports"`
 	XsStats   *ebpf.MapSpec `ebpf:"xs_stats"`
@@ -241,6 +249,7 @@ func (o *xswitchObjects) Close() error {
 type xswitchMaps struct {
 	XsAllowed *ebpf.Map `ebpf:"xs_allowed"`
 	XsFdb     *ebpf.Map `ebpf:"xs_fdb"`
+	XsLearned *ebpf.Map `ebpf:"xs_learned"`
 	XsMeta    *ebpf.Map `ebpf:"xs_meta"`
 	XsPorts   *ebpf.Map `ebpf:"xs_ports"`
 	XsStats   *ebpf.Map `ebpf:"xs_stats"`
@@ -253,6 +262,7 @@ func (m *xswitchMaps) Close() error {
 	return _XswitchClose(
 		m.XsAllowed,
 		m.XsFdb,
+		m.XsLearned,
 		m.XsMeta,
 		m.XsPorts,
 		m.XsStats,

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -13,6 +15,10 @@ import (
 // Table events arrive under the table's lock, so they are queued, never
 // applied there; one goroutine applies them in order. When the queue
 // overflows, the bridge's map entries are rebuilt from its table.
+//
+// The other way, the MACs the programs learn themselves go into the tables
+// through the same queue; an entry a table refuses (a port at its limit, a
+// MAC static elsewhere) is put back in the map as the table has it.
 type mirror struct {
 	fp  FastPath
 	log *slog.Logger
@@ -24,13 +30,27 @@ type mirror struct {
 	quit    chan struct{}
 	done    chan struct{}
 
+	learns     *bpf.LearnReader // nil when the fast path cannot tell
+	learnsDone chan struct{}    // closed when readLearned returns
+
 	// Owned by the goroutine.
 	bridges map[uint32]*mirrorBridge
+	// parked holds MACs learned on ports not attached yet (after a
+	// restart, before the daemon adopts them), by ifindex; at most
+	// mirrorQueue of them.
+	parked  map[int][]mirrorMsg
+	nparked int
 }
 
 type mirrorBridge struct {
-	table *fdb.Table
-	ports map[fdb.PortID]int // fast-path ports: id → ifindex
+	table   *fdb.Table
+	ports   map[fdb.PortID]int // fast-path ports: id → ifindex
+	byIndex map[int]fdb.PortID // the same, the other way
+}
+
+// learnSource is a fast path whose programs learn MACs themselves.
+type learnSource interface {
+	LearnReader() (*bpf.LearnReader, error)
 }
 
 type msgKind uint8
@@ -41,6 +61,7 @@ const (
 	msgPortAdd            // a fast-path port attached: mirror its entries
 	msgPortRemove         // a port is gone: nothing may point at it
 	msgSync               // reply on ack when everything before is applied
+	msgLearned            // the programs learned ev.Key on ifindex
 )
 
 type mirrorMsg struct {
@@ -66,9 +87,43 @@ func newMirror(fp FastPath, log *slog.Logger) *mirror {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		bridges: map[uint32]*mirrorBridge{},
+		parked:  map[int][]mirrorMsg{},
+	}
+	if src, ok := fp.(learnSource); ok {
+		r, err := src.LearnReader()
+		if err != nil {
+			log.Warn("the daemon cannot hear what the fast path learns: it learns from punted frames only", "err", err)
+		} else {
+			m.learns, m.learnsDone = r, make(chan struct{})
+		}
 	}
 	go m.run()
+	if m.learns != nil {
+		go m.readLearned()
+	}
 	return m
+}
+
+// readLearned queues what the programs learn. A full queue holds the
+// reader back, and the ring behind it: once the ring is full the programs
+// punt instead of learning.
+func (m *mirror) readLearned() {
+	defer close(m.learnsDone)
+	for {
+		l, err := m.learns.Read()
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				m.log.Warn("reading what the fast path learns failed: it learns from punted frames only", "err", err)
+			}
+			return
+		}
+		msg := mirrorMsg{kind: msgLearned, bridge: l.Bridge, ev: fdb.Event{Key: l.Key}, ifindex: l.Ifindex}
+		select {
+		case m.queue <- msg:
+		case <-m.quit:
+			return
+		}
+	}
 }
 
 // onEvent returns the table event hook of a bridge.
@@ -126,6 +181,10 @@ func (m *mirror) stop() {
 		return
 	}
 	close(m.quit)
+	if m.learns != nil {
+		m.learns.Close()
+		<-m.learnsDone
+	}
 	<-m.done
 }
 
@@ -173,22 +232,29 @@ func (m *mirror) apply(msg mirrorMsg) {
 	case msgSync:
 		close(msg.ack)
 	case msgBridge:
-		m.bridges[msg.bridge] = &mirrorBridge{table: msg.table, ports: map[fdb.PortID]int{}}
+		m.bridges[msg.bridge] = &mirrorBridge{table: msg.table, ports: map[fdb.PortID]int{}, byIndex: map[int]fdb.PortID{}}
 	case msgPortAdd:
 		if b == nil {
 			return
 		}
 		b.ports[msg.port] = msg.ifindex
+		b.byIndex[msg.ifindex] = msg.port
 		b.table.Range(func(e fdb.Entry) bool {
 			if e.Port == msg.port {
 				m.put(msg.bridge, e.Key, msg.ifindex, e.Static, e.LastSeen)
 			}
 			return true
 		})
+		m.unpark(msg.ifindex)
 	case msgPortRemove:
 		if b != nil {
+			if idx, ok := b.ports[msg.port]; ok {
+				delete(b.byIndex, idx)
+			}
 			delete(b.ports, msg.port)
 		}
+	case msgLearned:
+		m.learned(msg)
 	case msgEvent:
 		if b == nil {
 			return
@@ -205,6 +271,55 @@ func (m *mirror) apply(msg mirrorMsg) {
 			m.del(msg.bridge, ev.Key)
 		}
 	}
+}
+
+// learned gives a bridge's table a MAC the programs learned. Its port may
+// not be attached yet: then it waits for it.
+func (m *mirror) learned(msg mirrorMsg) {
+	k := msg.ev.Key
+	var id fdb.PortID
+	b := m.bridges[msg.bridge]
+	if b != nil {
+		id = b.byIndex[msg.ifindex]
+	}
+	if id == 0 {
+		if m.nparked >= mirrorQueue {
+			m.del(msg.bridge, k) // userspace learns it from a punted frame
+			return
+		}
+		m.parked[msg.ifindex] = append(m.parked[msg.ifindex], msg)
+		m.nparked++
+		return
+	}
+	switch b.table.Learn(k, id, fdb.Now()) {
+	case fdb.Refused, fdb.StaticConflict:
+		m.restore(msg.bridge, b, k)
+	}
+}
+
+// unpark learns what waited for the port on ifindex.
+func (m *mirror) unpark(ifindex int) {
+	msgs := m.parked[ifindex]
+	delete(m.parked, ifindex)
+	m.nparked -= len(msgs)
+	for _, msg := range msgs {
+		if b := m.bridges[msg.bridge]; b != nil && b.byIndex[ifindex] != 0 {
+			m.learned(msg)
+		} else {
+			m.del(msg.bridge, msg.ev.Key) // the port is in another bridge now
+		}
+	}
+}
+
+// restore makes the map entry of k what the bridge's table says.
+func (m *mirror) restore(bridge uint32, b *mirrorBridge, k fdb.Key) {
+	if e, ok := b.table.Get(k); ok {
+		if idx, ok := b.ports[e.Port]; ok {
+			m.put(bridge, k, idx, e.Static, e.LastSeen)
+			return
+		}
+	}
+	m.del(bridge, k)
 }
 
 func (m *mirror) put(bridge uint32, k fdb.Key, ifindex int, static bool, seen int64) {

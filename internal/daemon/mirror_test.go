@@ -104,3 +104,64 @@ func TestMirrorFollowsTheTable(t *testing.T) {
 		t.Fatalf("after stop and flush: map %v, want MAC 5 still on ifindex 7", got)
 	}
 }
+
+// TestMirrorTakesWhatTheKernelLearned gives the mirror MACs as the programs
+// report them, with the map entries the programs made, and checks that the
+// table learns them, that a port not attached yet gets its MACs when it
+// attaches, and that what the table refuses leaves the map.
+func TestMirrorTakesWhatTheKernelLearned(t *testing.T) {
+	fp := loadFastPath(t)
+	m := newMirror(fp, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	defer m.stop()
+	const br = 43
+	const p1, p2 fdb.PortID = 1, 2 // ifindexes 7 and 8
+	tbl := fdb.New(fdb.Config{MaxPerPort: 2}, m.onEvent(br))
+	m.addBridge(br, tbl)
+	learned := func(k fdb.Key, ifindex int) {
+		t.Helper()
+		if err := fp.PutFDB(br, k, ifindex, false, fdb.Now()); err != nil {
+			t.Fatal(err)
+		}
+		m.queue <- mirrorMsg{kind: msgLearned, bridge: br, ev: fdb.Event{Key: k}, ifindex: ifindex}
+	}
+	on := func(k fdb.Key) fdb.PortID {
+		p, _ := tbl.Lookup(k)
+		return p
+	}
+
+	// Before its port is attached (a restart), then after.
+	learned(key(1), 7)
+	m.sync()
+	if p := on(key(1)); p != 0 {
+		t.Fatalf("MAC 1 on port %d before its port is attached", p)
+	}
+	m.addPort(br, p1, 7)
+	m.addPort(br, p2, 8)
+	learned(key(2), 7)
+	m.sync()
+	if on(key(1)) != p1 || on(key(2)) != p1 {
+		t.Fatalf("MACs 1 and 2 on ports %d and %d, want %d", on(key(1)), on(key(2)), p1)
+	}
+	// Past the port's limit: refused, and gone from the map.
+	learned(key(3), 7)
+	m.sync()
+	if p, ok := mapOf(fp, br)[key(3)]; ok || on(key(3)) != 0 {
+		t.Errorf("MAC 3 past the limit: in the map on %d (%v), in the table on port %d", p, ok, on(key(3)))
+	}
+	// Static on p1, reported on p2: the map points it back at p1.
+	if err := tbl.AddStatic(key(4), p1); err != nil {
+		t.Fatal(err)
+	}
+	m.sync()
+	learned(key(4), 8)
+	m.sync()
+	if got := mapOf(fp, br)[key(4)]; got != 7 || on(key(4)) != p1 {
+		t.Errorf("static MAC 4 reported on port 2: map has it on ifindex %d, the table on port %d; want 7 and %d", got, on(key(4)), p1)
+	}
+	// A move to p2.
+	learned(key(1), 8)
+	m.sync()
+	if got := mapOf(fp, br)[key(1)]; got != 8 || on(key(1)) != p2 {
+		t.Errorf("MAC 1 moved: map has it on ifindex %d, the table on port %d; want 8 and %d", got, on(key(1)), p2)
+	}
+}
