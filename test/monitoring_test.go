@@ -103,6 +103,14 @@ func TestMonitoring(t *testing.T) {
 		t.Error(err)
 	}
 
+	// top reads the same counters: both guests, the fast path's share.
+	out, err := exec.Command(filepath.Join(binDir, "xswitchctl"), "-socket", filepath.Join(d.dir, "ctl.sock"),
+		"top", "-n", "1", "-d", "200ms", "xenbr0").CombinedOutput()
+	if lines := strings.Split(string(out), "\n"); err != nil || len(lines) != 5 || !strings.Contains(lines[0], "2 ports") ||
+		!strings.HasPrefix(lines[2], "xenbr0  vif") || !strings.HasPrefix(lines[3], "xenbr0  vif") {
+		t.Errorf("xswitchctl top: %v\n%s", err, out)
+	}
+
 	scrape := d.get("/metrics")
 	runPromtool(t, scrape, "check", "metrics")
 	p := expfmt.NewTextParser(model.UTF8Validation)

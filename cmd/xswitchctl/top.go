@@ -138,8 +138,9 @@ func writeTop(w io.Writer, now time.Time, every time.Duration, list []portRate, 
 		share(fast, sum.RxFrames, ""), si(sum.Drops))
 	shown := list
 	if maxRows > 0 {
-		// The summary, the header, and a line left for the cursor.
-		shown = list[:max(0, min(len(list), maxRows-3))]
+		// The summary, the header, the line of the ports not shown, and
+		// the line of the cursor.
+		shown = list[:max(0, min(len(list), maxRows-4))]
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BRIDGE\tPORT\tDOMID\tRX-FRAMES/S\tRX-BITS/S\tTX-FRAMES/S\tTX-BITS/S\tFAST-PATH\tDROPS/S\tDROPPED-FOR")
@@ -161,7 +162,7 @@ func writeTop(w io.Writer, now time.Time, every time.Duration, list []portRate, 
 	}
 	tw.Flush()
 	if hidden := len(list) - len(shown); hidden > 0 {
-		fmt.Fprintf(w, "(%d quieter ports not shown)", hidden)
+		fmt.Fprintf(w, "(%d quieter ports not shown)\n", hidden)
 	}
 }
 

@@ -146,3 +146,23 @@ func TestTopErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTopFitsTheTerminal: on a terminal of N rows a screen keeps the
+// busiest ports that fit and says how many it left out.
+func TestTopFitsTheTerminal(t *testing.T) {
+	var list []portRate
+	for i := range 5 {
+		list = append(list, portRate{Bridge: "xenbr0", Port: "vif" + string(rune('5'-i)) + ".0", FastPath: "off", RxFrames: float64(50 - i)})
+	}
+	var b strings.Builder
+	writeTop(&b, time.Unix(0, 0), time.Second, list, 6)
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[2], "vif5.0") || !strings.Contains(lines[3], "vif4.0") || lines[4] != "(3 quieter ports not shown)" {
+		t.Errorf("screen of 6 rows:\n%s", b.String())
+	}
+	b.Reset()
+	writeTop(&b, time.Unix(0, 0), time.Second, list, 0)
+	if n := strings.Count(b.String(), "\n"); n != 7 || strings.Contains(b.String(), "not shown") {
+		t.Errorf("screen without a height:\n%s", b.String())
+	}
+}
