@@ -30,6 +30,9 @@ Commands:
   capture PORT [-w FILE|-] [-c N] [-mac M] [-vlan N] [-type T]
                         the frames PORT receives and sends, whichever path
                         forwards them: a line each, or pcapng for tcpdump
+  mirror add BRIDGE FROM TO [-direction ingress|egress|both]
+  mirror del BRIDGE FROM TO
+  mirror list [BRIDGE]  copy the frames of port FROM to port TO, for an IDS guest
   trace BRIDGE in=PORT src=MAC dst=MAC [vlan=N] [type=T] [src_ip=A] [dst_ip=A]
                         what BRIDGE would do with such a frame, and why: the
                         fast path's verdict, the MAC table entries, the
@@ -97,6 +100,7 @@ var commands = map[string]command{
 	"top":      (*cli).top,
 	"trace":    (*cli).trace,
 	"capture":  (*cli).capture,
+	"mirror":   (*cli).mirror,
 }
 
 // run runs xswitchctl with args and returns its exit status.

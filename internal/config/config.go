@@ -64,6 +64,9 @@ type Config struct {
 	// while running, through the control API (see runtime.go).
 	RuntimePorts   []RuntimePort
 	RuntimeStatics []RuntimeStatic
+	// RuntimeMirrors are the mirrors added through the control API, kept
+	// in PortState as well.
+	RuntimeMirrors []RuntimeMirror
 	// PortState is the file that keeps RuntimePorts and RuntimeStatics
 	// across restarts; "" keeps them in memory only.
 	PortState string
@@ -214,6 +217,8 @@ type Bridge struct {
 	// PortPolicies set the VLANs, isolation and anti-spoofing of single
 	// ports (port-settings), first match wins.
 	PortPolicies Patterns[policy.Policy]
+	// Mirrors copy ports' frames to other ports (for an IDS guest).
+	Mirrors []Mirror
 }
 
 // Type returns the port type of one of the bridge's ports: the first

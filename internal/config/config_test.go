@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ bridges:
       - {mac: "02:16:3e:00:00:02", port: peth0, vlan: 10}
     rings:
       vif: {block-size: 256KiB, blocks: 4}
+    mirrors:
+      - {from: vif1.0, to: vif9.0}
+      - {from: peth0, to: vif9.0, direction: ingress}
   - name: drbd
     uplink: peth1
     aging-time: 0
@@ -39,6 +43,9 @@ bridges:
 	}
 	if b.Rings.Vif.BlockSize != 256<<10 || b.Rings.Vif.BlockCount != 4 || b.Rings.Uplink.BlockCount != 32 {
 		t.Errorf("rings: %+v", b.Rings)
+	}
+	if want := []Mirror{{From: "vif1.0", To: "vif9.0", Direction: "both"}, {From: "peth0", To: "vif9.0", Direction: "ingress"}}; !slices.Equal(b.Mirrors, want) {
+		t.Errorf("mirrors: %+v, want %+v", b.Mirrors, want)
 	}
 	if c.Bridges[1].FDB.AgingTime != 0 {
 		t.Errorf("aging-time 0 parsed as %v", c.Bridges[1].FDB.AgingTime)
@@ -161,6 +168,10 @@ func TestParseErrors(t *testing.T) {
 		{"static multicast", "bridges:\n  - name: a\n    static:\n      - {mac: \"01:00:5e:00:00:01\", port: vif1.0}\n", `x.yaml:4: bridge "a": static: "01:00:5e:00:00:01" is not a unicast`},
 		{"static glob", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: \"vif*\"}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: port "vif*" is not an interface name`},
 		{"static vlan", "bridges:\n  - name: a\n    static:\n      - {mac: \"02:00:00:00:00:01\", port: vif1.0, vlan: 5000}\n", `x.yaml:4: bridge "a": static 02:00:00:00:00:01: vlan 5000`},
+		{"mirror to itself", "bridges:\n  - name: a\n    mirrors:\n      - {from: vif1.0, to: vif1.0}\n", `x.yaml:4: bridge "a": mirror: vif1.0 cannot mirror to itself`},
+		{"mirror direction", "bridges:\n  - name: a\n    mirrors:\n      - {from: vif1.0, to: vif9.0}\n      - {from: vif2.0, to: vif9.0, direction: sideways}\n", `x.yaml:5: bridge "a": mirror: direction "sideways"`},
+		{"mirror of a mirror", "bridges:\n  - name: a\n    mirrors:\n      - {from: vif1.0, to: vif9.0}\n      - {from: vif9.0, to: vif8.0}\n", `x.yaml:5: bridge "a": mirror of vif9.0: it is a mirror's destination`},
+		{"mirror glob", "bridges:\n  - name: a\n    mirrors:\n      - {from: \"vif*\", to: vif9.0}\n", `x.yaml:4: bridge "a": mirror: from "vif*" is not an interface name`},
 		{"no bridges", "metrics: \"\"\n", "x.yaml:1: no bridges"},
 		{"not yaml", "bridges: [\n", "x.yaml:"},
 		{"wrong type", "bridges:\n  - name: a\n    fdb: {max-entries: lots}\n", "x.yaml:3: cannot unmarshal"},

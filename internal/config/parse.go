@@ -56,6 +56,11 @@ type fileBridge struct {
 		VLAN int    `yaml:"vlan"`
 		Port string `yaml:"port"`
 	} `yaml:"static"`
+	Mirrors []struct {
+		From      string `yaml:"from"`
+		To        string `yaml:"to"`
+		Direction string `yaml:"direction"`
+	} `yaml:"mirrors"`
 	Rings struct {
 		Vif    fileRing `yaml:"vif"`
 		Uplink fileRing `yaml:"uplink"`
@@ -212,6 +217,9 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 		return b, err
 	}
 	if err = p.portSettings(&b, fb, at); err != nil {
+		return b, err
+	}
+	if err = p.mirrors(&b, fb, node); err != nil {
 		return b, err
 	}
 	err = p.portPolicies(&b, &fb.PortSettings)

@@ -164,6 +164,9 @@ func (d *Daemon) bridge(b config.Bridge) *dataplane.Bridge {
 		d.mirror.addBridge(bpf.BridgeID(b.Name), br.FDB())
 	}
 	d.bridges[b.Name] = br
+	if err := d.applyMirrors(b.Name); err != nil {
+		d.log.Error("bridge mirrors not set", "bridge", b.Name, "err", err)
+	}
 	d.log.Info("bridge created", "bridge", b.Name, "uplink", b.Uplink, "ports", b.Ports, "aging", b.FDB.AgingTime)
 	return br
 }

@@ -64,7 +64,13 @@ func (r *rig) setPort(name string, spec control.PortSpec) control.PortChange {
 // eth5 (7), vif1.0 (8) and eth6 (9), listed once.
 func newPortsRig(t *testing.T, state string) *rig {
 	t.Helper()
-	cfg := mustParse(t, portsBase)
+	return newPortsRigFrom(t, portsBase, state)
+}
+
+// newPortsRigFrom is newPortsRig on the configuration base.
+func newPortsRigFrom(t *testing.T, base, state string) *rig {
+	t.Helper()
+	cfg := mustParse(t, base)
 	if err := LoadPortState(cfg, state, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}

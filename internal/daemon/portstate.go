@@ -28,6 +28,7 @@ type portState struct {
 	Boot    string           `json:"boot_id,omitempty"`
 	Ports   []statePort      `json:"ports"`
 	Statics []control.Static `json:"statics"`
+	Mirrors []control.Mirror `json:"mirrors,omitempty"`
 }
 
 type statePort struct {
@@ -74,6 +75,14 @@ func LoadPortState(cfg *config.Config, path string, log *slog.Logger) error {
 		}
 		cfg.SetRuntimeStatic(rs)
 	}
+	for _, m := range st.Mirrors {
+		rm := config.RuntimeMirror{Bridge: m.Bridge, Mirror: config.Mirror{From: m.From, To: m.To, Direction: m.Direction}}
+		if err := rm.Check(); err != nil {
+			log.Error("dropping a runtime mirror on record that does not read", "from", m.From, "to", m.To, "state", path, "err", err)
+			continue
+		}
+		cfg.SetRuntimeMirror(rm)
+	}
 	return nil
 }
 
@@ -103,6 +112,9 @@ func (d *Daemon) savePorts() error {
 		}
 		return a.MAC < b.MAC
 	})
+	for _, m := range d.cfg.RuntimeMirrors {
+		st.Mirrors = append(st.Mirrors, control.Mirror{Bridge: m.Bridge, From: m.From, To: m.To, Direction: m.Direction})
+	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err

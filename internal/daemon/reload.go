@@ -208,6 +208,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	old := d.cfg
 	// Takeovers and what the control API added outlive the file.
 	cfg.Runtime, cfg.RuntimePorts, cfg.RuntimeStatics, cfg.PortState = old.Runtime, old.RuntimePorts, old.RuntimeStatics, old.PortState
+	cfg.RuntimeMirrors = old.RuntimeMirrors
 	df := diff(old, cfg, d.attached)
 	kept := len(d.attached) - len(df.detach)
 	for _, what := range restartOnly(old, cfg, d.fp != nil) {
@@ -237,6 +238,11 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	// The ports kept take the VLANs, isolation and anti-spoofing of the
 	// new file in place.
 	d.syncPolicies()
+	for name := range d.bridges {
+		if err := d.applyMirrors(name); err != nil {
+			d.log.Error("bridge mirrors not set", "bridge", name, "err", err)
+		}
+	}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "file", cfg.Source, "bridges_removed", len(df.remove), "bridges_created", len(df.create),
 		"ports_detached", len(df.detach), "ports_kept", kept)

@@ -23,7 +23,8 @@ type Source interface {
 }
 
 // Handler serves the control API over src. A Source that is also a
-// PortControl, Takeovers or FastPathTracer serves those calls too.
+// PortControl, Takeovers, FastPathTracer or MirrorControl serves those
+// calls too.
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
 	bridgeRoutes(mux, src)
@@ -32,6 +33,7 @@ func Handler(src Source) http.Handler {
 	takeoverRoutes(mux, src)
 	traceRoutes(mux, src)
 	captureRoutes(mux, src)
+	mirrorRoutes(mux, src)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
