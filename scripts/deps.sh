@@ -60,6 +60,8 @@ for target in "$@"; do
 			# promtool, which checks the alerting rules, the
 			# dashboard's queries and a scrape of xswitchd.
 			root_need prometheus promtool
+			# The capture test reads xswitchctl's pcapng with it.
+			root_need tcpdump tcpdump
 			;;
 		esac
 		;;

@@ -83,6 +83,7 @@ func (cl *cli) capture(args []string) error {
 		return cl.failed(err, "capture on "+pos[0], pos[0])
 	}
 	defer body.Close()
+	fmt.Fprintf(cl.stderr, "capturing on %s; Ctrl-C stops\n", pos[0])
 
 	var n, lost uint64
 	switch file {

@@ -113,6 +113,9 @@ func (cl *cli) printTrace(req control.TraceRequest, t control.Trace) {
 	for _, e := range t.Refused {
 		fmt.Fprintf(w, "  not %s: %s\n", e.Port, e.Tag)
 	}
+	for _, m := range t.Mirrored {
+		fmt.Fprintf(w, "  copy to %s (mirror)\n", m)
+	}
 }
 
 // entry describes a MAC table entry in a few words.

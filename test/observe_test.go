@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/xswitch/xswitch/internal/control"
+)
+
+// startCapture runs xswitchctl capture with args and waits until it
+// captures; stop ends it with Ctrl-C and returns its standard error.
+func (d *dom0) startCapture(args ...string) (stop func() string) {
+	d.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "xswitchctl"), append([]string{"-socket", filepath.Join(d.dir, "ctl.sock"), "capture"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case l := <-lines:
+		if !strings.HasPrefix(l, "capturing on ") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			d.t.Fatalf("xswitchctl capture: %s", l)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		d.t.Fatal("xswitchctl capture did not start within 5s")
+	}
+	done := false
+	d.t.Cleanup(func() {
+		if !done {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return func() string {
+		done = true
+		cmd.Process.Signal(syscall.SIGINT)
+		var rest []string
+		for l := range lines {
+			rest = append(rest, l)
+		}
+		if err := cmd.Wait(); err != nil {
+			d.t.Errorf("xswitchctl capture: %v: %s", err, rest)
+		}
+		return strings.Join(rest, "\n")
+	}
+}
+
+// capturedFrame is one frame of a pcapng file of xswitchctl capture.
+type capturedFrame struct {
+	data      []byte
+	dir, path string
+}
+
+func readCapture(t *testing.T, file string) []capturedFrame {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ng, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []capturedFrame
+	for {
+		data, ci, err := ng.ReadPacketData()
+		if err != nil {
+			return out
+		}
+		intf, _ := ng.Interface(ci.InterfaceIndex)
+		_, dir, path, _ := control.ParseCaptureInterfaceDescription(intf.Description)
+		out = append(out, capturedFrame{data: data, dir: dir, path: path})
+	}
+}
+
+// TestCaptureTraceMirror captures a guest's flow with xswitchctl capture,
+// traces a frame of it, and mirrors the guest's port to an IDS guest.
+func TestCaptureTraceMirror(t *testing.T) {
+	for _, mode := range []string{"off", "afxdp-off"} {
+		t.Run(mode, func(t *testing.T) { testCaptureTraceMirror(t, mode) })
+	}
+}
+
+func testCaptureTraceMirror(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	a := d.guest("vif4.0", 1, "10.14.0.1/24")
+	b := d.guest("vif5.0", 2, "10.14.0.2/24")
+	ids := d.guest("vif6.0", 3, "10.14.0.3/24")
+	d.start(`
+bridges:
+  - name: xenbr0
+    ports: ["vif*"]
+    mirrors:
+      - {from: vif4.0, to: vif6.0}
+`)
+	d.waitPorts(5*time.Second, "vif4.0=xenbr0", "vif5.0=xenbr0", "vif6.0=xenbr0")
+	atA, atB, atIDS := capture(t, a), capture(t, b), capture(t, ids)
+	file := filepath.Join(d.dir, "vif4.0.pcapng")
+	stop := d.startCapture("vif4.0", "-w", file)
+
+	inject(t, b, marker(a.MAC(), b.MAC(), "hello-b"))
+	exactly(t, atA, "a", tagged("hello-b"), 1)
+	inject(t, a, marker(b.MAC(), a.MAC(), "hello-a"))
+	exactly(t, atB, "b", tagged("hello-a"), 1)
+	const n = 20
+	var sent, answered [][]byte
+	for i := range n {
+		f := marker(b.MAC(), a.MAC(), fmt.Sprint("m-", i))
+		sent = append(sent, f)
+		inject(t, a, f)
+		r := marker(a.MAC(), b.MAC(), fmt.Sprint("r-", i))
+		answered = append(answered, r)
+		inject(t, b, r)
+	}
+	exactly(t, atB, "b", taggedPrefix("m-"), n)
+	exactly(t, atA, "a", taggedPrefix("r-"), n)
+	// The IDS gets one copy of everything a receives and sends, and no
+	// flood: b's first hello reached it as a copy of what a was sent.
+	exactly(t, atIDS, "ids", taggedPrefix("m-"), n)
+	exactly(t, atIDS, "ids", taggedPrefix("r-"), n)
+	exactly(t, atIDS, "ids", taggedPrefix("hello-"), 2)
+
+	summary := stop()
+	if !strings.Contains(summary, fmt.Sprintf("%d frames captured", 2*n+2)) {
+		t.Errorf("capture summary %q, want %d frames", summary, 2*n+2)
+	}
+	got := readCapture(t, file)
+	match := func(want []byte, dir string) {
+		t.Helper()
+		k := 0
+		for _, f := range got {
+			if bytes.Equal(f.data, want) {
+				k++
+				if f.dir != dir || f.path != "userspace" {
+					t.Errorf("frame %q captured as %s %s, want %s userspace", want[14:26], f.dir, f.path, dir)
+				}
+			}
+		}
+		if k != 1 {
+			t.Errorf("frame %q captured %d times, want once, byte for byte", want[14:26], k)
+		}
+	}
+	for i := range n {
+		match(sent[i], "in")
+		match(answered[i], "out")
+	}
+	if tcpdump, err := exec.LookPath("tcpdump"); err == nil {
+		out, err := exec.Command(tcpdump, "-n", "-e", "-r", file).CombinedOutput()
+		if err != nil || strings.Count(string(out), "ethertype Unknown (0x88b5)") != 2*n+2 {
+			t.Errorf("tcpdump -r %s: %v\n%s", file, err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("tcpdump is missing: scripts/deps.sh installs it for the e2e tests")
+	}
+
+	// The trace of a's next frame says what happened to the others.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "xswitchctl"), "-socket", filepath.Join(d.dir, "ctl.sock"), "trace", "xenbr0",
+		"in=vif4.0", "src="+a.MAC().String(), "dst="+b.MAC().String(), "type=0x88b5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("xswitchctl trace: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"fast path: none on this port; userspace forwards every frame",
+		"source " + a.MAC().String() + ": on vif4.0, seen ",
+		"destination " + b.MAC().String() + ": on vif5.0, seen ",
+		"verdict: unicast (destination learned on vif5.0)",
+		"  out vif5.0, as is",
+		"  copy to vif6.0 (mirror)",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("trace lacks %q:\n%s", want, out)
+		}
+	}
+
+	// What the IDS sends goes nowhere, and is counted.
+	inject(t, ids, marker(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ids.MAC(), "from-ids"))
+	exactly(t, atA, "a", tagged("from-ids"), 0)
+	exactly(t, atB, "b", tagged("from-ids"), 0)
+	if got := d.ports()["vif6.0"].Drops["mirror_destination"]; got != 1 {
+		t.Errorf("vif6.0 dropped %d frames as a mirror's destination, want 1", got)
+	}
+}
