@@ -42,7 +42,10 @@ native XDP where the driver has it, except on veths; TC ingress otherwise);
 the rest reaches the userspace switch. Its maps and programs are pinned under -bpf-pin-dir and stay
 attached when xswitchd stops, so guests keep talking across a restart or an
 upgrade, and the next xswitchd adopts them. To stop for good, stop xswitchd
-and run 'xswitchd -cleanup', which detaches and removes all of it.
+and run 'xswitchd -cleanup', which detaches and removes all of it. One
+xswitchd at a time runs on a -bpf-pin-dir: a second one, or a -cleanup,
+refuses while the first runs and names its pid (the lock is a file in
+/run/xswitch that a dead daemon's successor takes over).
 
 A bridge may have a host port: a veth pair whose end in dom0 (ethN) carries
 dom0's own addresses on that bridge, while its switch end (xhp-ethN) is a
@@ -212,6 +215,14 @@ func run(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if o.cleanup {
+		// Tearing down the fast path of a running daemon would cut its
+		// guests off: refuse while one holds the lock.
+		l, err := lock(o.pinDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v; stop it first\n", err)
+			return 1
+		}
+		defer l.Release()
 		if err := bpf.Cleanup(o.pinDir); err != nil {
 			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
 			return 1
@@ -232,6 +243,15 @@ func run(args []string) int {
 		fmt.Println("configuration ok")
 		return 0
 	}
+
+	// Before anything that touches the fast path, the ports or the
+	// control socket: a second xswitchd would adopt and attach the same.
+	l, err := lock(cfg.PinDir)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer l.Release()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
