@@ -46,7 +46,11 @@ func (p *parser) hostPort(b *Bridge, n *yaml.Node) error {
 		f.Name = n.Value
 	case yaml.MappingNode:
 		if err := n.Decode(&f); err != nil {
-			return p.errAt(n.Line, "bridge %q: host-port: %v", b.Name, yamlGoType.ReplaceAllString(err.Error(), ""))
+			line, err := decodeErr(err)
+			if line == 0 {
+				line = n.Line
+			}
+			return p.errAt(line, "bridge %q: host-port: %v", b.Name, err)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			switch k := n.Content[i].Value; k {
