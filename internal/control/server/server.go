@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -37,7 +38,15 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	// The mux would redirect a path such as /v1//ports to its clean form
+	// with an HTML answer: every answer of the API is JSON.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %q", r.Method, p))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // bridgeRoutes serves GET /v1/bridges.
