@@ -19,6 +19,9 @@
 // decides about the rest. It sends on a second socket, a blocking one that
 // receives nothing and that the netpoller leaves alone: in the netpoller,
 // every sent frame the kernel frees would wake the netpoller's epoll.
+// A MultiSender sends for every port of its namespace at once instead: one
+// unbound socket whose sendmmsg messages each name their interface, so a
+// flood costs a system call per thousand frames rather than one per port.
 //
 // Closing. Close may be called from any goroutine; it wakes a blocked
 // Receive, which returns an error satisfying errors.Is(err, net.ErrClosed).
