@@ -28,7 +28,7 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	}
 	in.rx.mu.Lock()
 	in.recycle()
-	in.refill()
+	in.refill(false)
 	in.rx.mu.Unlock()
 	if depth := int(e.umem.floor(uint32(in.cfg.RxRingSize))); depth < (runs+2)*batch {
 		t.Fatalf("a fill ring %d frames deep", depth)

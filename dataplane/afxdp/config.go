@@ -33,8 +33,8 @@ type Config struct {
 	BatchSize int
 	// Mode is the bind mode; "" means BindAuto.
 	Mode BindMode
-	// SpinTime is how long Receive keeps looking at the rings after the
-	// last frame before it sleeps in poll(2). Negative: never spin.
+	// SpinTime is how long Receive keeps looking at the rings after a
+	// full batch before it sleeps. Negative: never spin.
 	SpinTime time.Duration
 	// CompleteChecksums has Receive finish the TCP and UDP checksums a
 	// local stack left pending (dataplane.CompletePendingChecksum): a guest

@@ -15,8 +15,8 @@
 // traffic needs: a socket that has never received a few frames, one that
 // has at least an equal share of a quarter of the UMEM, and a busy one twice
 // what the kernel took since the last Receive, lent from the pool while the
-// fill rings hold less than half of the UMEM (see refill). While frames
-// flow, Receive spins on the rings for Config.SpinTime before it sleeps in
+// fill rings hold less than half of the UMEM (see refill). After a full
+// batch, Receive spins on the rings for Config.SpinTime before it sleeps in
 // Go's netpoller, on an epoll instance of the port's sockets: an idle port
 // costs no CPU and no thread. A port whose fill rings ran dry with the pool
 // empty is woken when frames come back to the pool, not by a timer.

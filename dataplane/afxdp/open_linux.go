@@ -2,7 +2,6 @@ package afxdp
 
 import (
 	"fmt"
-	"net"
 
 	"golang.org/x/sys/unix"
 
@@ -21,16 +20,16 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	if err != nil {
 		return nil, opError(ifname, "config", err)
 	}
-	ifi, err := net.InterfaceByName(ifname)
+	ifindex, mtu, err := link(ifname)
 	if err != nil {
 		return nil, opError(ifname, "interface", err)
 	}
-	p := &Port{name: ifname, ifindex: ifi.Index, cfg: cfg, umem: umem, h: handles{evfd: -1, promfd: -1}}
-	p.maxLen.Store(int64(ifi.MTU + dataplane.EthHdrLen))
+	p := &Port{name: ifname, ifindex: ifindex, cfg: cfg, umem: umem, h: handles{evfd: -1, promfd: -1}}
+	p.maxLen.Store(int64(mtu + dataplane.EthHdrLen))
 	if p.h.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return nil, opError(ifname, "eventfd", err)
 	}
-	if p.h.promfd, err = promiscuous(ifi.Index); err != nil {
+	if p.h.promfd, err = promiscuous(ifindex); err != nil {
 		p.teardown()
 		return nil, opError(ifname, "promiscuous mode", err)
 	}
@@ -65,7 +64,7 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 func (p *Port) start() {
 	p.rx.init(p.queues, p.cfg, p.umem)
 	p.tx.init(p.name, p.queues[0], p.cfg, p.umem)
-	p.refill()
+	p.refill(false)
 }
 
 // openQueue binds queue q's socket: zero-copy first in auto mode, then copy;
@@ -106,6 +105,29 @@ func (p *Port) openQueue(q int) (*xsk, string, error) {
 		}
 	}
 	return nil, op, err
+}
+
+// link returns the index and the MTU of ifname. It asks for that interface
+// alone: net.InterfaceByName reads every interface of the namespace, which
+// makes opening a port cost in proportion to the ports already open.
+func link(ifname string) (ifindex, mtu int, err error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(ifname)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, 0, err
+	}
+	ifindex = int(ifr.Uint32())
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFMTU, ifr); err != nil {
+		return 0, 0, err
+	}
+	return ifindex, int(ifr.Uint32()), nil
 }
 
 // promiscuous opens an AF_PACKET socket that receives nothing (protocol 0)

@@ -31,8 +31,8 @@ type rxState struct {
 	// next is the queue the next Receive reads first (modulo the number of
 	// queues), so that a busy queue cannot starve the others.
 	next int
-	// spinned: the last Receive returned frames, so the next one spins for
-	// Config.SpinTime before it sleeps.
+	// spinned: the last Receive returned a full batch, so the next one
+	// spins for Config.SpinTime before it sleeps.
 	spinned bool
 	// need[i] is what the fill ring of queue i is short of; refill's.
 	need []uint32
@@ -89,11 +89,14 @@ func (p *Port) Receive(frames []dataplane.Frame) (int, error) {
 		return 0, p.closedErr()
 	}
 	p.recycle()
-	p.refill() // frames other ports took are replaced from the pool
+	p.refill(false) // frames other ports took are replaced from the pool
 	var spinUntil time.Time
 	for {
 		if n := p.receive(frames); n > 0 {
-			r.holding, r.spinned = true, true
+			// Only a full batch says more frames are coming: after a
+			// short one, spinning would take the CPU from the guests
+			// that are to answer it.
+			r.holding, r.spinned = true, n == len(frames)
 			return n, nil
 		}
 		if p.closed.Load() {
@@ -169,7 +172,6 @@ func (p *Port) recycle() {
 		if len(s.batch) == 0 {
 			continue
 		}
-		p.observe(s)
 		room := uint32(0)
 		if have := s.fill.local - s.cons; have < s.target {
 			room = s.fill.free(s.target - have)
@@ -204,12 +206,13 @@ func (p *Port) recycle() {
 }
 
 // observe takes note of what the kernel took from s's fill ring since the
-// last look, and sets the ring's target from it: twice what was taken, so
-// that the ring outlasts the wait for the next Receive, between the floor
-// and the ring's size; halved, down to the floor, when the kernel took
-// less than a quarter of it. A socket that has never received keeps the
-// target it opened with (firstFill).
-func (p *Port) observe(s *xsk) {
+// last look, and raises the ring's target to twice that, so that the ring
+// outlasts the wait for the next Receive, and doubles it when the kernel
+// emptied the ring: at least the floor, at most the ring's size. Going to sleep, a port halves the target, down to the
+// floor, of a ring that gave less than a quarter of it since it last
+// slept. A socket that has never received keeps the target it opened with
+// (firstFill).
+func (p *Port) observe(s *xsk, sleeping bool) {
 	u := p.umem
 	c := atomic.LoadUint32(s.fill.cons)
 	used := c - s.cons
@@ -217,22 +220,30 @@ func (p *Port) observe(s *xsk) {
 	if used == 0 && !s.active {
 		return
 	}
-	ring := s.fill.size
-	floor := u.floor(ring)
 	if used > 0 {
 		u.inFill.Add(-int64(used))
 		s.active = true
+		s.used += used
 	}
-	switch {
-	case 2*used > s.target:
-		s.target = min(2*used, ring)
-	case used < s.target/4:
-		s.target /= 2
+	if 2*used > s.target {
+		s.target = min(2*used, s.fill.size)
 	}
-	s.target = max(s.target, floor)
+	if used > 0 && c == s.fill.local {
+		// The kernel took all there was: it may have found the ring
+		// empty and dropped frames.
+		s.target = min(2*s.target, s.fill.size)
+	}
+	if sleeping {
+		if s.used < s.target/4 {
+			s.target /= 2
+		}
+		s.used = 0
+	}
+	s.target = max(s.target, u.floor(s.fill.size))
 }
 
-// refill tops every fill ring up to its target, taking the frames for all
+// refill tops every fill ring up to its target (see observe; sleeping says
+// the port is about to wait), taking the frames for all
 // of them from the pool at once; under rx.mu, or before the port is shared.
 // A ring's floor (minFill before its socket first received) comes from the
 // pool down to a sixteenth of the UMEM, which is left for senders; above
@@ -240,11 +251,11 @@ func (p *Port) observe(s *xsk) {
 // than half of it (a quarter, before the socket first received), so that
 // ports that fall idle, or never get busy, cannot park the UMEM in their
 // rings.
-func (p *Port) refill() {
+func (p *Port) refill(sleeping bool) {
 	r, u := &p.rx, p.umem
 	total := 0
 	for i, s := range p.queues {
-		p.observe(s)
+		p.observe(s, sleeping)
 		r.need[i] = 0
 		have := s.fill.local - s.cons
 		if have >= s.target {
@@ -298,7 +309,7 @@ const (
 // are topped up first; when the pool had nothing for them, the port asks the
 // pool to wake it when frames come back, instead of trying again on a timer.
 func (p *Port) wait() error {
-	p.refill()
+	p.refill(true)
 	for _, s := range p.queues {
 		if s.fill.pending() == 0 {
 			p.umem.wakeWhenFree(p)

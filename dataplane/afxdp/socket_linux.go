@@ -21,10 +21,11 @@ type xsk struct {
 	fill, comp, rx, tx ring
 
 	// target is the depth refill keeps the fill ring at, cons the
-	// kernel's fill consumer index when last read, active whether the
-	// socket has ever received; all the Receive goroutine's.
-	target, cons uint32
-	active       bool
+	// kernel's fill consumer index when last read, used what the kernel
+	// took since the port last slept, active whether the socket has ever
+	// received; all the Receive goroutine's.
+	target, cons, used uint32
+	active             bool
 
 	// batch holds the addresses of the frames the last Receive returned
 	// from this socket, until the next Receive recycles them; the Receive
