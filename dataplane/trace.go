@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -110,6 +111,12 @@ func (b *Bridge) Trace(in string, frame []byte) (t Trace, err error) {
 	e, local := unicastTo(b.fdb, set, from, v, d[0:6])
 	if d[0]&1 == 0 {
 		t.Destination = b.traceMAC(set, v, d[0:6], nil)
+	}
+	// A worker learns the source before it looks the destination up: a
+	// frame to its own source finds it on the ingress port, unless a
+	// static entry keeps it elsewhere.
+	if !local && !t.Source.Static && bytes.Equal(d[0:6], d[6:12]) {
+		e, local = nil, true
 	}
 	if local {
 		t.Verdict, t.Reason = "drop", DropLocal.String()

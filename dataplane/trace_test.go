@@ -43,6 +43,7 @@ func TestTraceAgreesWithForwarding(t *testing.T) {
 		{"a move", "guest", frame(host(2), host(4), "m"), "unicast", "destination learned on uplink", "moved from iso1",
 			[]string{"uplink:tagged 10"}, 0},
 		{"back to where it came from", "uplink", tagged(host(2), host(5), 10, "l"), "drop", "local_destination", "learned", nil, 0},
+		{"to its own source", "guest", frame(host(6), host(6), "o"), "drop", "local_destination", "learned", nil, 0},
 		{"tagged on an access port", "guest", tagged(host(2), host(1), 10, "t"), "drop", "vlan", "", nil, 0},
 		{"spoofed source", "spoofcheck", frame(host(1), host(8), "s"), "drop", "spoofed", "", nil, 0},
 	}
