@@ -63,11 +63,25 @@ func TestLearn(t *testing.T) {
 	}
 
 	// A's first frame (an ARP request, say): learned, and punted for its
-	// destination.
+	// destination. The reader, waiting already, is woken a moment later.
+	woken := make(chan Learned, 1)
+	go func() {
+		l, err := r.Read()
+		if err != nil {
+			t.Error(err)
+		}
+		woken <- l
+	}()
+	time.Sleep(50 * time.Millisecond) // the reader waits
 	if got := e.runTC(e.a, frame(macB, macA, 0, 0, 60)); !got.punted() {
 		t.Fatalf("first frame of A: verdict %d, want punted", got.verdict)
 	}
-	want(next(t, r), 0, macA, e.a)
+	select {
+	case l := <-woken:
+		want(l, 0, macA, e.a)
+	case <-time.After(2 * time.Second):
+		t.Fatal("the waiting reader was not woken")
+	}
 	// B's answer: learned, and forwarded to A in the kernel.
 	if got := e.runTC(e.b, frame(macA, macB, 0, 0, 60)); got.verdict != tcActRedirect || got.punted() {
 		t.Errorf("answer of B: verdict %d, punted %v; want forwarded", got.verdict, got.punted())

@@ -229,6 +229,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_learned SEC(".maps");
 
+// The timer that wakes the reader of xs_learned a while after a MAC is
+// learned, rather than at once (learn() in xswitch.c). Pinned, as the
+// timers of a map no process holds do not start.
+struct learn_wake {
+	struct bpf_timer timer;
+	__u32 armed; // the timer is started and has not woken the reader yet
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct learn_wake);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_learn_wake SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

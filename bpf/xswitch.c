@@ -92,6 +92,49 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, ETH_ALEN);
 }
 
+// How long after a MAC is learned the daemon's reader is woken. Woken at
+// once, it would compete for the CPUs with the very conversation whose
+// first frames it learned from (the answer to an ARP request, the first
+// echo): it reads them a moment later, when the exchange is over. Under a
+// millisecond, against minutes of ageing.
+#define LEARN_WAKE_NS 500000ULL
+
+// wake_now wakes the reader of xs_learned: a discarded record is the way a
+// program has to do it.
+static __always_inline void wake_now(void)
+{
+	void *w = bpf_ringbuf_reserve(&xs_learned, 8, 0);
+	if (w)
+		bpf_ringbuf_discard(w, BPF_RB_FORCE_WAKEUP);
+}
+
+static int learn_wake_fired(void *map, __u32 *key, struct learn_wake *w)
+{
+	w->armed = 0; // before the wake: an event submitted after it arms again
+	wake_now();
+	return 0;
+}
+
+// wake_later wakes the reader LEARN_WAKE_NS from now, unless a wake is
+// already due; false if the timer cannot do it.
+static __always_inline bool wake_later(void)
+{
+	__u32 zero = 0;
+	struct learn_wake *w = bpf_map_lookup_elem(&xs_learn_wake, &zero);
+	if (!w)
+		return false;
+	if (w->armed)
+		return true;
+	long err = bpf_timer_init(&w->timer, &xs_learn_wake, 1); // CLOCK_MONOTONIC
+	if (err && err != -16) // -EBUSY: set up already
+		return false;
+	if (bpf_timer_set_callback(&w->timer, learn_wake_fired) ||
+	    bpf_timer_start(&w->timer, LEARN_WAKE_NS, 0))
+		return false;
+	w->armed = 1;
+	return true;
+}
+
 // learn points a MAC at the port a frame from it came in on, and tells the
 // daemon, whose table learns it too (its limits apply there: the daemon
 // undoes what its table refuses). Without room for the event it learns
@@ -106,12 +149,14 @@ static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
 		return false;
 	struct fdb_entry e = { .ifindex = ifindex, .seen = bpf_ktime_get_ns() };
 	if (bpf_map_update_elem(&xs_fdb, key, &e, BPF_ANY) < 0) {
-		bpf_ringbuf_discard(ev, 0);
+		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
 		return false;
 	}
 	ev->key = *key;
 	ev->ifindex = ifindex;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	if (!wake_later())
+		wake_now();
 	return true;
 }
 

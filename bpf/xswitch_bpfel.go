@@ -64,6 +64,16 @@ type xswitchLearnEvent struct {
 	Ifindex uint32
 }
 
+type xswitchLearnWake struct {
+	_     structs.HostLayout
+	Timer struct {
+		_ structs.HostLayout
+		_ [16]byte
+	}
+	Armed uint32
+	_     [4]byte
+}
+
 type xswitchMeta struct {
 	_       structs.HostLayout
 	Version uint64
@@ -149,6 +159,7 @@ const (
 const (
 	xswitchMapXsAllowed   = "xs_allowed"
 	xswitchMapXsFdb       = "xs_fdb"
+	xswitchMapXsLearnWake = "xs_learn_wake"
 	xswitchMapXsLearned   = "xs_learned"
 	xswitchMapXsMeta      = "xs_meta"
 	xswitchMapXsPorts     = "xs_ports"
@@ -210,15 +221,16 @@ type xswitchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xswitchMapSpecs struct {
-	XsAllowed *ebpf.MapSpec `ebpf:"xs_allowed"`
-	XsFdb     *ebpf.MapSpec `ebpf:"xs_fdb"`
-	XsLearned *ebpf.MapSpec `ebpf:"xs_learned"`
-	XsMeta    *ebpf.MapSpec `ebpf:"xs_meta"`
-	XsPorts   *ebpf.MapSpec `ebpf:"xs_ports"`
-	XsStats   *ebpf.MapSpec `ebpf:"xs_stats"`
-	XsTxPorts *ebpf.MapSpec `ebpf:"xs_tx_ports"`
-	XsVlans   *ebpf.MapSpec `ebpf:"xs_vlans"`
-	XsXsks    *ebpf.MapSpec `ebpf:"xs_xsks"`
+	XsAllowed   *ebpf.MapSpec `ebpf:"xs_allowed"`
+	XsFdb       *ebpf.MapSpec `ebpf:"xs_fdb"`
+	XsLearnWake *ebpf.MapSpec `ebpf:"xs_learn_wake"`
+	XsLearned   *ebpf.MapSpec `ebpf:"xs_learned"`
+	XsMeta      *ebpf.MapSpec `ebpf:"xs_meta"`
+	XsPorts     *ebpf.MapSpec `ebpf:"xs_ports"`
+	XsStats     *ebpf.MapSpec `ebpf:"xs_stats"`
+	XsTxPorts   *ebpf.MapSpec `ebpf:"xs_tx_ports"`
+	XsVlans     *ebpf.MapSpec `ebpf:"xs_vlans"`
+	XsXsks      *ebpf.MapSpec `ebpf:"xs_xsks"`
 }
 
 // xswitchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -247,21 +259,23 @@ func (o *xswitchObjects) Close() error {
 //
 // It can be passed to loadXswitchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xswitchMaps struct {
-	XsAllowed *ebpf.Map `ebpf:"xs_allowed"`
-	XsFdb     *ebpf.Map `ebpf:"xs_fdb"`
-	XsLearned *ebpf.Map `ebpf:"xs_learned"`
-	XsMeta    *ebpf.Map `ebpf:"xs_meta"`
-	XsPorts   *ebpf.Map `ebpf:"xs_ports"`
-	XsStats   *ebpf.Map `ebpf:"xs_stats"`
-	XsTxPorts *ebpf.Map `ebpf:"xs_tx_ports"`
-	XsVlans   *ebpf.Map `ebpf:"xs_vlans"`
-	XsXsks    *ebpf.Map `ebpf:"xs_xsks"`
+	XsAllowed   *ebpf.Map `ebpf:"xs_allowed"`
+	XsFdb       *ebpf.Map `ebpf:"xs_fdb"`
+	XsLearnWake *ebpf.Map `ebpf:"xs_learn_wake"`
+	XsLearned   *ebpf.Map `ebpf:"xs_learned"`
+	XsMeta      *ebpf.Map `ebpf:"xs_meta"`
+	XsPorts     *ebpf.Map `ebpf:"xs_ports"`
+	XsStats     *ebpf.Map `ebpf:"xs_stats"`
+	XsTxPorts   *ebpf.Map `ebpf:"xs_tx_ports"`
+	XsVlans     *ebpf.Map `ebpf:"xs_vlans"`
+	XsXsks      *ebpf.Map `ebpf:"xs_xsks"`
 }
 
 func (m *xswitchMaps) Close() error {
 	return _XswitchClose(
 		m.XsAllowed,
 		m.XsFdb,
+		m.XsLearnWake,
 		m.XsLearned,
 		m.XsMeta,
 		m.XsPorts,
