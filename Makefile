@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 DEPS    := GO='$(GO)' ./scripts/deps.sh
 export CGO_ENABLED ?= 0
 
-.PHONY: all build install test unit e2e bench bench-smoke demo generate check-generate lint clean
+.PHONY: all build install test unit e2e fuzz bench bench-smoke demo generate check-generate lint clean
 
 all: build
 
@@ -46,11 +46,12 @@ install: build
 
 # The whole suite: format and vet, unit tests with the race detector, then the
 # end-to-end tests in network namespaces (root; they skip with a message
-# otherwise, and fail instead when CI is set).
+# otherwise, and fail instead when CI is set), and each fuzz target for 5s.
 test:
 	@$(DEPS) test
 	@$(MAKE) --no-print-directory lint
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	GO='$(GO)' ./scripts/fuzz.sh 5s
 
 unit:
 	@$(DEPS) unit
@@ -59,6 +60,14 @@ unit:
 e2e:
 	@$(DEPS) e2e
 	$(GO) test -count=1 -v -timeout 20m ./test/...
+
+# Each fuzz target in turn for FUZZTIME (the configuration parser, the control
+# API, the decoding of received frames, forwarding and Trace); a failing
+# input is left in the package's testdata/fuzz/.
+FUZZTIME ?= 1m
+fuzz:
+	@$(DEPS) unit
+	GO='$(GO)' ./scripts/fuzz.sh '$(FUZZTIME)'
 
 # Microbenchmarks, then every forwarding mode against the kernel bridge, with
 # the sweeps: frame size, MAC table size, and ports up to 1024 with the idle

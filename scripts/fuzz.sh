@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target of the module for a while each, one after the
+# other: 'go test -fuzz' takes one target per run. The seed corpora
+# (testdata/fuzz/FuzzX/ of each package) run with the unit tests anyway;
+# this searches for new inputs. A failing input is written to the
+# package's testdata/fuzz/FuzzX/, where it stays as a seed once committed,
+# and ends the run.
+#
+# Usage: scripts/fuzz.sh [TIME]
+#   TIME per target, as 'go test -fuzztime' takes it: 30s, 2m, or 1000x;
+#   default $FUZZTIME, or 1m. GO names the go command (default go).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+time=${1:-${FUZZTIME:-1m}}
+go=${GO:-go}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+summary=()
+while IFS=: read -r file _ decl; do
+	pkg=./$(dirname "$file")
+	target=${decl#func }
+	target=${target%%(*}
+	echo "== $target ($pkg), $time"
+	if ! "$go" test -run '^$' -fuzz "^$target\$" -fuzztime "$time" "$pkg" 2>&1 | tee "$out"; then
+		echo "fuzz: $target failed; its input is under $pkg/testdata/fuzz/$target/" >&2
+		exit 1
+	fi
+	execs=$(sed -n 's/.*execs: \([0-9]*\) .*/\1/p' "$out" | tail -n 1)
+	summary+=("$(printf '%-12s %-26s %10s execs' "$target" "$pkg" "${execs:-?}")")
+done < <(git grep -n '^func Fuzz' -- '*_test.go' | sort)
+
+printf '%s\n' "fuzzed for $time each:" "${summary[@]}"
