@@ -5,6 +5,7 @@ import (
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/dataplane/afxdp"
 )
 
 // attachXSK attaches an AF_XDP port: its sockets on the bridge's UMEM, then
@@ -22,6 +23,9 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, bridge string, fpp bpf.Port, up
 	}
 	cfg := afxdpConfig(d.cfg.AFXDP)
 	cfg.Queues = n
+	if !uplink {
+		vifRings(&cfg)
+	}
 	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
 	// Frames from a local stack (a guest's vif or veth) may carry checksums
 	// left to offload; a physical NIC's never do.
@@ -50,4 +54,25 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, bridge string, fpp bpf.Port, up
 		d.log.Warn("the kernel refused to share the bridge's UMEM with this port: its frames are copied", "port", name)
 	}
 	return attachment{name: name, bridge: bridge, fastPath: mode, id: id, mtu: fpp.MTU, xsk: p, xskBase: base, xskN: n}, nil
+}
+
+// vifRingSize caps the rings of a guest's port. A fill ring holds what its
+// port's traffic needs (see afxdp), and a guest's port needs less than an
+// uplink: its rings, mapped and locked per socket, are most of what a port
+// costs in memory, and a dom0 has hundreds of guest ports.
+const vifRingSize = 512
+
+// vifRings caps cfg's rings, and its batches with them, at vifRingSize.
+func vifRings(cfg *afxdp.Config) {
+	def := afxdp.DefaultConfig()
+	for _, r := range []*int{&cfg.RxRingSize, &cfg.TxRingSize} {
+		if *r == 0 {
+			*r = def.RxRingSize
+		}
+		*r = min(*r, vifRingSize)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = def.BatchSize
+	}
+	cfg.BatchSize = min(cfg.BatchSize, vifRingSize)
 }
