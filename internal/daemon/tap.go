@@ -55,7 +55,7 @@ type tapState struct {
 // path: a sending socket and a place in the tap, when the tap can be had
 // (shared is then set), or a port with a ring of its own; under mu.
 func (d *Daemon) userspaceAFPacket(name string, idx int, cfg afpacket.Config) (p dataplane.Port, shared *dataplane.Shared, err error) {
-	if t := d.tapOpen(); t != nil {
+	if t := d.tapOpen(name); t != nil {
 		if err := t.filter.Add(idx); err != nil {
 			return nil, nil, fmt.Errorf("port %s: userspace receiver: %w", name, err)
 		}
@@ -71,9 +71,9 @@ func (d *Daemon) userspaceAFPacket(name string, idx int, cfg afpacket.Config) (p
 	return p, nil, err
 }
 
-// tapOpen returns the open tap, opening it if need be, or nil if there is
-// none to be had; under mu.
-func (d *Daemon) tapOpen() *tapState {
+// tapOpen returns the open tap, opening it for port name if need be, or
+// nil if there is none to be had; under mu.
+func (d *Daemon) tapOpen(name string) *tapState {
 	t := &d.tap
 	if t.shared != nil {
 		return t
@@ -84,11 +84,11 @@ func (d *Daemon) tapOpen() *tapState {
 	r, f, err := d.sys.openTap(sharedConfig(d.cfg.PuntRing))
 	if err != nil {
 		t.failed = true
-		d.log.Error("cannot open the receiver of the userspace AF_PACKET ports: each gets a receive ring of its own", "err", err)
+		d.log.Error("cannot open the receiver of the userspace AF_PACKET ports: each gets a receive ring of its own", "port", name, "err", err)
 		return nil
 	}
 	t.shared, t.rx, t.filter = dataplane.NewShared(r, d.log), r, f
-	d.log.Info("userspace AF_PACKET receiver opened")
+	d.log.Info("userspace AF_PACKET receiver opened", "port", name)
 	return t
 }
 
