@@ -39,4 +39,11 @@
 // from a TPACKET_V2 ring (a frame is handed over as soon as it is written:
 // no timer). The ports themselves are then SendOnly: a sending socket, no
 // ring, nothing to receive.
+//
+// Ports without the fast path. OpenTap opens a Shared bound to every
+// protocol on every interface, blind to what they transmit, behind an eBPF
+// socket filter that keeps only the frames of the interfaces it is given:
+// one receiver, one ring and no timer for all such ports, which are SendOnly
+// too. Where no filter can be had, OpenRing gives a port a TPACKET_V2 ring
+// of its own (a RingPort): no timer either, but a ring per port.
 package afpacket
