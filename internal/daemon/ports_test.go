@@ -24,6 +24,7 @@ var (
 	_ server.RuntimePorts  = (*Daemon)(nil)
 	_ server.RuntimeSpecs  = (*Daemon)(nil)
 	_ metrics.SharedSource = (*Daemon)(nil)
+	_ metrics.TapSource    = (*Daemon)(nil)
 )
 
 const portsBase = `

@@ -29,6 +29,12 @@ type SharedSource interface {
 	SharedKernelDrops() (dataplane.KernelDrops, bool)
 }
 
+// TapSource is a Source with a tap: the one socket that receives the
+// frames of every AF_PACKET port without the fast path.
+type TapSource interface {
+	TapStats() (dataplane.SharedStats, dataplane.KernelDrops, bool)
+}
+
 var portLabels = []string{"bridge", "port", "domid", "devid"}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -76,6 +82,10 @@ var (
 	puntPorts   = desc("punt_receiver_ports", "Fast-path ports whose punted frames arrive on the shared punt socket.")
 	puntFrames  = desc("punt_receiver_frames_total", "Frames the shared punt socket delivered, of known ports or not; each is also counted on its port.")
 	puntUnknown = desc("punt_receiver_unknown_ingress_total", "Frames the shared punt socket delivered from an interface that is no port (one removed a moment before, or not attached yet): dropped.")
+	tapPorts    = desc("tap_receiver_ports", "AF_PACKET ports without the fast path whose frames arrive on the shared tap socket.")
+	tapFrames   = desc("tap_receiver_frames_total", "Frames the shared tap socket delivered, of known ports or not; each is also counted on its port.")
+	tapUnknown  = desc("tap_receiver_unknown_ingress_total", "Frames the shared tap socket delivered from an interface that is no port any more: dropped.")
+	tapDrops    = desc("tap_receiver_kernel_drops_total", "Frames of ports without the fast path that the kernel dropped before the shared tap socket saw them, by reason: ring_full (its ring and queue were full), truncated (too long to keep). The port they came from is not known.", "reason")
 	puntDrops   = desc("punt_receiver_kernel_drops_total", "Punted frames the kernel dropped before the shared punt socket saw them, by reason: ring_full (its ring and queue were full), truncated (too long to keep). The port they came from is not known.", "reason")
 )
 
@@ -96,7 +106,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
 		sockTxErrs, pktFreezes, pktSockErrs, pktLastErrno,
 		fdbEntries, fdbMax, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts,
-		puntPorts, puntFrames, puntUnknown, puntDrops} {
+		puntPorts, puntFrames, puntUnknown, puntDrops, tapPorts, tapFrames, tapUnknown, tapDrops} {
 		ch <- d
 	}
 }
@@ -132,6 +142,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if kd, ok := sh.SharedKernelDrops(); ok {
 			counter(puntDrops, kd.RingFull, "ring_full")
 			counter(puntDrops, kd.Truncated, "truncated")
+		}
+	}
+	if ts, ok := c.src.(TapSource); ok {
+		if st, kd, ok := ts.TapStats(); ok {
+			ch <- prometheus.MustNewConstMetric(tapPorts, prometheus.GaugeValue, float64(st.Ports))
+			counter(tapFrames, st.Frames)
+			counter(tapUnknown, st.Unknown)
+			counter(tapDrops, kd.RingFull, "ring_full")
+			counter(tapDrops, kd.Truncated, "truncated")
 		}
 	}
 }

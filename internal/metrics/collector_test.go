@@ -168,3 +168,41 @@ func TestCollectSharedReceiver(t *testing.T) {
 		}
 	}
 }
+
+// tapSource is a source with a tap.
+type tapSource struct{ source }
+
+func (tapSource) TapStats() (dataplane.SharedStats, dataplane.KernelDrops, bool) {
+	return dataplane.SharedStats{Ports: 2, Frames: 30, Batches: 5, Unknown: 1}, dataplane.KernelDrops{RingFull: 4, Truncated: 0}, true
+}
+
+func TestCollectTap(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(tapSource{}))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"xswitch_tap_receiver_ports{}":                              2,
+		"xswitch_tap_receiver_frames_total{}":                       30,
+		"xswitch_tap_receiver_unknown_ingress_total{}":              1,
+		"xswitch_tap_receiver_kernel_drops_total{reason=ring_full}": 4,
+		"xswitch_tap_receiver_kernel_drops_total{reason=truncated}": 0,
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.Metric {
+			key := f.GetName() + "{"
+			if r := label(m, "reason"); r != "" {
+				key += "reason=" + r
+			}
+			got[key+"}"] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for k, w := range want {
+		if v, ok := got[k]; !ok || v != w {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, w)
+		}
+	}
+}
