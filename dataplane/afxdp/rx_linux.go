@@ -270,8 +270,8 @@ func (p *Port) refill(sleeping bool) {
 		}
 		if have+want > sure {
 			extra := have + want - max(sure, have)
-			if u.inFill.Load()+int64(extra) > int64(budget) {
-				want -= extra
+			if left := int64(budget) - u.inFill.Load(); int64(extra) > left {
+				want -= extra - uint32(max(left, 0))
 			}
 		}
 		r.need[i] = want
