@@ -30,8 +30,9 @@ func TestMirror(t *testing.T) {
 	}
 
 	// What the IDS sends is dropped and counted.
-	r.ports["ids"].Inject(frame(bcast, host(9), "from-ids"))
-	r.expect(map[string][][]byte{})
+	if got := r.send("ids", dataplane.Frame{Data: frame(bcast, host(9), "from-ids")}); len(got) != 0 {
+		t.Errorf("what the mirror port sent went to %v", got)
+	}
 	if c := r.counters("ids"); c.Drops[dataplane.DropMirrorPort] != 1 {
 		t.Errorf("the mirror port's drops: %v", c.Drops)
 	}
