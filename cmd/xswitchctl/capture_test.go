@@ -37,7 +37,7 @@ func captureRig(t *testing.T) (sock string, a, b *porttest.Port, started chan st
 		}
 	}
 	sock = filepath.Join(t.TempDir(), "ctl.sock")
-	l, err := server.Listen(sock)
+	l, err := server.Listen(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestMirrorCommands(t *testing.T) {
 	m := &mirrorer{bridges: bridges{dataplane.NewBridge(dataplane.BridgeConfig{Name: "xenbr0"}, nil)}}
 	defer m.bridges[0].Close()
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	l, err := server.Listen(sock)
+	l, err := server.Listen(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}

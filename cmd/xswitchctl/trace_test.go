@@ -25,7 +25,7 @@ func TestTrace(t *testing.T) {
 		}
 	}
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	l, err := server.Listen(sock)
+	l, err := server.Listen(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}

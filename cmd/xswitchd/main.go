@@ -98,6 +98,7 @@ func main() {
 // options are the command line's flags.
 type options struct {
 	cfgFile, metricsAddr, controlPath string
+	controlGroup                      string
 	logLevel                          string
 	fastPath, portType                string
 	pinDir, tcHook                    string
@@ -116,6 +117,7 @@ func parseFlags(args []string) (o options, code int, done bool) {
 	fs.StringVar(&o.cfgFile, "config", "", "YAML configuration `file`; none means auto mode")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "listen `address` of /metrics, /healthz and /readyz (overrides the file; default "+config.DefaultMetrics+"; \"off\" disables)")
 	fs.StringVar(&o.controlPath, "control", "", "`path` of the control socket (overrides the file; default "+config.DefaultControl+"; \"off\" disables)")
+	fs.StringVar(&o.controlGroup, "control-group", "", "`group` (name or number) whose members may use the control socket besides root (overrides the file; default none: the socket is root's alone)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration and exit")
 	fs.StringVar(&o.fastPath, "fastpath", "", "fast-path `mode` of ports the configuration sets none for: auto, xdp, tc or off (default auto)")
@@ -193,6 +195,9 @@ func (o options) config() (*config.Config, error) {
 	}
 	if o.controlPath != "" {
 		cfg.Control = o.controlPath
+	}
+	if o.controlGroup != "" {
+		cfg.ControlGroup = o.controlGroup
 	}
 	if cfg.Metrics == "off" {
 		cfg.Metrics = ""
@@ -332,12 +337,12 @@ func serve(cfg *config.Config, d *daemon.Daemon, reloads *metrics.Reloads, log *
 		log.Info("serving metrics", "addr", l.Addr().String())
 	}
 	if cfg.Control != "" {
-		l, err := server.Listen(cfg.Control)
+		l, err := server.Listen(cfg.Control, cfg.ControlGroup)
 		if err != nil {
 			return servers, fmt.Errorf("cannot open the control socket: %w", err)
 		}
 		start("control", l, server.Handler(d))
-		log.Info("serving control API", "socket", cfg.Control)
+		log.Info("serving control API", "socket", cfg.Control, "group", cfg.ControlGroup)
 	}
 	return servers, nil
 }

@@ -24,11 +24,14 @@ const (
 
 // Config is the whole configuration of xswitchd.
 type Config struct {
-	Source  string   // the file it came from; "" in auto mode
-	Metrics string   // listen address of /metrics; "" disables it
-	Control string   // path of the control socket; "" disables it
-	Bridges []Bridge // in file order; empty in auto mode, where bridges appear with their interfaces
-	Auto    bool     // no file: bridges follow the Xen naming rules
+	Source  string // the file it came from; "" in auto mode
+	Metrics string // listen address of /metrics; "" disables it
+	Control string // path of the control socket; "" disables it
+	// ControlGroup is the group whose members may use the control socket
+	// besides root (mode 0660); "" leaves it to root alone (mode 0600).
+	ControlGroup string
+	Bridges      []Bridge // in file order; empty in auto mode, where bridges appear with their interfaces
+	Auto         bool     // no file: bridges follow the Xen naming rules
 	// FastPath is the fast-path mode of ports whose bridge says nothing.
 	FastPath Mode
 	// FastPathSet says the file sets FastPath (the -fastpath flag does not

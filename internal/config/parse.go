@@ -18,13 +18,15 @@ import (
 
 // file mirrors the YAML document.
 type file struct {
-	Metrics  *string      `yaml:"metrics"`
-	Control  *string      `yaml:"control"`
-	FastPath string       `yaml:"fastpath"`
-	PortType string       `yaml:"port-type"`
-	AFXDP    fileAFXDP    `yaml:"afxdp"`
-	PuntRing filePuntRing `yaml:"punt-ring"`
-	Bridges  []fileBridge `yaml:"bridges"`
+	Metrics *string `yaml:"metrics"`
+	Control *string `yaml:"control"`
+	// ControlGroup is the group let into the control socket.
+	ControlGroup string       `yaml:"control-group"`
+	FastPath     string       `yaml:"fastpath"`
+	PortType     string       `yaml:"port-type"`
+	AFXDP        fileAFXDP    `yaml:"afxdp"`
+	PuntRing     filePuntRing `yaml:"punt-ring"`
+	Bridges      []fileBridge `yaml:"bridges"`
 }
 
 type filePuntRing struct {
@@ -138,6 +140,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if f.Control != nil {
 		c.Control = *f.Control
 	}
+	c.ControlGroup = f.ControlGroup
 	if len(f.Bridges) == 0 {
 		return nil, &LineError{name, 1, "no bridges: list them under 'bridges:', or run without a file for auto mode"}
 	}

@@ -35,6 +35,10 @@ func NewClient(path string) *Client {
 // the control socket: the socket file is missing or refuses connections.
 var ErrNotRunning = errors.New("xswitchd is not running")
 
+// ErrDenied is what a call returns, wrapped, when the caller may not use the
+// control socket.
+var ErrDenied = errors.New("permission denied")
+
 // APIError is an answer of the daemon that is not 200 OK.
 type APIError struct {
 	Method, Endpoint string
@@ -151,6 +155,9 @@ func (c *Client) connError(err error) error {
 			err = op.Err // "connect: no such file or directory"
 		}
 		return fmt.Errorf("%w (control socket %s: %v)", ErrNotRunning, c.path, err)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w to the control socket %s: it is open to root only, or to the members of xswitchd's control-group", ErrDenied, c.path)
 	}
 	return fmt.Errorf("xswitchd at %s: %w", c.path, err)
 }

@@ -265,6 +265,9 @@ func restartOnly(old, new *config.Config, fast bool) []string {
 	if old.Control != new.Control {
 		out = append(out, "control")
 	}
+	if old.ControlGroup != new.ControlGroup {
+		out = append(out, "control-group")
+	}
 	if old.UMEM != new.UMEM {
 		out = append(out, "afxdp frames and frame-size (the UMEM)")
 	}

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/xswitch/xswitch/dataplane"
@@ -146,8 +148,18 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // Listen opens the control socket at path, replacing a stale socket file left
-// by a daemon that died, but refusing to steal the socket of a live one.
-func Listen(path string) (net.Listener, error) {
+// by a daemon that died, but refusing to steal the socket of a live one. The
+// socket is root's alone (mode 0600), or, given group (a name or a number),
+// also open to that group's members (mode 0660): connecting takes write
+// permission, so the mode is what keeps everyone else out.
+func Listen(path, group string) (net.Listener, error) {
+	gid := -1
+	if group != "" {
+		var err error
+		if gid, err = lookupGroup(group); err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
@@ -162,9 +174,36 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := restrict(path, gid); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// restrict gives the socket its mode: 0600, or 0660 with group gid. The
+// group changes before the mode widens, so no other group ever gets in.
+func restrict(path string, gid int) error {
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	if gid < 0 {
+		return nil
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		return fmt.Errorf("give it group %d: %w (a daemon without CAP_CHOWN must be a member of the group: SupplementaryGroups= in its unit)", gid, err)
+	}
+	return os.Chmod(path, 0o660)
+}
+
+// lookupGroup resolves a group name, or takes a number as it is.
+func lookupGroup(group string) (int, error) {
+	if gid, err := strconv.Atoi(group); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return -1, fmt.Errorf("control-group: %w", err)
+	}
+	return strconv.Atoi(g.Gid)
 }

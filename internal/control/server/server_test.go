@@ -34,14 +34,14 @@ func TestAPI(t *testing.T) {
 	b.WaitSent(1, 2*time.Second)
 
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	l, err := Listen(sock)
+	l, err := Listen(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: Handler(bridgesOf{br})}
 	go srv.Serve(l)
 	defer srv.Close()
-	if _, err := Listen(sock); err == nil {
+	if _, err := Listen(sock, ""); err == nil {
 		t.Error("a second daemon took over a live control socket")
 	}
 

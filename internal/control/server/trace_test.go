@@ -41,7 +41,7 @@ func TestTrace(t *testing.T) {
 	guest.WaitSent(1, 2*time.Second)
 
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	l, err := Listen(sock)
+	l, err := Listen(sock, "")
 	if err != nil {
 		t.Fatal(err)
 	}
