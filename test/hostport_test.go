@@ -22,6 +22,7 @@ import (
 // xswitchd adopts the host port (same interface, addresses intact), and
 // -cleanup keeps it unless asked to remove it.
 func TestHostPort(t *testing.T) {
+	requireE2E(t)
 	for _, mode := range []string{"tc", "xdp"} {
 		t.Run("auto/"+mode, func(t *testing.T) { testHostPort(t, mode, "") })
 	}

@@ -16,23 +16,36 @@ import (
 // binDir holds the binaries built for the run.
 var binDir string
 
+// skipReason, when set, is why no test of the suite can run here; every
+// test skips with it (requireE2E), so that `go test` shows the suite was
+// skipped rather than passed.
+var skipReason string
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
+}
+
+// requireE2E skips the test when the suite cannot run here (see skipReason).
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
 }
 
 func run(m *testing.M) int {
 	flag.Parse()
 	if testing.Short() {
-		fmt.Fprintln(os.Stderr, "e2e: skipped in -short mode")
-		return 0
+		skipReason = "e2e: skipped in -short mode"
+		return m.Run()
 	}
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, "e2e: CI is set but the tests are not running as root: they need root for network namespaces")
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "e2e: skipped: needs root (network namespaces, AF_PACKET); run `sudo make test`")
-		return 0
+		skipReason = "e2e: needs root (network namespaces, AF_PACKET); run `sudo make test`"
+		return m.Run()
 	}
 	for _, tool := range []string{"nsenter", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -46,6 +59,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Users other than root run xswitchctl from here too.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	binDir = dir
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/xswitchd", "../cmd/xswitchctl")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -143,6 +143,7 @@ func TestMonitoring(t *testing.T) {
 // ports still attach, in userspace; ports set to tc cannot, and /readyz
 // names each.
 func TestNotReady(t *testing.T) {
+	requireE2E(t)
 	for _, mode := range []string{"auto", "tc"} {
 		t.Run(mode, func(t *testing.T) {
 			d := newDom0(t, mode)

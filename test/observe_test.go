@@ -104,6 +104,7 @@ func readCapture(t *testing.T, file string) []capturedFrame {
 // TestCaptureTraceMirror captures a guest's flow with xswitchctl capture,
 // traces a frame of it, and mirrors the guest's port to an IDS guest.
 func TestCaptureTraceMirror(t *testing.T) {
+	requireE2E(t)
 	for _, mode := range []string{"off", "afxdp-off"} {
 		t.Run(mode, func(t *testing.T) { testCaptureTraceMirror(t, mode) })
 	}

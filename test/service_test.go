@@ -83,6 +83,7 @@ func (n *notifySocket) expect(want string) {
 // interface present is attached; RELOADING=1 and READY=1 around a reload;
 // STOPPING=1 on SIGTERM.
 func TestServiceNotify(t *testing.T) {
+	requireE2E(t)
 	for _, mode := range []string{"tc", "afxdp-xdp"} {
 		t.Run(mode, func(t *testing.T) { testServiceNotify(t, mode) })
 	}
@@ -132,6 +133,7 @@ bridges:
 // gets a static MAC and loses it, a bad file is refused. The two guests'
 // ports are never re-attached and the flow loses nothing.
 func TestReloadKeepsUnchangedPorts(t *testing.T) {
+	requireE2E(t)
 	for _, mode := range []string{"off", "tc"} {
 		t.Run(mode, func(t *testing.T) { testReloadKeepsUnchangedPorts(t, mode) })
 	}

@@ -53,6 +53,7 @@ var modes = []string{"off", "tc", "xdp", "afxdp-off", "afxdp-xdp"}
 
 // forEachMode runs a scenario once per mode.
 func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
+	requireE2E(t)
 	for _, m := range modes {
 		t.Run(m, func(t *testing.T) { f(t, m) })
 	}
@@ -60,6 +61,7 @@ func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
 
 // fastModes runs a scenario in the modes that have a fast path.
 func fastModes(t *testing.T, f func(t *testing.T, mode string)) {
+	requireE2E(t)
 	for _, m := range modes {
 		if fastPath(m) != "off" {
 			t.Run(m, func(t *testing.T) { f(t, m) })
@@ -94,6 +96,7 @@ func (l *lockedBuffer) String() string {
 // tests can create interfaces before or after it.
 func newDom0(t *testing.T, mode string) *dom0 {
 	t.Helper()
+	requireE2E(t)
 	h, err := topo.NewHost("e2e")
 	if err != nil {
 		t.Fatal(err)

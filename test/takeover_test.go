@@ -604,6 +604,7 @@ func TestTakeoverBridge(t *testing.T) {
 // in turn through xswitchctl -fail-at: each exits 1 and leaves the dom0 as
 // it was.
 func TestTakeoverRollback(t *testing.T) {
+	requireE2E(t)
 	for _, tt := range []struct {
 		name, iface string
 		setup       func(d *takeoverDom0)

@@ -28,6 +28,7 @@ import (
 var policyPaths = []string{"off", "tc", "xdp"}
 
 func eachPath(t *testing.T, paths []string, f func(t *testing.T, mode string)) {
+	requireE2E(t)
 	for _, m := range paths {
 		t.Run(m, func(t *testing.T) { f(t, m) })
 	}
