@@ -113,6 +113,14 @@ bridges:
 	n.expect("READY=1")
 	// No waiting: every port must be there the moment READY=1 is sent.
 	d.waitPorts(0, want...)
+	// Vifs that appear later attach with the same capabilities: the
+	// daemon keeps what attaching takes for its whole life.
+	for i := 7; i <= 8; i++ {
+		vif := fmt.Sprintf("vif%d.%d", i, i%2)
+		d.guest(vif, i, fmt.Sprintf("10.41.%d.%d/24", i%2, i))
+		want = append(want, fmt.Sprintf("%s=xenbr%d", vif, i%2))
+	}
+	d.waitPorts(5*time.Second, want...)
 
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)

@@ -291,3 +291,18 @@ func TestDefaultsUnlessSet(t *testing.T) {
 		t.Errorf("auto mode: %+v %+v", a.AFXDP, a.UMEM)
 	}
 }
+
+func TestParseControlGroup(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"bridges: [{name: xenbr0}]\n", ""},
+		{"control-group: xswitch\nbridges: [{name: xenbr0}]\n", "xswitch"},
+	} {
+		c, err := Parse("x.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ControlGroup != tt.want {
+			t.Errorf("%q: control group %q, want %q", tt.yaml, c.ControlGroup, tt.want)
+		}
+	}
+}
