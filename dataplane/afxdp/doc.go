@@ -15,10 +15,10 @@
 // traffic needs: a socket that has never received a few frames, one that
 // has at least an equal share of a quarter of the UMEM, and a busy one twice
 // what the kernel took since the last Receive, lent from the pool while the
-// fill rings hold less than half of the UMEM (see refill). After a full
-// batch, Receive spins on the rings for Config.SpinTime before it sleeps in
-// Go's netpoller, on an epoll instance of the port's sockets: an idle port
-// costs no CPU and no thread. A port whose fill rings ran dry with the pool
+// fill rings hold less than three quarters of the UMEM (see refill). After
+// a full batch, Receive spins on the rings for Config.SpinTime before it
+// sleeps in Go's netpoller, on an epoll instance of the port's sockets: an
+// idle port costs no CPU and no thread. A port whose fill rings ran dry with the pool
 // empty is woken when frames come back to the pool, not by a timer.
 // Sockets bind with XDP_USE_NEED_WAKEUP, so the kernel is woken only when
 // it asks to be.

@@ -248,7 +248,8 @@ func (p *Port) observe(s *xsk, sleeping bool) {
 // A ring's floor (minFill before its socket first received) comes from the
 // pool down to a sixteenth of the UMEM, which is left for senders; above
 // it, a ring takes frames only while the fill rings of the UMEM hold less
-// than half of it (a quarter, before the socket first received), so that
+// than three quarters of it (a quarter, before the socket first received:
+// the first fills of idle ports leave busy ones half the UMEM), so that
 // ports that fall idle, or never get busy, cannot park the UMEM in their
 // rings.
 func (p *Port) refill(sleeping bool) {
@@ -264,7 +265,7 @@ func (p *Port) refill(sleeping bool) {
 		want := min(s.target-have, s.fill.free(s.target-have))
 		// What a ring holds beyond its guaranteed part is lent while the
 		// fill rings hold less than their budget.
-		sure, budget := min(u.floor(s.fill.size), s.target), u.Frames()/2
+		sure, budget := min(u.floor(s.fill.size), s.target), 3*u.Frames()/4
 		if !s.active {
 			sure, budget = min(minFill, s.target), u.Frames()/4
 		}
