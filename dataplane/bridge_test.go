@@ -38,11 +38,14 @@ type rig struct {
 	t     *testing.T
 	br    *dataplane.Bridge
 	ports map[string]*porttest.Port
+	// injected counts the frames inject gave each port, which its
+	// RxPackets reaches once the worker has taken them all.
+	injected map[string]uint64
 }
 
 func newRig(t *testing.T, cfg fdb.Config, names ...string) *rig {
 	t.Helper()
-	r := &rig{t: t, br: dataplane.NewBridge(dataplane.BridgeConfig{Name: "br-test", FDB: cfg}, nil), ports: map[string]*porttest.Port{}}
+	r := &rig{t: t, br: dataplane.NewBridge(dataplane.BridgeConfig{Name: "br-test", FDB: cfg}, nil), ports: map[string]*porttest.Port{}, injected: map[string]uint64{}}
 	t.Cleanup(func() { r.br.Close() })
 	for _, n := range names {
 		r.add(n)
@@ -59,24 +62,51 @@ func (r *rig) add(name string) *porttest.Port {
 	return p
 }
 
-// expect waits for exactly want frames on every port named in want and
-// checks that no other port got anything.
+// inject makes frames arrive on port name.
+func (r *rig) inject(name string, frames ...[]byte) {
+	r.injected[name] += uint64(len(frames))
+	r.ports[name].Inject(frames...)
+}
+
+// taken waits until the worker has taken every frame injected so far:
+// after that, only the sends of its last batch may still be under way.
+func (r *rig) taken() {
+	r.t.Helper()
+	deadline := time.Now().Add(wait)
+	for _, ps := range r.br.Ports() {
+		for ps.Counters.RxPackets < r.injected[ps.Name] {
+			if time.Now().After(deadline) {
+				r.t.Fatalf("port %s: the worker took %d frames of the %d injected within %v", ps.Name, ps.Counters.RxPackets, r.injected[ps.Name], wait)
+			}
+			time.Sleep(time.Millisecond)
+			ps.Counters = r.counters(ps.Name)
+		}
+	}
+}
+
+// expect waits until the worker has taken every injected frame and
+// exactly want frames arrived on every port named in want, and checks
+// that no other port got anything, even a moment later (quiet): an empty
+// want checks that the frames were dropped, not that they are still on
+// their way.
 func (r *rig) expect(want map[string][][]byte) {
 	r.t.Helper()
+	r.taken()
+	got := map[string][]dataplane.Frame{}
+	for name, p := range r.ports {
+		got[name] = p.WaitSent(len(want[name]), wait)
+	}
+	time.Sleep(quiet)
 	for name, p := range r.ports {
 		frames := want[name]
-		got := p.WaitSent(len(frames), wait)
-		if len(frames) > 0 {
-			time.Sleep(quiet)
-			got = append(got, p.Sent()...)
-		}
-		if len(got) != len(frames) {
-			r.t.Errorf("port %s: got %d frames, want %d", name, len(got), len(frames))
+		g := append(got[name], p.Sent()...)
+		if len(g) != len(frames) {
+			r.t.Errorf("port %s: got %d frames, want %d", name, len(g), len(frames))
 			continue
 		}
-		for i := range got {
-			if !bytes.Equal(got[i].Data, frames[i]) {
-				r.t.Errorf("port %s frame %d: got %x, want %x", name, i, got[i].Data, frames[i])
+		for i := range g {
+			if !bytes.Equal(g[i].Data, frames[i]) {
+				r.t.Errorf("port %s frame %d: got %x, want %x", name, i, g[i].Data, frames[i])
 			}
 		}
 	}
@@ -95,13 +125,13 @@ func (r *rig) counters(name string) dataplane.CounterValues {
 // learn makes the bridge learn host n behind port name, and drains the flood.
 func (r *rig) learn(name string, n byte) {
 	r.t.Helper()
-	r.ports[name].Inject(frame(bcast, host(n), "hello"))
+	r.inject(name, frame(bcast, host(n), "hello"))
 	for pn, p := range r.ports {
 		if pn != name {
 			p.WaitSent(1, wait)
 		}
 	}
-	time.Sleep(quiet)
+	r.taken()
 	for _, p := range r.ports {
 		p.Sent()
 	}
@@ -166,7 +196,7 @@ func TestForwarding(t *testing.T) {
 			for p, h := range tt.learn {
 				r.learn(p, h)
 			}
-			r.ports[tt.from].Inject(tt.frames...)
+			r.inject(tt.from, tt.frames...)
 			r.expect(tt.want)
 		})
 	}
@@ -176,7 +206,7 @@ func TestCounters(t *testing.T) {
 	r := newRig(t, fdb.DefaultConfig(), "a", "b", "c")
 	r.learn("b", 2)
 	ab := frame(host(2), host(1), "a-to-b")
-	r.ports["a"].Inject(ab, ab, ab, host(2)[:5], frame(host(2), bcast, "x"))
+	r.inject("a", ab, ab, ab, host(2)[:5], frame(host(2), bcast, "x"))
 	r.expect(map[string][][]byte{"b": {ab, ab, ab}})
 	a, b := r.counters("a"), r.counters("b")
 	if a.RxPackets != 5 || a.Drops[dataplane.DropRunt] != 1 || a.Drops[dataplane.DropMulticastSrc] != 1 {
@@ -198,7 +228,7 @@ func TestMTUDropSkipsOnlyTheOversizeFrame(t *testing.T) {
 	r.ports["b"] = b
 	small := frame(host(2), host(1), "small")
 	big := frame(host(2), host(1), string(make([]byte, 200)))
-	r.ports["a"].Inject(small, big, small)
+	r.inject("a", small, big, small)
 	r.expect(map[string][][]byte{"b": {small, small}})
 	if c := r.counters("b"); c.Drops[dataplane.DropMTU] != 1 || c.TxPackets != 2 {
 		t.Errorf("port b: mtu drops %d tx %d, want 1 2", c.Drops[dataplane.DropMTU], c.TxPackets)
@@ -211,7 +241,7 @@ func TestMoveAndRemove(t *testing.T) {
 	ab := frame(host(2), host(1), "to-2")
 	// host 2 moves from b to c: traffic follows.
 	r.learn("c", 2)
-	r.ports["a"].Inject(ab)
+	r.inject("a", ab)
 	r.expect(map[string][][]byte{"c": {ab}})
 	if st := r.br.FDB().Stats(); st.Moved != 1 {
 		t.Errorf("moves counted %d, want 1", st.Moved)
@@ -224,7 +254,7 @@ func TestMoveAndRemove(t *testing.T) {
 	if _, ok := r.br.FDB().Lookup(fdb.MakeKey(0, host(2))); ok {
 		t.Error("entry of a removed port still in the table")
 	}
-	r.ports["a"].Inject(ab)
+	r.inject("a", ab)
 	r.expect(map[string][][]byte{"b": {ab}})
 	if err := r.br.RemovePort("c"); err == nil {
 		t.Error("removing a removed port succeeded")

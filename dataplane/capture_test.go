@@ -93,10 +93,10 @@ func TestCaptureUserspaceFrames(t *testing.T) {
 	cb, _ := r.br.Capture("b", dataplane.CaptureFilter{}, 16)
 	defer cb.Close()
 	bc := frame(bcast, host(1), "hello")
-	r.ports["a"].Inject(bc)
+	r.inject("a", bc)
 	r.expect(map[string][][]byte{"b": {bc}, "c": {bc}})
 	reply := frame(host(1), host(2), "reply")
-	r.ports["b"].Inject(reply)
+	r.inject("b", reply)
 	r.expect(map[string][][]byte{"a": {reply}})
 
 	// a: the broadcast in, the reply out; b: the broadcast out, the reply in.

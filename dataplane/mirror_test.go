@@ -14,14 +14,14 @@ func TestMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	bc := frame(bcast, host(1), "hello")
-	r.ports["a"].Inject(bc)
+	r.inject("a", bc)
 	// The IDS gets a's broadcast once, as a copy, not as a flood.
 	r.expect(map[string][][]byte{"b": {bc}, "c": {bc}, "ids": {bc}})
 	reply := frame(host(1), host(2), "reply")
-	r.ports["b"].Inject(reply)
+	r.inject("b", reply)
 	r.expect(map[string][][]byte{"a": {reply}, "ids": {reply}})
 	other := frame(host(2), host(3), "c-to-b")
-	r.ports["c"].Inject(other)
+	r.inject("c", other)
 	r.expect(map[string][][]byte{"b": {other}})
 
 	tr, err := r.br.Trace("b", reply)
@@ -44,12 +44,12 @@ func TestMirror(t *testing.T) {
 	if err := r.br.SetMirrors([]dataplane.Mirror{{From: "a", To: "ids", Dir: dataplane.MirrorIngress}}); err != nil {
 		t.Fatal(err)
 	}
-	r.ports["b"].Inject(reply)
+	r.inject("b", reply)
 	r.expect(map[string][][]byte{"a": {reply}})
 	if err := r.br.SetMirrors(nil); err != nil {
 		t.Fatal(err)
 	}
-	r.ports["c"].Inject(bc)
+	r.inject("c", bc)
 	r.expect(map[string][][]byte{"a": {bc}, "b": {bc}, "ids": {bc}})
 
 	for _, bad := range [][]dataplane.Mirror{
@@ -71,15 +71,15 @@ func TestMirrorFollowsPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	bc := frame(bcast, host(1), "one")
-	r.ports["a"].Inject(bc)
+	r.inject("a", bc)
 	r.expect(map[string][][]byte{"b": {bc}})
 	r.add("ids")
-	r.ports["a"].Inject(bc)
+	r.inject("a", bc)
 	r.expect(map[string][][]byte{"b": {bc}, "ids": {bc}})
 	if err := r.br.RemovePort("ids"); err != nil {
 		t.Fatal(err)
 	}
 	delete(r.ports, "ids")
-	r.ports["a"].Inject(bc)
+	r.inject("a", bc)
 	r.expect(map[string][][]byte{"b": {bc}})
 }
