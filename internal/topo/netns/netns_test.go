@@ -149,3 +149,79 @@ func TestOpenPacket(t *testing.T) {
 		t.Errorf("received a second frame: %x", second)
 	}
 }
+
+// mainThread takes functions for TestMain's goroutine to run on the
+// process's main thread (see onMainThread).
+var mainThread = make(chan func())
+
+// The main goroutine, which TestMain runs on, keeps the main thread.
+func init() { runtime.LockOSThread() }
+
+func TestMain(m *testing.M) {
+	code := make(chan int)
+	go func() { code <- m.Run() }()
+	for {
+		select {
+		case f := <-mainThread:
+			f()
+		case c := <-code:
+			os.Exit(c)
+		}
+	}
+}
+
+// onMainThread runs f on the main thread, unlocked from it, and says
+// whether it could: a goroutine that f starts and then waits for is run
+// next by the same thread, the main one. That holds once per process: the
+// main goroutine may leave the thread when f blocks.
+func onMainThread(f func()) bool {
+	var ran bool
+	done := make(chan struct{})
+	mainThread <- func() {
+		defer close(done)
+		if unix.Gettid() != unix.Getpid() {
+			return
+		}
+		runtime.UnlockOSThread()
+		defer runtime.LockOSThread()
+		ran = true
+		f()
+	}
+	<-done
+	return ran
+}
+
+// TestDoFromMainThread calls Do on the main thread, so that the goroutine
+// Do starts lands there: fn must still run on another thread, and the
+// main thread, which the runtime keeps rather than ends when its
+// goroutine exits locked, must stay in its namespace.
+func TestDoFromMainThread(t *testing.T) {
+	_, fd := create(t)
+	before := threadNetnsOf(t, "/proc/self/ns/net")
+	var tid int
+	var err error
+	if !onMainThread(func() {
+		err = netns.Do(fd, func() error { tid = unix.Gettid(); return nil })
+	}) {
+		t.Skip("TestMain's goroutine left the main thread in an earlier run of this test (-count)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tid == unix.Getpid() {
+		t.Error("fn ran on the main thread")
+	}
+	if after := threadNetnsOf(t, "/proc/self/ns/net"); after != before {
+		t.Errorf("the main thread moved to namespace %d, was in %d", after, before)
+	}
+}
+
+// threadNetnsOf identifies the network namespace of path.
+func threadNetnsOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
