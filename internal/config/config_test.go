@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -292,8 +293,10 @@ func TestDefaultsUnlessSet(t *testing.T) {
 	}
 }
 
-func TestParseControlGroup(t *testing.T) {
-	for _, tt := range []struct{ yaml, want string }{
+// TestParseEndpoints: the control socket is root's and /metrics listens on
+// loopback unless the file says otherwise.
+func TestParseEndpoints(t *testing.T) {
+	for _, tt := range []struct{ yaml, group string }{
 		{"bridges: [{name: xenbr0}]\n", ""},
 		{"control-group: xswitch\nbridges: [{name: xenbr0}]\n", "xswitch"},
 	} {
@@ -301,8 +304,14 @@ func TestParseControlGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.ControlGroup != tt.want {
-			t.Errorf("%q: control group %q, want %q", tt.yaml, c.ControlGroup, tt.want)
+		if c.ControlGroup != tt.group {
+			t.Errorf("%q: control group %q, want %q", tt.yaml, c.ControlGroup, tt.group)
 		}
+		if ap, err := netip.ParseAddrPort(c.Metrics); err != nil || !ap.Addr().IsLoopback() {
+			t.Errorf("%q: metrics on %q, want a loopback address", tt.yaml, c.Metrics)
+		}
+	}
+	if ap, err := netip.ParseAddrPort(Auto().Metrics); err != nil || !ap.Addr().IsLoopback() {
+		t.Errorf("auto mode: metrics on %q, want a loopback address", Auto().Metrics)
 	}
 }
