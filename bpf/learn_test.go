@@ -139,4 +139,15 @@ func TestLearn(t *testing.T) {
 	if got := e.onPort(bridge1, 0, src); got != 0 {
 		t.Errorf("with the ring full, the map has the source on ifindex %d", got)
 	}
+	// Once read, the ring takes events again.
+	r.rd.SetDeadline(time.Now().Add(time.Second))
+	for n := 0; n < i; n++ {
+		if _, err := r.Read(); err != nil {
+			t.Fatalf("event %d of %d: %v", n, i, err)
+		}
+	}
+	if got := e.runTC(e.a, frame(macB, src, 0, 0, 60)); got.punted() {
+		t.Error("with the ring read, a new source is still punted")
+	}
+	want(next(t, r), 0, src, e.a)
 }

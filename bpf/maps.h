@@ -223,9 +223,11 @@ struct {
 // The MACs the programs learned, for the daemon. Pinned: what is learned
 // while no daemon runs waits for the next one. A program that finds it full
 // does not learn, and punts the frame as before.
+#define LEARN_RING_BYTES (256 * 1024) // about 10k events
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024); // about 10k events
+	__uint(max_entries, LEARN_RING_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_learned SEC(".maps");
 

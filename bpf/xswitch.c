@@ -98,6 +98,9 @@ static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
 // echo): it reads them a moment later, when the exchange is over. Under a
 // millisecond, against minutes of ageing.
 #define LEARN_WAKE_NS 500000ULL
+// Room in xs_learned that events leave for the records that wake its
+// reader.
+#define LEARN_RING_SPARE 4096
 
 // wake_now wakes the reader of xs_learned: a discarded record is the way a
 // program has to do it.
@@ -144,6 +147,10 @@ static __always_inline bool wake_later(void)
 // ARP request, the first echo) take the fast path at once.
 static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
 {
+	// Events stop short of filling the ring: the record that wakes the
+	// reader must always find room, or a reader asleep would never be told.
+	if (bpf_ringbuf_query(&xs_learned, BPF_RB_AVAIL_DATA) > LEARN_RING_BYTES - LEARN_RING_SPARE)
+		return false;
 	struct learn_event *ev = bpf_ringbuf_reserve(&xs_learned, sizeof(*ev), 0);
 	if (!ev)
 		return false;
