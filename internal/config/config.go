@@ -294,7 +294,7 @@ type AFXDP struct {
 	TxRingSize int           // TX and completion ring entries
 	BatchSize  int           // frames per receive and send
 	Bind       string        // auto, zerocopy or copy
-	SpinTime   time.Duration // busy polling before sleeping; negative: never
+	SpinTime   time.Duration // busy polling after a full batch before sleeping; negative: never
 }
 
 // DefaultAFXDP equals afxdp.DefaultConfig.
