@@ -314,7 +314,16 @@ type PuntRing struct {
 	Frames    int // frame slots
 	FrameSize int // bytes per slot
 	BatchSize int // frames per Receive
+	// Taps is how many sockets, each with such a ring and a goroutine,
+	// share the AF_PACKET ports without the fast path; 0: DefaultTaps.
+	Taps int
 }
+
+// DefaultTaps is the default PuntRing.Taps; MaxTaps the most allowed.
+const (
+	DefaultTaps = 4
+	MaxTaps     = 64
+)
 
 // DefaultUMEM equals afxdp.DefaultUMEMConfig.
 func DefaultUMEM() UMEM { return UMEM{FrameSize: 4096, Frames: 8192} }

@@ -104,7 +104,7 @@ func TestPortTypes(t *testing.T) {
 	c, err := Parse("x.yaml", []byte(`
 port-type: afpacket
 afxdp: {frames: 4096, frame-size: 2048, rx-ring: 512, tx-ring: 256, batch-size: 32, bind: copy, spin-time: 0}
-punt-ring: {frames: 1024, frame-size: 2KiB, batch-size: 128}
+punt-ring: {frames: 1024, frame-size: 2KiB, batch-size: 128, taps: 6}
 bridges:
   - name: a
     ports: ["vif*"]
@@ -140,7 +140,7 @@ bridges:
 		c.AFXDP.BatchSize != 32 || c.AFXDP.Bind != "copy" || c.AFXDP.SpinTime >= 0 {
 		t.Errorf("afxdp block read as %+v, %+v", c.AFXDP, c.UMEM)
 	}
-	if want := (PuntRing{Frames: 1024, FrameSize: 2048, BatchSize: 128}); c.PuntRing != want {
+	if want := (PuntRing{Frames: 1024, FrameSize: 2048, BatchSize: 128, Taps: 6}); c.PuntRing != want {
 		t.Errorf("punt-ring read as %+v, want %+v", c.PuntRing, want)
 	}
 	plain, err := Parse("x.yaml", []byte("port-type: afpacket\nbridges:\n  - name: a\n"))
@@ -174,6 +174,8 @@ func TestParseErrors(t *testing.T) {
 		{"mirror of a mirror", "bridges:\n  - name: a\n    mirrors:\n      - {from: vif1.0, to: vif9.0}\n      - {from: vif9.0, to: vif8.0}\n", `x.yaml:5: bridge "a": mirror of vif9.0: it is a mirror's destination`},
 		{"mirror glob", "bridges:\n  - name: a\n    mirrors:\n      - {from: \"vif*\", to: vif9.0}\n", `x.yaml:4: bridge "a": mirror: from "vif*" is not an interface name`},
 		{"no bridges", "metrics: \"\"\n", "x.yaml:1: no bridges"},
+		{"too many taps", "punt-ring: {taps: 65}\nbridges:\n  - name: a\n", "x.yaml:1: punt-ring: taps 65: must be between 1 and 64"},
+		{"negative taps", "punt-ring:\n  taps: -1\nbridges:\n  - name: a\n", "punt-ring: taps -1: must be between 1 and 64"},
 		{"not yaml", "bridges: [\n", "x.yaml:"},
 		{"wrong type", "bridges:\n  - name: a\n    fdb: {max-entries: lots}\n", "x.yaml:3: cannot unmarshal"},
 		{"bad fastpath", "fastpath: fast\nbridges:\n  - name: a\n", `x.yaml:1: fastpath: unknown fast path mode "fast"`},

@@ -33,6 +33,7 @@ type filePuntRing struct {
 	Frames    int    `yaml:"frames"`
 	FrameSize string `yaml:"frame-size"`
 	BatchSize int    `yaml:"batch-size"`
+	Taps      int    `yaml:"taps"`
 }
 
 type fileBridge struct {
@@ -326,7 +327,10 @@ func afxdpConfig(f fileAFXDP) (AFXDP, UMEM, error) {
 // puntRing reads the punt-ring block; what it leaves out stays 0, the
 // receiver's default.
 func puntRing(f filePuntRing) (PuntRing, error) {
-	r := PuntRing{Frames: f.Frames, BatchSize: f.BatchSize}
+	r := PuntRing{Frames: f.Frames, BatchSize: f.BatchSize, Taps: f.Taps}
+	if f.Taps < 0 || f.Taps > MaxTaps {
+		return r, fmt.Errorf("taps %d: must be between 1 and %d", f.Taps, MaxTaps)
+	}
 	if f.FrameSize != "" {
 		n, err := parseSize(f.FrameSize)
 		if err != nil {
