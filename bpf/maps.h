@@ -126,14 +126,19 @@ struct addr_key {
 	__u8 pad[3];
 };
 
+// A port's counters. Bytes count a frame as on the wire: its VLAN tag
+// included, in band or not; no FCS.
 struct port_stats {
-	__u64 packets;         // forwarded by the fast path
-	__u64 bytes;           // forwarded by the fast path
+	__u64 packets;         // received and forwarded by the fast path
+	__u64 bytes;           // received and forwarded by the fast path
 	__u64 xdp_packets;     // of packets, those XDP redirected
 	__u64 redirect_errors; // XDP redirects the devmap refused (passed on)
 	__u64 punt_errors;     // frames TC could not punt (too long to grow): dropped
 	__u64 punts[PUNT_MAX];
 	__u64 drops[DROP_MAX]; // by the ingress port's or the egress port's policy
+	__u64 drop_bytes;      // of the frames in drops and punt_errors
+	__u64 tx_packets;      // redirected to the port by the fast path
+	__u64 tx_bytes;        // as they leave, tag pushed or popped
 };
 
 struct meta {

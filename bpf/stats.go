@@ -3,8 +3,8 @@ package bpf
 // PortStats are the fast path's counters of one ingress port, summed over
 // the CPUs.
 type PortStats struct {
-	Packets        uint64 // forwarded in the kernel
-	Bytes          uint64
+	Packets        uint64 // received and forwarded in the kernel
+	Bytes          uint64 // of those frames, as on the wire (VLAN tag included)
 	XDPPackets     uint64 // of Packets, those redirected by XDP
 	RedirectErrors uint64 // XDP redirects refused by the devmap (then forwarded by TC or userspace)
 	PuntErrors     uint64 // frames TC could not punt (too long to grow by the punt header): dropped
@@ -15,6 +15,22 @@ type PortStats struct {
 	// refuse is counted on its ingress port, as the userspace switch counts
 	// unicast.
 	Drops map[string]uint64
+	// TxPackets are the frames the programs redirected to the port, from
+	// any port; TxBytes their bytes as they left, tag pushed or popped.
+	TxPackets uint64
+	TxBytes   uint64
+	// DropBytes are the bytes of the frames in Drops and PuntErrors.
+	DropBytes uint64
+}
+
+// Received is what the programs took from the port and did not hand to
+// userspace, frames and bytes: those they forwarded or dropped.
+func (s PortStats) Received() (packets, bytes uint64) {
+	packets = s.Packets + s.PuntErrors
+	for _, d := range s.Drops {
+		packets += d
+	}
+	return packets, s.Bytes + s.DropBytes
 }
 
 // Stats returns the counters of an attached port.
@@ -33,6 +49,9 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		s.XDPPackets += c.XdpPackets
 		s.RedirectErrors += c.RedirectErrors
 		s.PuntErrors += c.PuntErrors
+		s.TxPackets += c.TxPackets
+		s.TxBytes += c.TxBytes
+		s.DropBytes += c.DropBytes
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}

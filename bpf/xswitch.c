@@ -241,7 +241,10 @@ static __always_inline struct port_stats *stats_of(__u32 ifindex)
 	return bpf_map_lookup_elem(&xs_stats, &ifindex);
 }
 
-static __always_inline void count_forward(__u32 ifindex, __u32 len, bool xdp)
+// count_forward counts a frame received on port ifindex, len bytes on the
+// wire, and redirected to port egress, where it leaves with its tag as op
+// makes it.
+static __always_inline void count_forward(__u32 ifindex, __u32 len, bool xdp, __u32 egress, __u8 op)
 {
 	struct port_stats *s = stats_of(ifindex);
 	if (s) {
@@ -250,13 +253,24 @@ static __always_inline void count_forward(__u32 ifindex, __u32 len, bool xdp)
 		if (xdp)
 			s->xdp_packets++;
 	}
+	if (op == TAG_PUSH)
+		len += VLAN_HLEN;
+	else if (op == TAG_POP)
+		len -= VLAN_HLEN;
+	s = stats_of(egress);
+	if (s) {
+		s->tx_packets++;
+		s->tx_bytes += len;
+	}
 }
 
-static __always_inline void count_punt_error(__u32 ifindex)
+static __always_inline void count_punt_error(__u32 ifindex, __u32 len)
 {
 	struct port_stats *s = stats_of(ifindex);
-	if (s)
+	if (s) {
 		s->punt_errors++;
+		s->drop_bytes += len;
+	}
 }
 
 static __always_inline void count_punt(__u32 ifindex, enum punt_reason reason)
@@ -266,11 +280,13 @@ static __always_inline void count_punt(__u32 ifindex, enum punt_reason reason)
 		s->punts[reason]++;
 }
 
-static __always_inline void count_drop(__u32 ifindex, enum drop_reason reason)
+static __always_inline void count_drop(__u32 ifindex, enum drop_reason reason, __u32 len)
 {
 	struct port_stats *s = stats_of(ifindex);
-	if (s && reason < DROP_MAX)
+	if (s && reason < DROP_MAX) {
 		s->drops[reason]++;
+		s->drop_bytes += len;
+	}
 }
 
 static __always_inline bool is_tag(__be16 ethertype)
@@ -374,11 +390,12 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (in->flags & PORT_NO_FAST)
 		return to_socket(ctx, in); // no decision, nothing to count
+	__u32 wire_len = bpf_xdp_get_buff_len(ctx); // frags included
 	if (data + ETH_HLEN + VLAN_HLEN > end) {
 		// Short frames: TC and userspace decide, unless no such frame
 		// can pass anti-spoofing.
 		if (in->flags & PORT_ANTISPOOF) {
-			count_drop(f.ifindex, DROP_SPOOFED);
+			count_drop(f.ifindex, DROP_SPOOFED, wire_len);
 			return XDP_DROP;
 		}
 		return to_user(ctx, in, PUNT_UNPARSED);
@@ -386,14 +403,14 @@ int xswitch_xdp(struct xdp_md *ctx)
 	__builtin_memcpy(f.addr, data, sizeof(f.addr));
 	parse_tag(&f, false, 0, 0, *(__be16 *)(data + ETH_TYPE_OFF), *(__be16 *)(data + ETH_HLEN),
 		  *(__be16 *)(data + ETH_TYPE_OFF + VLAN_HLEN));
-	enum drop_reason drop = admit(ctx, true, &f, in, bpf_xdp_get_buff_len(ctx));
+	enum drop_reason drop = admit(ctx, true, &f, in, wire_len);
 	if (drop != DROP_MAX) {
-		count_drop(f.ifindex, drop);
+		count_drop(f.ifindex, drop, wire_len);
 		return XDP_DROP;
 	}
 	// A multi-buffer frame is a GSO super-frame that veth turned into XDP
 	// frags: redirected as XDP it would lose its offload metadata.
-	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
+	if (wire_len != (__u32)(end - data))
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	if (!f.parsed)
 		return to_user(ctx, in, PUNT_UNPARSED);
@@ -404,7 +421,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 	enum punt_reason reason = PUNT_UNPARSED;
 	enum verdict v = decide(&f, in, true, &egress, &eflags, &op, &reason, &drop);
 	if (v == V_DROP) {
-		count_drop(f.ifindex, drop);
+		count_drop(f.ifindex, drop, wire_len);
 		return XDP_DROP;
 	}
 	if (v == V_TO_TC)
@@ -427,7 +444,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	if (err < 0)
 		return XDP_DROP;
-	count_forward(f.ifindex, f.len, true);
+	count_forward(f.ifindex, f.len, true, egress, op);
 	return XDP_REDIRECT;
 }
 
@@ -480,6 +497,7 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_
 		__be16 tci;
 	} hdr;
 	__u32 grow = PUNT_HDR_LEN, len = sizeof(hdr.macs) + PUNT_HDR_LEN;
+	__u32 wire_len = skb->len + (skb->vlan_present ? VLAN_HLEN : 0);
 	if (skb->vlan_present) {
 		grow += VLAN_HLEN;
 		len += VLAN_HLEN;
@@ -488,13 +506,13 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_
 	}
 	if (bpf_skb_load_bytes(skb, 0, hdr.macs, sizeof(hdr.macs)) < 0 ||
 	    bpf_skb_change_head(skb, grow, 0) < 0) {
-		count_punt_error(ifindex);
+		count_punt_error(ifindex, wire_len);
 		return TC_ACT_SHOT;
 	}
 	hdr.ethertype = bpf_htons(PUNT_ETHERTYPE);
 	hdr.reason = bpf_htons(reason);
 	if (bpf_skb_store_bytes(skb, 0, &hdr, len, 0) < 0) {
-		count_punt_error(ifindex);
+		count_punt_error(ifindex, wire_len);
 		return TC_ACT_SHOT;
 	}
 	count_punt(ifindex, reason);
@@ -520,6 +538,8 @@ int xswitch_tc(struct __sk_buff *skb)
 	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
 	if (!in)
 		return TC_ACT_OK;
+	// On the wire, as counted: with the tag the kernel holds out of band.
+	__u32 wire_len = skb->len + (skb->vlan_present ? VLAN_HLEN : 0);
 	enum drop_reason drop = DROP_SPOOFED; // a runt passes no anti-spoofing
 	if (frame_of_skb(skb, &f) < 0) {
 		if (in->flags & PORT_ANTISPOOF)
@@ -541,9 +561,9 @@ int xswitch_tc(struct __sk_buff *skb)
 		return punt(skb, ifindex, PUNT_UNPARSED);
 	if (op == TAG_POP && bpf_skb_vlan_pop(skb) < 0)
 		return punt(skb, ifindex, PUNT_UNPARSED);
-	count_forward(f.ifindex, f.len, false);
+	count_forward(f.ifindex, wire_len, false, egress, op);
 	return tc_redirect(egress, eflags);
 drop:
-	count_drop(ifindex, drop);
+	count_drop(ifindex, drop, wire_len);
 	return TC_ACT_SHOT;
 }

@@ -113,6 +113,9 @@ type xswitchPortStats struct {
 	PuntErrors     uint64
 	Punts          [9]uint64
 	Drops          [3]uint64
+	DropBytes      uint64
+	TxPackets      uint64
+	TxBytes        uint64
 }
 
 type xswitchPuntHeader uint32

@@ -42,16 +42,16 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	rxPackets = desc("port_receive_packets_total", "Frames received from the port (valid or not).", portLabels...)
-	rxBytes   = desc("port_receive_bytes_total", "Bytes of the frames received from the port.", portLabels...)
-	txPackets = desc("port_transmit_packets_total", "Frames sent out of the port.", portLabels...)
-	txBytes   = desc("port_transmit_bytes_total", "Bytes of the frames sent out of the port.", portLabels...)
+	rxPackets = desc("port_receive_packets_total", "Frames received from the port (valid or not), whichever path took them: userspace, or the eBPF fast path (forwarded or dropped in the kernel). A frame is counted once.", portLabels...)
+	rxBytes   = desc("port_receive_bytes_total", "Bytes of the frames in port_receive_packets_total, as on the wire (VLAN tag included, no FCS).", portLabels...)
+	txPackets = desc("port_transmit_packets_total", "Frames sent out of the port, whichever path sent them: userspace, or the eBPF fast path (frames it redirected to the port from another).", portLabels...)
+	txBytes   = desc("port_transmit_bytes_total", "Bytes of the frames in port_transmit_packets_total, as on the wire (VLAN tag included, no FCS).", portLabels...)
 	rxGSO     = desc("port_receive_gso_packets_total", "Super-frames received from the port: frames with segmentation offload pending, up to 64 KiB, passed on unsegmented.", portLabels...)
 	flooded   = desc("port_flooded_packets_total", "Frames received from the port and flooded to every other port (broadcast, multicast, unknown unicast).", portLabels...)
 	drops     = desc("port_drops_total", "Frames dropped, by reason, by the userspace path and the fast path together. Ingress reasons (runt, multicast_source, local_destination; spoofed: a source the port's anti-spoofing refuses; vlan: not in a VLAN of the port; isolated: from an isolated port to another) count on the receiving port, egress reasons (mtu, tx_error, port_removed) on the port the frame was bound for; ring_full counts frames the kernel could not put in the port's receive ring, truncated frames too long for a ring block.", append(portLabels, "reason")...)
 	uplink    = desc("port_info", "Always 1; the port's kind, whether it is the bridge's uplink, and its fast-path mode (xdp, tc or off).", append(portLabels, "kind", "uplink", "fastpath")...)
 
-	fpPackets   = desc("port_fastpath_packets_total", "Frames received from the port and forwarded by the eBPF fast path in the kernel; they are not in port_receive_packets_total.", portLabels...)
+	fpPackets   = desc("port_fastpath_packets_total", "Frames received from the port and forwarded by the eBPF fast path in the kernel; they are in port_receive_packets_total too.", portLabels...)
 	fpBytes     = desc("port_fastpath_bytes_total", "Bytes of the frames in port_fastpath_packets_total.", portLabels...)
 	fpXDP       = desc("port_fastpath_xdp_packets_total", "Of port_fastpath_packets_total, the frames native XDP redirected (the others TC did).", portLabels...)
 	fpPunts     = desc("port_fastpath_punts_total", "Frames received from the port that the fast path handed to userspace, by reason.", append(portLabels, "reason")...)

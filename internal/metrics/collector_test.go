@@ -39,7 +39,8 @@ func (source) FastPathStats(ifindex int) (bpf.PortStats, bool) {
 	if ifindex != 3 {
 		return bpf.PortStats{}, false
 	}
-	return bpf.PortStats{Packets: 9, Drops: map[string]uint64{"spoofed": 4, "vlan": 2}}, true
+	return bpf.PortStats{Packets: 9, Bytes: 900, PuntErrors: 1, DropBytes: 700, TxPackets: 11, TxBytes: 1100,
+		Drops: map[string]uint64{"spoofed": 4, "vlan": 2}}, true
 }
 
 func TestCollectPortSections(t *testing.T) {
@@ -84,10 +85,17 @@ func TestCollectPortSections(t *testing.T) {
 		"xswitch_port_afxdp_zerocopy{peth0,}":                        1,
 		"xswitch_port_afxdp_transmit_uncopied_packets_total{peth0,}": 7,
 		"xswitch_port_fastpath_packets_total{vif3.1,}":               9,
-		"xswitch_port_drops_total{vif3.1,spoofed}":                   4, // the fast path's
-		"xswitch_port_drops_total{vif3.1,vlan}":                      2,
-		"xswitch_port_drops_total{peth0,spoofed}":                    0,
-		"xswitch_fdb_max_entries{,}":                                 fdb.DefaultMaxEntries,
+		// Received: forwarded 9, dropped 4+2 and 1 that could not be
+		// punted; the userspace path received none.
+		"xswitch_port_receive_packets_total{vif3.1,}":  16,
+		"xswitch_port_receive_bytes_total{vif3.1,}":    1600,
+		"xswitch_port_transmit_packets_total{vif3.1,}": 11,
+		"xswitch_port_transmit_bytes_total{vif3.1,}":   1100,
+		"xswitch_port_transmit_packets_total{peth0,}":  0,
+		"xswitch_port_drops_total{vif3.1,spoofed}":     4, // the fast path's
+		"xswitch_port_drops_total{vif3.1,vlan}":        2,
+		"xswitch_port_drops_total{peth0,spoofed}":      0,
+		"xswitch_fdb_max_entries{,}":                   fdb.DefaultMaxEntries,
 	} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)

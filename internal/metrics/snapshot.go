@@ -15,7 +15,9 @@ type Port struct {
 	// Vif is set when the name is a Xen vif's.
 	Vif *xen.Vif
 	// FastPathStats is set when the port has the fast path (FastPath is
-	// then not "off") and its counters could be read. Its drops are not
+	// then not "off") and its counters could be read. What it received
+	// (forwarded or dropped) and transmitted is in Counters too, so that
+	// those count every frame whichever path took it; its drops are not
 	// in Counters.Drops: an exporter adds them to the userspace path's.
 	FastPathStats *bpf.PortStats
 }
@@ -36,9 +38,21 @@ func Ports(src Source, b *dataplane.Bridge) []Port {
 		if fps != nil && p.FastPath != "off" {
 			if s, ok := fps.FastPathStats(p.Ifindex); ok {
 				p.FastPathStats = &s
+				addFastPath(&p.Counters, s)
 			}
 		}
 		out[i] = p
 	}
 	return out
+}
+
+// addFastPath adds to a port's userspace counters what the programs
+// received from it and redirected to it. A frame is in one of the two: the
+// programs count what they forward or drop, userspace what they punt.
+func addFastPath(c *dataplane.CounterValues, s bpf.PortStats) {
+	packets, bytes := s.Received()
+	c.RxPackets += packets
+	c.RxBytes += bytes
+	c.TxPackets += s.TxPackets
+	c.TxBytes += s.TxBytes
 }
