@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -301,4 +302,72 @@ func TestRingPortReceivesAndSends(t *testing.T) {
 		t.Fatal("Receive did not return after Close")
 	}
 	p.Receive(make([]dataplane.Frame, 1)) // unmaps the ring
+}
+
+func TestTapsTakeEachFrameOnceAndFillTheirOwnRingsOnly(t *testing.T) {
+	nstest.RequireRoot(t)
+	nsPort, nsPeer := nstest.Netns(t, "xsw-taps"), nstest.Netns(t, "xsw-taps")
+	const ports = 4
+	peers := make([]*rawSock, ports)
+	idx := make([]int32, ports)
+	for i := range ports {
+		n := fmt.Sprint("port", i)
+		nstest.Veth(t, nsPort, n, nsPeer, fmt.Sprint("peer", i))
+		peers[i] = openRaw(t, nsPeer, fmt.Sprint("peer", i), false)
+		idx[i] = ifindexIn(t, nsPort, n)
+	}
+	// Two taps that receive, given ports 0 and 1, and port 2; a third,
+	// given port 3, that nobody reads: its ring fills.
+	sA, fA, chA := startTap(t, nsPort, SharedConfig{Frames: 512})
+	sB, fB, chB := startTap(t, nsPort, SharedConfig{Frames: 512})
+	fC, err := bpf.LoadSockFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fC.Close() })
+	var sC *Shared
+	nstest.In(t, nsPort, func() (err error) {
+		sC, err = OpenTap(SharedConfig{Frames: 16}, fC.FD())
+		return err
+	})
+	t.Cleanup(func() { sC.Close() })
+	for _, add := range []struct {
+		f    *bpf.SockFilter
+		port int
+	}{{fA, 0}, {fA, 1}, {fB, 2}, {fC, 3}} {
+		if err := add.f.Add(int(idx[add.port])); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const count = 400
+	for i := range uint32(count) {
+		peers[i%3].send(t, testFrame(i, 60+int(i)*37%1400))
+		peers[3].send(t, testFrame(10000+i, 100)) // the flood of port 3
+	}
+	gotA := collect(t, chA, 300*time.Millisecond)
+	gotB := collect(t, chB, 10*time.Millisecond)
+	for i := range uint32(count) {
+		a, inA := gotA[i]
+		b, inB := gotB[i]
+		switch {
+		case inA && inB:
+			t.Errorf("frame %d of port%d received by both taps", i, i%3)
+		case i%3 == 2 && (!inB || b.ifindex != idx[2]):
+			t.Errorf("frame %d of port2 on tap B %v (ifindex %d), want it there, of ifindex %d", i, inB, b.ifindex, idx[2])
+		case i%3 != 2 && (!inA || a.ifindex != idx[i%3]):
+			t.Errorf("frame %d of port%d on tap A %v (ifindex %d), want it there, of ifindex %d", i, i%3, inA, a.ifindex, idx[i%3])
+		}
+	}
+	if len(gotA)+len(gotB) != count {
+		t.Errorf("taps A and B received %d and %d test frames, want %d in all: port3's too?", len(gotA), len(gotB), count)
+	}
+	for name, s := range map[string]*Shared{"A": sA, "B": sB} {
+		if st := s.Stats(); st.RxDropped != 0 {
+			t.Errorf("tap %s dropped %d frames, want none: tap C's flood is C's", name, st.RxDropped)
+		}
+	}
+	if st := sC.Stats(); st.RxDropped == 0 {
+		t.Errorf("tap C, never read, stats %+v: want its ring full and drops counted", st)
+	}
 }
