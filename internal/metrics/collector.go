@@ -164,6 +164,13 @@ func (c *Collector) collectPort(ch chan<- prometheus.Metric, p Port) {
 	}
 	labels := p.labels()
 	v := p.Counters
+	if s := p.FastPathStats; s != nil {
+		// A frame is in one of the two: the programs count what they
+		// forward or drop, userspace what they punt.
+		packets, bytes := s.Received()
+		v.RxPackets += packets
+		v.RxBytes += bytes
+	}
 	counter(rxPackets, v.RxPackets, labels...)
 	counter(rxBytes, v.RxBytes, labels...)
 	counter(txPackets, v.TxPackets, labels...)

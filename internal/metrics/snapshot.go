@@ -15,10 +15,11 @@ type Port struct {
 	// Vif is set when the name is a Xen vif's.
 	Vif *xen.Vif
 	// FastPathStats is set when the port has the fast path (FastPath is
-	// then not "off") and its counters could be read. What it received
-	// (forwarded or dropped) and transmitted is in Counters too, so that
-	// those count every frame whichever path took it; its drops are not
-	// in Counters.Drops: an exporter adds them to the userspace path's.
+	// then not "off") and its counters could be read. What it transmitted
+	// is in Counters too, so that their transmit half counts every frame
+	// sent out of the port whichever path sent it; what it received
+	// (PortStats.Received) and its drops are not: an exporter adds them to
+	// the userspace path's.
 	FastPathStats *bpf.PortStats
 }
 
@@ -47,12 +48,8 @@ func Ports(src Source, b *dataplane.Bridge) []Port {
 }
 
 // addFastPath adds to a port's userspace counters what the programs
-// received from it and redirected to it. A frame is in one of the two: the
-// programs count what they forward or drop, userspace what they punt.
+// redirected to it.
 func addFastPath(c *dataplane.CounterValues, s bpf.PortStats) {
-	packets, bytes := s.Received()
-	c.RxPackets += packets
-	c.RxBytes += bytes
 	c.TxPackets += s.TxPackets
 	c.TxBytes += s.TxBytes
 }
