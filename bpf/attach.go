@@ -45,12 +45,14 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 	}
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
+	capture := false // a port attached again keeps its capture
 	if old, ok := fp.ports[p.Index]; ok {
 		old.close()
+		capture = old.capture
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, policy: p.Policy}
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, capture: capture, policy: p.Policy}
 	if p.XSK {
 		return fp.attachXSKPort(p, feats, pl)
 	}
@@ -60,7 +62,7 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 // attachTCPort attaches a port's TC program, and its XDP program when its
 // mode resolves to xdp.
 func (fp *FastPath) attachTCPort(p Port, feats uint64, pl *portLinks) (Mode, error) {
-	if err := fp.putPort(p, feats, false); err != nil {
+	if err := fp.putPort(p, feats, false, pl.capture); err != nil {
 		return "", err
 	}
 	fail := func(op string, err error) (Mode, error) {

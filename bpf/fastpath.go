@@ -77,6 +77,7 @@ type portLinks struct {
 	xskBase   uint32    // its first key in xs_xsks
 	xskQueues int       // and how many
 	off       bool      // an AF_XDP port whose fast path is off
+	capture   bool      // its frames are copied for a capture (SetCapture)
 	policy    policy.Policy
 }
 

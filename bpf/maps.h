@@ -21,6 +21,9 @@ enum port_flag {
 	PORT_ISOLATED = 16,  // unicast to another isolated port is dropped
 	PORT_ANTISPOOF = 32, // frames must come from port.mac and from the
 			     // port's addresses in xs_allowed
+	PORT_CAPTURE = 64,   // a capture runs: the frames the programs forward
+			     // from or to the port, or drop, are copied to
+			     // xs_capture
 };
 
 // How a port carries VLANs (struct port.vlan_mode), numbered as
@@ -60,6 +63,24 @@ enum punt_header {
 	PUNT_MARK = 0x78737770, // "xswp"
 };
 
+// A frame run through the TC program with this mark (BPF_PROG_TEST_RUN) is
+// traced: the program decides as for any frame but changes nothing (it
+// learns nothing, counts nothing, copies nothing) and leaves its decision
+// in the skb's cb: TRACE_CB_* say where.
+enum trace {
+	TRACE_MARK = 0x78737774, // "xswt"
+	TRACE_CB_VERDICT = 0,    // enum trace_verdict
+	TRACE_CB_REASON = 1,     // enum punt_reason or enum drop_reason
+	TRACE_CB_EGRESS = 2,     // TRACE_REDIRECT: the egress port's ifindex
+};
+
+enum trace_verdict {
+	TRACE_PASS = 1, // not a port: the kernel's
+	TRACE_PUNT,
+	TRACE_REDIRECT,
+	TRACE_DROP,
+};
+
 // Why a frame was punted to userspace: the index of its counter in
 // struct port_stats.punts, and the reason in the punt header.
 enum punt_reason {
@@ -86,6 +107,31 @@ struct fdb_entry {
 	__u32 ifindex; // port the MAC was learned on
 	__u32 flags;   // FDB_*
 	__u64 seen;    // bpf_ktime_get_ns of the last frame from the MAC
+};
+
+// A frame copied to xs_capture: the event, then len bytes of the frame.
+enum capture_dir {
+	CAPTURE_IN,  // received on the port
+	CAPTURE_OUT, // redirected to the port
+};
+
+enum capture_path {
+	CAPTURE_TC = 1,
+	CAPTURE_XDP = 2,
+};
+
+// At most this many bytes of a frame are copied: a record of the perf ring
+// is at most 64 KiB.
+#define CAPTURE_SNAP 65000
+
+struct capture_event {
+	__u32 ifindex;     // the port
+	__u32 len;         // bytes of the frame that follow
+	__u8 dir;          // CAPTURE_*
+	__u8 path;         // CAPTURE_TC, CAPTURE_XDP
+	__be16 vlan_proto; // not 0: the frame's tag, out of band, goes after
+	__u16 vlan_tci;    // the MAC addresses on the wire
+	__u16 pad;
 };
 
 // A MAC the programs learned or moved (xs_learned): the daemon's table
@@ -151,9 +197,14 @@ struct meta {
 // a map for.
 struct go_types {
 	struct learn_event learn_event;
+	struct capture_event capture_event;
+	enum capture_dir capture_dir;
+	enum capture_path capture_path;
 	enum port_flag port_flag;
 	enum fdb_flag fdb_flag;
 	enum punt_header punt_header;
+	enum trace trace;
+	enum trace_verdict trace_verdict;
 	enum punt_reason punt_reason;
 	enum vlan_mode vlan_mode;
 	enum drop_reason drop_reason;
@@ -235,6 +286,15 @@ struct {
 	__uint(max_entries, LEARN_RING_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_learned SEC(".maps");
+
+// Copies of the frames of the ports with PORT_CAPTURE, for the daemon's
+// captures. Not pinned: a daemon that stops takes its reader with it, and
+// programs left behind find no reader to copy to.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} xs_capture SEC(".maps");
 
 // The timer that wakes the reader of xs_learned a while after a MAC is
 // learned, rather than at once (learn() in xswitch.c). Pinned, as the

@@ -14,7 +14,7 @@ import (
 
 // putPort writes the port's entries in the ports, devmap, stats and policy
 // maps.
-func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
+func (fp *FastPath) putPort(p Port, feats uint64, noFast, capture bool) error {
 	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
 	if p.Kind == "veth" && p.PeerElsewhere {
 		v.Flags |= portPeer
@@ -26,6 +26,9 @@ func (fp *FastPath) putPort(p Port, feats uint64, noFast bool) error {
 	}
 	if noFast {
 		v.Flags |= portNoFast
+	}
+	if capture {
+		v.Flags |= portCapture
 	}
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
@@ -61,7 +64,7 @@ func (fp *FastPath) Refresh(p Port) error {
 	feats, _ := xdpFeatures(p.Index)
 	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
 	p.Policy = pl.policy
-	return fp.putPort(p, feats, pl.off)
+	return fp.putPort(p, feats, pl.off, pl.capture)
 }
 
 // deletePort removes the port's entries, and every MAC entry that points at

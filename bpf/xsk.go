@@ -61,7 +61,7 @@ func (fp *FastPath) attachXSKPort(p Port, feats uint64, pl *portLinks) (Mode, er
 	if err != nil {
 		return "", err
 	}
-	if err := fp.putPort(p, feats, mode == ModeOff); err != nil {
+	if err := fp.putPort(p, feats, mode == ModeOff, pl.capture); err != nil {
 		return "", err
 	}
 	fp.unpinLink(p.Name, "tc")

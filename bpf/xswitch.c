@@ -172,9 +172,10 @@ static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
 // in is the ingress port's entry. On V_REDIRECT, *egress and *eflags are
 // the egress port's ifindex and flags, and *op what the frame's tag needs;
 // on V_DROP, *drop says why.
-static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, __u32 *egress,
-					   __u32 *eflags, __u8 *op, enum punt_reason *reason,
-					   enum drop_reason *drop)
+// With dry it changes nothing: it decides as if the source were learned.
+static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, bool dry,
+					   __u32 *egress, __u32 *eflags, __u8 *op,
+					   enum punt_reason *reason, enum drop_reason *drop)
 {
 	if (!f->parsed || (f->addr[ETH_ALEN] & 1)) {
 		*reason = PUNT_UNPARSED;
@@ -186,7 +187,7 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	bool fresh = false; // src was learned or moved just now
 	if (!src || src->ifindex != f->ifindex) {
 		// A static MAC never moves: userspace counts the conflict.
-		if ((src && (src->flags & FDB_STATIC)) || !learn(&key, f->ifindex)) {
+		if ((src && (src->flags & FDB_STATIC)) || (!dry && !learn(&key, f->ifindex))) {
 			*reason = src ? PUNT_MOVED_SOURCE : PUNT_UNKNOWN_SOURCE;
 			return V_PUNT;
 		}
@@ -226,7 +227,7 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	}
 	if (xdp && !(out->flags & PORT_XDP_TX))
 		return V_TO_TC;
-	if (!fresh && src && !(src->flags & FDB_STATIC)) {
+	if (!dry && !fresh && src && !(src->flags & FDB_STATIC)) {
 		__u64 now = bpf_ktime_get_ns();
 		if (now - src->seen > SEEN_GRANULARITY_NS)
 			src->seen = now;
@@ -287,6 +288,33 @@ static __always_inline void count_drop(__u32 ifindex, enum drop_reason reason, _
 		s->drops[reason]++;
 		s->drop_bytes += len;
 	}
+}
+
+// capture_skb copies a frame at TC to xs_capture, for a capture of port
+// ifindex. Its tag, if the kernel holds it out of band, goes in the event.
+static __always_inline void capture_skb(struct __sk_buff *skb, __u32 ifindex, __u8 dir)
+{
+	struct capture_event ev = { .ifindex = ifindex, .dir = dir, .path = CAPTURE_TC };
+	__u64 len = skb->len;
+	if (len > CAPTURE_SNAP)
+		len = CAPTURE_SNAP;
+	ev.len = len;
+	if (skb->vlan_present) {
+		ev.vlan_proto = skb->vlan_proto;
+		ev.vlan_tci = skb->vlan_tci;
+	}
+	bpf_perf_event_output(skb, &xs_capture, BPF_F_CURRENT_CPU | (len << 32), &ev, sizeof(ev));
+}
+
+// capture_xdp copies a frame of len bytes at XDP to xs_capture, for a
+// capture of port ifindex.
+static __always_inline void capture_xdp(struct xdp_md *ctx, __u32 ifindex, __u8 dir, __u64 len)
+{
+	struct capture_event ev = { .ifindex = ifindex, .dir = dir, .path = CAPTURE_XDP };
+	if (len > CAPTURE_SNAP)
+		len = CAPTURE_SNAP;
+	ev.len = len;
+	bpf_perf_event_output(ctx, &xs_capture, BPF_F_CURRENT_CPU | (len << 32), &ev, sizeof(ev));
 }
 
 static __always_inline bool is_tag(__be16 ethertype)
@@ -396,7 +424,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 		// can pass anti-spoofing.
 		if (in->flags & PORT_ANTISPOOF) {
 			count_drop(f.ifindex, DROP_SPOOFED, wire_len);
-			return XDP_DROP;
+			goto drop;
 		}
 		return to_user(ctx, in, PUNT_UNPARSED);
 	}
@@ -406,7 +434,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 	enum drop_reason drop = admit(ctx, true, &f, in, wire_len);
 	if (drop != DROP_MAX) {
 		count_drop(f.ifindex, drop, wire_len);
-		return XDP_DROP;
+		goto drop;
 	}
 	// A multi-buffer frame is a GSO super-frame that veth turned into XDP
 	// frags: redirected as XDP it would lose its offload metadata.
@@ -419,10 +447,10 @@ int xswitch_xdp(struct xdp_md *ctx)
 	__u32 egress = 0, eflags = 0;
 	__u8 op = TAG_KEEP;
 	enum punt_reason reason = PUNT_UNPARSED;
-	enum verdict v = decide(&f, in, true, &egress, &eflags, &op, &reason, &drop);
+	enum verdict v = decide(&f, in, true, false, &egress, &eflags, &op, &reason, &drop);
 	if (v == V_DROP) {
 		count_drop(f.ifindex, drop, wire_len);
-		return XDP_DROP;
+		goto drop;
 	}
 	if (v == V_TO_TC)
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
@@ -437,6 +465,8 @@ int xswitch_xdp(struct xdp_md *ctx)
 			s->redirect_errors++;
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	}
+	if (in->flags & PORT_CAPTURE)
+		capture_xdp(ctx, f.ifindex, CAPTURE_IN, f.len);
 	// The tag changes once the redirect is sure, so a frame passed on
 	// is passed as it came.
 	int err = xdp_retag(ctx, op, f.vid);
@@ -445,7 +475,13 @@ int xswitch_xdp(struct xdp_md *ctx)
 	if (err < 0)
 		return XDP_DROP;
 	count_forward(f.ifindex, f.len, true, egress, op);
+	if (eflags & PORT_CAPTURE)
+		capture_xdp(ctx, egress, CAPTURE_OUT, (__u64)ctx->data_end - ctx->data);
 	return XDP_REDIRECT;
+drop:
+	if (in->flags & PORT_CAPTURE)
+		capture_xdp(ctx, f.ifindex, CAPTURE_IN, wire_len);
+	return XDP_DROP;
 }
 
 // frame_of_skb reads what decide needs from an skb whose data starts at the
@@ -520,6 +556,41 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_
 	return bpf_redirect(ifindex, BPF_F_INGRESS);
 }
 
+// trace_frame is xswitch_tc for a frame with TRACE_MARK: it decides without
+// changing anything and leaves its decision in the skb's cb.
+static __noinline int trace_frame(struct __sk_buff *skb)
+{
+	struct frame f = {};
+	__u32 egress = 0, eflags = 0, ifindex = skb->ifindex;
+	enum punt_reason reason = PUNT_UNPARSED;
+	enum drop_reason drop = DROP_SPOOFED;
+	__u8 op = TAG_KEEP;
+	__u32 verdict = TRACE_PUNT, why;
+
+	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
+	if (!in) {
+		skb->cb[TRACE_CB_VERDICT] = TRACE_PASS;
+		return TC_ACT_OK;
+	}
+	if (frame_of_skb(skb, &f) < 0) {
+		if (in->flags & PORT_ANTISPOOF)
+			verdict = TRACE_DROP;
+	} else if ((drop = admit(skb, false, &f, in, skb->len)) != DROP_MAX) {
+		verdict = TRACE_DROP;
+	} else {
+		enum verdict v = decide(&f, in, false, true, &egress, &eflags, &op, &reason, &drop);
+		if (v == V_DROP)
+			verdict = TRACE_DROP;
+		else if (v == V_REDIRECT)
+			verdict = TRACE_REDIRECT;
+	}
+	why = verdict == TRACE_DROP ? drop : reason;
+	skb->cb[TRACE_CB_VERDICT] = verdict;
+	skb->cb[TRACE_CB_REASON] = verdict == TRACE_REDIRECT ? 0 : why;
+	skb->cb[TRACE_CB_EGRESS] = verdict == TRACE_REDIRECT ? egress : 0;
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int xswitch_tc(struct __sk_buff *skb)
 {
@@ -535,6 +606,8 @@ int xswitch_tc(struct __sk_buff *skb)
 			return TC_ACT_OK; // punted a moment ago: on to the port's socket
 		}
 	}
+	if (skb->mark == TRACE_MARK)
+		return trace_frame(skb);
 	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
 	if (!in)
 		return TC_ACT_OK;
@@ -550,11 +623,13 @@ int xswitch_tc(struct __sk_buff *skb)
 	if (drop != DROP_MAX)
 		goto drop;
 	__u8 op = TAG_KEEP;
-	enum verdict v = decide(&f, in, false, &egress, &eflags, &op, &reason, &drop);
+	enum verdict v = decide(&f, in, false, false, &egress, &eflags, &op, &reason, &drop);
 	if (v == V_DROP)
 		goto drop;
 	if (v != V_REDIRECT)
 		return punt(skb, ifindex, reason);
+	if (in->flags & PORT_CAPTURE)
+		capture_skb(skb, ifindex, CAPTURE_IN);
 	// The tag is out of band at TC ingress (in band only for a frame
 	// injected there); the helpers handle either.
 	if (op == TAG_PUSH && bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), f.vid) < 0)
@@ -562,8 +637,12 @@ int xswitch_tc(struct __sk_buff *skb)
 	if (op == TAG_POP && bpf_skb_vlan_pop(skb) < 0)
 		return punt(skb, ifindex, PUNT_UNPARSED);
 	count_forward(f.ifindex, wire_len, false, egress, op);
+	if (eflags & PORT_CAPTURE)
+		capture_skb(skb, egress, CAPTURE_OUT);
 	return tc_redirect(egress, eflags);
 drop:
 	count_drop(ifindex, drop, wire_len);
+	if (in->flags & PORT_CAPTURE)
+		capture_skb(skb, ifindex, CAPTURE_IN);
 	return TC_ACT_SHOT;
 }

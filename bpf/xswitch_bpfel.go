@@ -29,6 +29,31 @@ type xswitchAddrKey struct {
 	Pad       [3]uint8
 }
 
+type xswitchCaptureDir uint32
+
+const (
+	xswitchCaptureDirCAPTURE_IN  xswitchCaptureDir = 0
+	xswitchCaptureDirCAPTURE_OUT xswitchCaptureDir = 1
+)
+
+type xswitchCaptureEvent struct {
+	_         structs.HostLayout
+	Ifindex   uint32
+	Len       uint32
+	Dir       uint8
+	Path      uint8
+	VlanProto uint16
+	VlanTci   uint16
+	Pad       uint16
+}
+
+type xswitchCapturePath uint32
+
+const (
+	xswitchCapturePathCAPTURE_TC  xswitchCapturePath = 1
+	xswitchCapturePathCAPTURE_XDP xswitchCapturePath = 2
+)
+
 type xswitchDropReason uint32
 
 const (
@@ -102,6 +127,7 @@ const (
 	xswitchPortFlagPORT_NO_FAST   xswitchPortFlag = 8
 	xswitchPortFlagPORT_ISOLATED  xswitchPortFlag = 16
 	xswitchPortFlagPORT_ANTISPOOF xswitchPortFlag = 32
+	xswitchPortFlagPORT_CAPTURE   xswitchPortFlag = 64
 )
 
 type xswitchPortStats struct {
@@ -141,6 +167,24 @@ const (
 	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 9
 )
 
+type xswitchTrace uint32
+
+const (
+	xswitchTraceTRACE_MARK       xswitchTrace = 2020833140
+	xswitchTraceTRACE_CB_VERDICT xswitchTrace = 0
+	xswitchTraceTRACE_CB_REASON  xswitchTrace = 1
+	xswitchTraceTRACE_CB_EGRESS  xswitchTrace = 2
+)
+
+type xswitchTraceVerdict uint32
+
+const (
+	xswitchTraceVerdictTRACE_PASS     xswitchTraceVerdict = 1
+	xswitchTraceVerdictTRACE_PUNT     xswitchTraceVerdict = 2
+	xswitchTraceVerdictTRACE_REDIRECT xswitchTraceVerdict = 3
+	xswitchTraceVerdictTRACE_DROP     xswitchTraceVerdict = 4
+)
+
 type xswitchVlanKey struct {
 	_       structs.HostLayout
 	Ifindex uint32
@@ -161,6 +205,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xswitchMapXsAllowed   = "xs_allowed"
+	xswitchMapXsCapture   = "xs_capture"
 	xswitchMapXsFdb       = "xs_fdb"
 	xswitchMapXsLearnWake = "xs_learn_wake"
 	xswitchMapXsLearned   = "xs_learned"
@@ -225,6 +270,7 @@ type xswitchProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xswitchMapSpecs struct {
 	XsAllowed   *ebpf.MapSpec `ebpf:"xs_allowed"`
+	XsCapture   *ebpf.MapSpec `ebpf:"xs_capture"`
 	XsFdb       *ebpf.MapSpec `ebpf:"xs_fdb"`
 	XsLearnWake *ebpf.MapSpec `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.MapSpec `ebpf:"xs_learned"`
@@ -263,6 +309,7 @@ func (o *xswitchObjects) Close() error {
 // It can be passed to loadXswitchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xswitchMaps struct {
 	XsAllowed   *ebpf.Map `ebpf:"xs_allowed"`
+	XsCapture   *ebpf.Map `ebpf:"xs_capture"`
 	XsFdb       *ebpf.Map `ebpf:"xs_fdb"`
 	XsLearnWake *ebpf.Map `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.Map `ebpf:"xs_learned"`
@@ -277,6 +324,7 @@ type xswitchMaps struct {
 func (m *xswitchMaps) Close() error {
 	return _XswitchClose(
 		m.XsAllowed,
+		m.XsCapture,
 		m.XsFdb,
 		m.XsLearnWake,
 		m.XsLearned,

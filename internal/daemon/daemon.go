@@ -41,6 +41,7 @@ type Daemon struct {
 	puntRx dataplane.Receiver // shared's socket
 	tap    tapState           // receives the frames of every AF_PACKET port without the fast path
 	mirror *mirror            // keeps fp's MAC map in step; nil without fp
+	fpCaps *fastCaptures      // copies of the frames fp forwards, for captures; nil without fp
 	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
 	multi  multiSends         // sends the frames of the AF_PACKET ports of every bridge
 }
@@ -85,6 +86,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 			d.fp = fp
 			d.mirror = newMirror(fp, log)
 			d.warm = newWarmCache(fp)
+			d.fpCaps = d.startFastCaptures()
 			log.Info("fast path loaded", "pin_dir", cfg.PinDir)
 			d.openShared()
 		}
@@ -158,10 +160,12 @@ func (d *Daemon) bridge(b config.Bridge) *dataplane.Bridge {
 		// Entries the kernel refreshes must not age while traffic flows.
 		bc.FDB.LastSeen = func(k fdb.Key) (int64, bool) { return fp.LastSeen(id, k) }
 		bc.OnFDBEvent = d.mirror.onEvent(id)
+		bc.OnCapture = d.fpCaps.onCapture(d)
 	}
 	br := dataplane.NewBridge(bc, d.log)
 	if d.fp != nil {
 		d.mirror.addBridge(bpf.BridgeID(b.Name), br.FDB())
+		d.fpCaps.addBridge(br)
 	}
 	d.bridges[b.Name] = br
 	if err := d.applyMirrors(b.Name); err != nil {
@@ -295,6 +299,7 @@ func (d *Daemon) Close() error {
 		// not empty its MAC map.
 		d.mirror.stop()
 	}
+	d.fpCaps.stop()
 	var errs []error
 	for _, b := range d.bridges {
 		errs = append(errs, b.Close())
