@@ -11,16 +11,17 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// SockFilter is the socket filter of the userspace AF_PACKET ports'
-// receiver (sockfilter.c): attached to a socket bound to every protocol on
-// every interface, it lets through only the frames that entered on one of
-// the interfaces added to it. It is not pinned: it lives as long as the
-// socket and the process.
+// SockFilter is the socket filter and the fanout program of the userspace
+// AF_PACKET ports' receivers, the taps (sockfilter.c): attached to sockets
+// bound to every protocol on every interface, in one fanout group, they let
+// through only the frames that entered on one of the interfaces added, each
+// to the tap it was added with. It is not pinned: it lives as long as the
+// sockets and the process.
 type SockFilter struct {
 	objs sockfilterObjects
 }
 
-// LoadSockFilter loads the filter, with no interface in it.
+// LoadSockFilter loads the programs, with no interface in them.
 func LoadSockFilter() (*SockFilter, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("socket filter: %w", err)
@@ -36,9 +37,16 @@ func LoadSockFilter() (*SockFilter, error) {
 // until Close; the kernel keeps the program as long as a socket has it.
 func (f *SockFilter) FD() int { return f.objs.XswitchSockfilter.FD() }
 
-// Add lets the frames that enter on ifindex through.
-func (f *SockFilter) Add(ifindex int) error {
-	if err := f.objs.SfPorts.Update(uint32(ifindex), uint8(1), ebpf.UpdateAny); err != nil {
+// FanoutFD returns the fanout program's descriptor, for PACKET_FANOUT_DATA.
+func (f *SockFilter) FanoutFD() int { return f.objs.XswitchTapfanout.FD() }
+
+// Add lets the frames that enter on ifindex through, to tap (the index of
+// a socket in the fanout group). Adding it again moves it.
+func (f *SockFilter) Add(ifindex, tap int) error {
+	if tap < 0 {
+		return fmt.Errorf("socket filter: add ifindex %d: tap %d", ifindex, tap)
+	}
+	if err := f.objs.SfPorts.Update(uint32(ifindex), uint32(tap), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("socket filter: add ifindex %d: %w", ifindex, err)
 	}
 	return nil
@@ -54,12 +62,15 @@ func (f *SockFilter) Delete(ifindex int) error {
 	return nil
 }
 
-// Has reports whether the frames of ifindex pass.
-func (f *SockFilter) Has(ifindex int) bool {
-	var v uint8
-	return f.objs.SfPorts.Lookup(uint32(ifindex), &v) == nil
+// Tap returns the tap the frames of ifindex go to, if they pass.
+func (f *SockFilter) Tap(ifindex int) (int, bool) {
+	var v uint32
+	if f.objs.SfPorts.Lookup(uint32(ifindex), &v) != nil {
+		return 0, false
+	}
+	return int(v), true
 }
 
-// Close releases the program and its map. A socket the program is attached
-// to keeps both.
+// Close releases the programs and their map. A socket a program is
+// attached to keeps it and the map.
 func (f *SockFilter) Close() error { return f.objs.Close() }

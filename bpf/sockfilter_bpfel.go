@@ -18,6 +18,7 @@ import (
 const (
 	sockfilterMapSfPorts            = "sf_ports"
 	sockfilterProgXswitchSockfilter = "xswitch_sockfilter"
+	sockfilterProgXswitchTapfanout  = "xswitch_tapfanout"
 )
 
 // loadSockfilter returns the embedded CollectionSpec for sockfilter.
@@ -63,6 +64,7 @@ type sockfilterSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockfilterProgramSpecs struct {
 	XswitchSockfilter *ebpf.ProgramSpec `ebpf:"xswitch_sockfilter"`
+	XswitchTapfanout  *ebpf.ProgramSpec `ebpf:"xswitch_tapfanout"`
 }
 
 // sockfilterMapSpecs contains maps before they are loaded into the kernel.
@@ -118,11 +120,13 @@ type sockfilterVariables struct {
 // It can be passed to loadSockfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockfilterPrograms struct {
 	XswitchSockfilter *ebpf.Program `ebpf:"xswitch_sockfilter"`
+	XswitchTapfanout  *ebpf.Program `ebpf:"xswitch_tapfanout"`
 }
 
 func (p *sockfilterPrograms) Close() error {
 	return _SockfilterClose(
 		p.XswitchSockfilter,
+		p.XswitchTapfanout,
 	)
 }
 

@@ -14,25 +14,31 @@ func TestSockFilterPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if f.FD() < 0 {
-		t.Fatalf("program descriptor %d", f.FD())
+	if f.FD() < 0 || f.FanoutFD() < 0 {
+		t.Fatalf("program descriptors %d, %d", f.FD(), f.FanoutFD())
 	}
 	for _, idx := range []int{3, 70000} {
-		if f.Has(idx) {
+		if _, ok := f.Tap(idx); ok {
 			t.Errorf("ifindex %d in an empty filter", idx)
 		}
-		if err := f.Add(idx); err != nil {
+		if err := f.Add(idx, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Add(idx); err != nil {
+		if err := f.Add(idx, 2); err != nil {
 			t.Errorf("adding ifindex %d again: %v", idx, err)
 		}
-		if !f.Has(idx) {
-			t.Errorf("ifindex %d not in the filter after Add", idx)
+		if tap, ok := f.Tap(idx); !ok || tap != 2 {
+			t.Errorf("ifindex %d to tap %d (in the filter %v) after Add, want 2", idx, tap, ok)
 		}
 	}
-	if err := f.Delete(3); err != nil || f.Has(3) || !f.Has(70000) {
-		t.Errorf("Delete(3): %v; has 3 %v, has 70000 %v", err, f.Has(3), f.Has(70000))
+	if err := f.Add(5, -1); err == nil {
+		t.Error("Add to tap -1 accepted")
+	}
+	err = f.Delete(3)
+	_, has3 := f.Tap(3)
+	_, has70000 := f.Tap(70000)
+	if err != nil || has3 || !has70000 {
+		t.Errorf("Delete(3): %v; has 3 %v, has 70000 %v", err, has3, has70000)
 	}
 	if err := f.Delete(3); err != nil {
 		t.Errorf("deleting an absent ifindex: %v", err)

@@ -61,6 +61,9 @@ type binding struct {
 	// ignoreOutgoing hides what the interfaces transmit, the switch's own
 	// frames first.
 	ignoreOutgoing bool
+	// fanout is the group the socket joins once bound, with filter
+	// attached only then; nil for none.
+	fanout *fanoutJoin
 }
 
 // openReceiver opens a receiver with a TPACKET_V2 ring of cfg on a socket
@@ -132,6 +135,10 @@ func setupShared(fd int, cfg SharedConfig, g ringGeometry, b binding) ([]byte, s
 	mem, err := unix.Mmap(fd, 0, g.blockSize*g.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, "mmap", err
+	}
+	if b.fanout != nil {
+		op, err := joinFanout(fd, b)
+		return mem, op, err
 	}
 	if b.filter >= 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, b.filter); err != nil {

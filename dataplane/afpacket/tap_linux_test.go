@@ -104,7 +104,7 @@ func TestTapReceivesTheFilteredPortsOnly(t *testing.T) {
 	}
 	s, f, ch := startTap(t, nsPort, SharedConfig{Frames: 512})
 	for _, i := range idx[:2] {
-		if err := f.Add(int(i)); err != nil {
+		if err := f.Add(int(i), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -178,7 +178,7 @@ func TestTapKeepsSuperFrames(t *testing.T) {
 	tap := openTap(t, ns, "tap0")
 	idx := ifindexIn(t, ns, "tap0")
 	_, f, ch := startTap(t, ns, SharedConfig{})
-	if err := f.Add(int(idx)); err != nil {
+	if err := f.Add(int(idx), 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -307,7 +307,7 @@ func TestRingPortReceivesAndSends(t *testing.T) {
 func TestTapsTakeEachFrameOnceAndFillTheirOwnRingsOnly(t *testing.T) {
 	nstest.RequireRoot(t)
 	nsPort, nsPeer := nstest.Netns(t, "xsw-taps"), nstest.Netns(t, "xsw-taps")
-	const ports = 4
+	const ports = 5
 	peers := make([]*rawSock, ports)
 	idx := make([]int32, ports)
 	for i := range ports {
@@ -316,58 +316,94 @@ func TestTapsTakeEachFrameOnceAndFillTheirOwnRingsOnly(t *testing.T) {
 		peers[i] = openRaw(t, nsPeer, fmt.Sprint("peer", i), false)
 		idx[i] = ifindexIn(t, nsPort, n)
 	}
-	// Two taps that receive, given ports 0 and 1, and port 2; a third,
-	// given port 3, that nobody reads: its ring fills.
-	sA, fA, chA := startTap(t, nsPort, SharedConfig{Frames: 512})
-	sB, fB, chB := startTap(t, nsPort, SharedConfig{Frames: 512})
-	fC, err := bpf.LoadSockFilter()
+	f, err := bpf.LoadSockFilter()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("socket filter: %v", err)
 	}
-	t.Cleanup(func() { fC.Close() })
-	var sC *Shared
+	t.Cleanup(func() { f.Close() })
+	// Taps 0 and 1 receive; nobody reads tap 2.
+	var taps []*Shared
 	nstest.In(t, nsPort, func() (err error) {
-		sC, err = OpenTap(SharedConfig{Frames: 16}, fC.FD())
+		taps, err = OpenTaps(SharedConfig{Frames: 256}, 3, f.FD(), f.FanoutFD())
 		return err
 	})
-	t.Cleanup(func() { sC.Close() })
-	for _, add := range []struct {
-		f    *bpf.SockFilter
-		port int
-	}{{fA, 0}, {fA, 1}, {fB, 2}, {fC, 3}} {
-		if err := add.f.Add(int(idx[add.port])); err != nil {
-			t.Fatal(err)
+	t.Cleanup(func() {
+		for _, s := range taps {
+			s.Close()
+		}
+	})
+	if len(taps) != 3 {
+		t.Fatalf("OpenTaps opened %d taps, want 3", len(taps))
+	}
+	chs := []chan sharedRx{receiveAll(t, taps[0]), receiveAll(t, taps[1])}
+	tapOf := []int{0, 0, 1, 2, -1} // port 4 is in no tap
+	for p, tap := range tapOf {
+		if tap >= 0 {
+			if err := f.Add(int(idx[p]), tap); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	var tx *SendOnly
+	nstest.In(t, nsPort, func() (err error) {
+		tx, err = OpenSendOnly("port0", Config{})
+		return err
+	})
+	t.Cleanup(func() { tx.Close() })
 
 	const count = 400
+	testPort := []int{0, 1, 2, 4}
 	for i := range uint32(count) {
-		peers[i%3].send(t, testFrame(i, 60+int(i)*37%1400))
-		peers[3].send(t, testFrame(10000+i, 100)) // the flood of port 3
-	}
-	gotA := collect(t, chA, 300*time.Millisecond)
-	gotB := collect(t, chB, 10*time.Millisecond)
-	for i := range uint32(count) {
-		a, inA := gotA[i]
-		b, inB := gotB[i]
-		switch {
-		case inA && inB:
-			t.Errorf("frame %d of port%d received by both taps", i, i%3)
-		case i%3 == 2 && (!inB || b.ifindex != idx[2]):
-			t.Errorf("frame %d of port2 on tap B %v (ifindex %d), want it there, of ifindex %d", i, inB, b.ifindex, idx[2])
-		case i%3 != 2 && (!inA || a.ifindex != idx[i%3]):
-			t.Errorf("frame %d of port%d on tap A %v (ifindex %d), want it there, of ifindex %d", i, i%3, inA, a.ifindex, idx[i%3])
+		peers[testPort[i%4]].send(t, testFrame(i, 60+int(i)*37%1400))
+		for range 3 {
+			peers[3].send(t, testFrame(10000+i, 100)) // the flood of port 3, in tap 2
+		}
+		if i%50 == 0 {
+			time.Sleep(time.Millisecond) // taps 0 and 1 keep up
 		}
 	}
-	if len(gotA)+len(gotB) != count {
-		t.Errorf("taps A and B received %d and %d test frames, want %d in all: port3's too?", len(gotA), len(gotB), count)
+	if n, err := tx.Send([]dataplane.Frame{{Data: testFrame(5000, 100)}}); n != 1 || err != nil {
+		t.Fatalf("Send: %d, %v", n, err)
 	}
-	for name, s := range map[string]*Shared{"A": sA, "B": sB} {
-		if st := s.Stats(); st.RxDropped != 0 {
-			t.Errorf("tap %s dropped %d frames, want none: tap C's flood is C's", name, st.RxDropped)
+	got := []map[uint32]sharedRx{collect(t, chs[0], 300*time.Millisecond), collect(t, chs[1], 10*time.Millisecond)}
+	for i := range uint32(count) {
+		p := testPort[i%4]
+		r0, in0 := got[0][i]
+		r1, in1 := got[1][i]
+		switch want := tapOf[p]; {
+		case in0 && in1:
+			t.Errorf("frame %d of port%d received by both taps", i, p)
+		case want < 0 && (in0 || in1):
+			t.Errorf("frame %d of port%d, in no tap, received", i, p)
+		case want == 0 && (!in0 || r0.ifindex != idx[p]):
+			t.Errorf("frame %d of port%d on tap 0: %v (ifindex %d), want it there, of ifindex %d", i, p, in0, r0.ifindex, idx[p])
+		case want == 1 && (!in1 || r1.ifindex != idx[p]):
+			t.Errorf("frame %d of port%d on tap 1: %v (ifindex %d), want it there, of ifindex %d", i, p, in1, r1.ifindex, idx[p])
 		}
 	}
-	if st := sC.Stats(); st.RxDropped == 0 {
-		t.Errorf("tap C, never read, stats %+v: want its ring full and drops counted", st)
+	for tap, g := range got {
+		if _, ok := g[5000]; ok {
+			t.Errorf("a frame the switch sent came back on tap %d", tap)
+		}
+		for seq := range g {
+			if seq >= 10000 && seq < 10000+count {
+				t.Errorf("frame %d of port3, in tap 2, received by tap %d", seq, tap)
+				break
+			}
+		}
+		if st := taps[tap].Stats(); st.RxDropped != 0 {
+			t.Errorf("tap %d dropped %d frames, want none: tap 2's flood is tap 2's", tap, st.RxDropped)
+		}
+	}
+	if st := taps[2].Stats(); st.RxDropped == 0 {
+		t.Errorf("tap 2, never read, stats %+v: want its ring full and drops counted", st)
+	}
+}
+
+func TestOpenTapsChecksItsArguments(t *testing.T) {
+	for _, tc := range []struct{ n, filter, fanout int }{{0, 3, 4}, {maxTaps + 1, 3, 4}, {2, -1, 4}, {2, 3, -1}} {
+		if _, err := OpenTaps(SharedConfig{}, tc.n, tc.filter, tc.fanout); err == nil {
+			t.Errorf("OpenTaps(%d taps, filter %d, fanout %d) accepted", tc.n, tc.filter, tc.fanout)
+		}
 	}
 }

@@ -87,9 +87,9 @@ type system struct {
 	watchFeatures func(ctx context.Context, changed func(ifindex int)) error
 	links         links
 	sockets       sockets
-	// openTap opens the receiver of the AF_PACKET ports without the fast
-	// path and its filter; nil: each such port has a ring of its own.
-	openTap   func(afpacket.SharedConfig) (dataplane.Receiver, portFilter, error)
+	// openTaps opens the n receivers of the AF_PACKET ports without the
+	// fast path and their filter; nil: each such port has a ring of its own.
+	openTaps  func(cfg afpacket.SharedConfig, n int) ([]dataplane.Receiver, portFilter, error)
 	hostPorts hostPortOps // nil: host ports are not made (tests on fakes)
 }
 
@@ -109,7 +109,7 @@ func kernel(umem afxdp.UMEMConfig) system {
 		links:         netlinkLinks{},
 		hostPorts:     kernelHostPorts{},
 		sockets:       &kernelSockets{umem: umem, umems: map[string]*afxdp.UMEM{}},
-		openTap:       openTap,
+		openTaps:      openTaps,
 	}
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/xswitch/xswitch/bpf"
@@ -10,71 +11,56 @@ import (
 )
 
 // The userspace AF_PACKET ports (no fast path) receive on a few sockets, the
-// taps: each bound to every protocol on every interface of the namespace,
-// with a socket filter of its own that lets through only what enters on the
-// ports given to it, into a TPACKET_V2 ring that hands each frame over at
-// once, forwarded by a goroutine of its own. The ports themselves only send.
-// So a port costs a map entry and a sending socket, not a ring and a
-// goroutine, and no timer runs anywhere.
+// taps (config.PuntRing.Taps): each bound to every protocol on every
+// interface of the namespace, with a TPACKET_V2 ring that hands each frame
+// over at once, and a goroutine that forwards what it receives. They form
+// one PACKET_FANOUT group whose eBPF program sends each frame to the tap its
+// ingress port is given to, whose socket filter then keeps only the frames
+// of ports. The ports themselves only send. So a port costs a map entry and
+// a sending socket, not a ring and a goroutine, and no timer runs anywhere.
 //
-// A port is given to one tap for as long as it is attached: its frames pass
-// exactly one filter. A guest that sends faster than its tap forwards fills
-// that tap's ring only, so the kernel drops the frames of the ports that
-// share it, not those of every port; and the taps forward on as many cores.
-// A port goes to the tap with the least load, where an uplink, which
-// carries the traffic of many, outweighs any number of guests: uplinks get
-// taps of their own while there are enough.
+// A port is given to one tap for as long as it is attached: the kernel
+// hands each of its frames to that tap only. A guest that sends faster than
+// its tap forwards fills that tap's ring, so the kernel drops the frames of
+// the ports that share it, not those of every port; and the taps forward on
+// as many cores. A port goes to the tap with the least load, where an
+// uplink, which carries the traffic of many, outweighs any number of
+// guests: uplinks get taps of their own while there are enough.
 //
-// A tap is open while at least one port is given to it. Where the first
-// cannot open (no eBPF socket filters, say), each port gets a ring of its
-// own.
+// The taps are open while at least one port is given to them; they open and
+// close together, since a fanout group renumbers its sockets when one
+// leaves. Where they cannot open (no eBPF socket filters, a kernel without
+// PACKET_FANOUT_FLAG_IGNORE_OUTGOING), each port gets a ring of its own.
 
 // uplinkLoad is what an uplink weighs in a tap, against 1 for a guest.
 const uplinkLoad = 1 << 20
 
-// portFilter is a tap's socket filter as the daemon keeps it up to date
-// (*bpf.SockFilter).
+// portFilter is the taps' socket filter and fanout program as the daemon
+// keeps them up to date (*bpf.SockFilter).
 type portFilter interface {
-	Add(ifindex int) error
+	Add(ifindex, tap int) error
 	Delete(ifindex int) error
 	Close() error
 }
 
 var _ portFilter = (*bpf.SockFilter)(nil)
 
-// openTap loads a socket filter and opens a tap with it.
-func openTap(cfg afpacket.SharedConfig) (dataplane.Receiver, portFilter, error) {
+// openTaps loads the programs and opens n taps with them.
+func openTaps(cfg afpacket.SharedConfig, n int) ([]dataplane.Receiver, portFilter, error) {
 	f, err := bpf.LoadSockFilter()
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := afpacket.OpenTap(cfg, f.FD())
+	taps, err := afpacket.OpenTaps(cfg, n, f.FD(), f.FanoutFD())
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	return r, f, nil
-}
-
-// tapState is the taps of the daemon; under mu.
-type tapState struct {
-	taps   []tap       // config.PuntRing.Taps of them, made with the first port
-	of     map[int]int // by ifindex: the tap each attached port is given to
-	failed bool        // no tap could open, which was logged: ports get rings of their own from now on
-	// retired sums the counters of the taps closed so far, so that the
-	// sums TapStats reports never go down.
-	retired   dataplane.SharedStats
-	retiredKD dataplane.KernelDrops
-}
-
-// tap is one socket of the userspace ports and its goroutine.
-type tap struct {
-	shared   *dataplane.Shared  // forwards the tap's frames; nil while closed
-	rx       dataplane.Receiver // shared's socket
-	filter   portFilter         // rx's filter, with the ifindexes of its ports
-	ports    int                // ports given to the tap
-	uplinks  int                // of ports, the uplinks
-	unusable bool               // it did not open while others had, which was logged: no port is given to it
+	rs := make([]dataplane.Receiver, len(taps))
+	for i, t := range taps {
+		rs[i] = t
+	}
+	return rs, f, nil
 }
 
 // tapCount returns how many taps r asks for.
@@ -85,17 +71,30 @@ func tapCount(r config.PuntRing) int {
 	return r.Taps
 }
 
+// tapState is the taps of the daemon; under mu.
+type tapState struct {
+	taps   []tap       // all open, or none
+	filter portFilter  // the taps' programs, with the ifindexes of their ports; nil while closed
+	of     map[int]int // by ifindex: the tap each port is given to
+	failed bool        // the taps could not open, which was logged: ports get rings of their own from now on
+}
+
+// tap is one socket of the userspace ports and its goroutine.
+type tap struct {
+	shared  *dataplane.Shared  // forwards the tap's frames
+	rx      dataplane.Receiver // shared's socket
+	ports   int                // ports given to the tap
+	uplinks int                // of ports, the uplinks
+}
+
 // load is what the tap carries, as pickTap weighs it.
 func (t *tap) load() int { return t.ports - t.uplinks + t.uplinks*uplinkLoad }
 
-// pickTap returns the index of the usable tap with the least load, the
-// first of equals, or -1 if none is usable.
+// pickTap returns the index of the tap with the least load, the first of
+// equals, or -1 if there is none.
 func pickTap(taps []tap) int {
 	best := -1
 	for i := range taps {
-		if taps[i].unusable {
-			continue
-		}
 		if best < 0 || taps[i].load() < taps[best].load() {
 			best = i
 		}
@@ -104,184 +103,128 @@ func pickTap(taps []tap) int {
 }
 
 // userspaceAFPacket opens the sockets of an AF_PACKET port without the fast
-// path: a sending socket and a place in a tap, when a tap can be had (shared
-// is then set), or a port with a ring of its own; under mu.
+// path: a sending socket and a place in a tap, when the taps can be had
+// (shared is then set), or a port with a ring of its own; under mu.
 func (d *Daemon) userspaceAFPacket(name string, idx int, cfg afpacket.Config) (p dataplane.Port, shared *dataplane.Shared, err error) {
-	_, uplink, _ := matchPort(d.cfg, name)
-	if i := d.tapFor(name, uplink); i >= 0 {
-		t := &d.tap.taps[i]
-		if err := t.filter.Add(idx); err != nil {
-			d.tapRelease(i)
-			return nil, nil, fmt.Errorf("port %s: userspace receiver: %w", name, err)
-		}
-		if p, err = d.sys.sockets.AFPacketSendOnly(name, cfg); err != nil {
-			t.filter.Delete(idx)
-			d.tapRelease(i)
-			return nil, nil, err
-		}
-		t.ports++
-		if uplink {
-			t.uplinks++
-		}
-		if d.tap.of == nil {
-			d.tap.of = map[int]int{}
-		}
-		d.tap.of[idx] = i
-		return p, t.shared, nil
+	if !d.tapsOpen(name) {
+		p, err = d.sys.sockets.AFPacket(name, cfg)
+		return p, nil, err
 	}
-	p, err = d.sys.sockets.AFPacket(name, cfg)
-	return p, nil, err
-}
-
-// tapFor returns the index of the open tap port name goes to, opening it if
-// need be, or -1 if there is none to be had; under mu.
-func (d *Daemon) tapFor(name string, uplink bool) int {
 	s := &d.tap
-	if s.failed || d.sys.openTap == nil {
-		return -1
+	i := pickTap(s.taps)
+	if err := s.filter.Add(idx, i); err != nil {
+		d.tapsRelease()
+		return nil, nil, fmt.Errorf("port %s: userspace receiver: %w", name, err)
 	}
-	if s.taps == nil {
-		s.taps = make([]tap, tapCount(d.cfg.PuntRing))
+	if p, err = d.sys.sockets.AFPacketSendOnly(name, cfg); err != nil {
+		s.filter.Delete(idx)
+		d.tapsRelease()
+		return nil, nil, err
 	}
-	for {
-		i := pickTap(s.taps)
-		if i < 0 {
-			return -1
-		}
-		t := &s.taps[i]
-		if t.shared != nil {
-			return i
-		}
-		r, f, err := d.sys.openTap(sharedConfig(d.cfg.PuntRing))
-		if err == nil {
-			t.shared, t.rx, t.filter = dataplane.NewShared(r, d.log), r, f
-			d.log.Info("userspace AF_PACKET receiver opened", "port", name, "tap", i, "uplink", uplink)
-			return i
-		}
-		if s.open() == 0 {
-			s.failed = true
-			d.log.Error("cannot open the receiver of the userspace AF_PACKET ports: each gets a receive ring of its own", "port", name, "err", err)
-			return -1
-		}
-		t.unusable = true
-		d.log.Error("cannot open another receiver of the userspace AF_PACKET ports: those open take its ports", "port", name, "tap", i, "err", err)
+	t := &s.taps[i]
+	t.ports++
+	if _, uplink, _ := matchPort(d.cfg, name); uplink {
+		t.uplinks++
 	}
+	s.of[idx] = i
+	return p, t.shared, nil
 }
 
-// open returns the number of open taps.
-func (s *tapState) open() int {
-	n := 0
-	for i := range s.taps {
-		if s.taps[i].shared != nil {
-			n++
-		}
+// tapsOpen reports whether the taps are open, opening them for port name if
+// need be; under mu.
+func (d *Daemon) tapsOpen(name string) bool {
+	s := &d.tap
+	if s.filter != nil {
+		return true
 	}
-	return n
+	if s.failed || d.sys.openTaps == nil {
+		return false
+	}
+	n := tapCount(d.cfg.PuntRing)
+	rs, f, err := d.sys.openTaps(sharedConfig(d.cfg.PuntRing), n)
+	if err != nil {
+		s.failed = true
+		d.log.Error("cannot open the receivers of the userspace AF_PACKET ports: each gets a receive ring of its own", "port", name, "err", err)
+		return false
+	}
+	s.taps, s.filter, s.of = make([]tap, len(rs)), f, map[int]int{}
+	for i, r := range rs {
+		s.taps[i] = tap{shared: dataplane.NewShared(r, d.log.With("tap", i)), rx: r}
+	}
+	d.log.Info("userspace AF_PACKET receivers opened", "port", name, "taps", len(rs))
+	return true
 }
 
-// tapDetached takes the port of ifindex idx out of its tap's filter, once
-// the bridge no longer has it, and closes the tap with its last port; under
-// mu.
+// tapDetached takes the port of ifindex idx out of the taps' filter, once
+// the bridge no longer has it, and closes the taps with their last port;
+// under mu.
 func (d *Daemon) tapDetached(idx int, name string) {
-	i, ok := d.tap.of[idx]
+	s := &d.tap
+	i, ok := s.of[idx]
 	if !ok {
 		return
 	}
-	delete(d.tap.of, idx)
-	t := &d.tap.taps[i]
-	if t.shared == nil {
-		return
+	delete(s.of, idx)
+	if err := s.filter.Delete(idx); err != nil {
+		d.log.Warn("userspace receiver: the filter keeps a removed port's frames", "port", name, "err", err)
 	}
-	if err := t.filter.Delete(idx); err != nil {
-		d.log.Warn("userspace receiver: the filter keeps a removed port's frames", "port", name, "tap", i, "err", err)
-	}
+	t := &s.taps[i]
 	t.ports--
 	if _, uplink, _ := matchPort(d.cfg, name); uplink {
 		t.uplinks--
 	}
-	d.tapRelease(i)
+	d.tapsRelease()
 }
 
-// tapRelease closes tap i if no port uses it; under mu.
-func (d *Daemon) tapRelease(i int) {
-	t := &d.tap.taps[i]
-	if t.shared == nil || t.ports > 0 {
+// tapsRelease closes the taps if no port uses them; under mu.
+func (d *Daemon) tapsRelease() {
+	if d.tap.filter == nil || len(d.tap.of) > 0 {
 		return
 	}
-	if err := d.tap.closeTap(i); err != nil {
-		d.log.Warn("userspace AF_PACKET receiver closed", "tap", i, "err", err)
+	if err := d.tap.close(); err != nil {
+		d.log.Warn("userspace AF_PACKET receivers closed", "err", err)
 	}
 }
 
-// closeTap closes tap i's socket, its goroutine and its filter, and keeps
-// its figures in retired.
-func (s *tapState) closeTap(i int) error {
-	t := &s.taps[i]
-	if t.shared == nil {
+// close closes the taps' sockets, their goroutines and their filter.
+func (s *tapState) close() error {
+	if s.filter == nil {
 		return nil
 	}
-	err := t.shared.Close()
-	if ferr := t.filter.Close(); err == nil {
-		err = ferr
-	}
-	st, kd := t.stats()
-	addStats(&s.retired, &s.retiredKD, st, kd)
-	s.retired.Ports = 0
-	for idx, j := range s.of {
-		if j == i {
-			delete(s.of, idx)
-		}
-	}
-	s.taps[i] = tap{unusable: t.unusable}
-	return err
-}
-
-// close closes every tap.
-func (s *tapState) close() error {
-	var first error
+	var errs []error
 	for i := range s.taps {
-		if err := s.closeTap(i); first == nil {
-			first = err
-		}
+		errs = append(errs, s.taps[i].shared.Close())
 	}
-	return first
+	errs = append(errs, s.filter.Close())
+	s.taps, s.filter, s.of = nil, nil, nil
+	return errors.Join(errs...)
 }
 
-// stats returns the figures of an open tap.
-func (t *tap) stats() (dataplane.SharedStats, dataplane.KernelDrops) {
-	var kd dataplane.KernelDrops
-	if k, ok := t.rx.(dataplane.KernelDropper); ok {
-		kd.RingFull, kd.Truncated = k.KernelDrops()
-	}
-	return t.shared.Stats(), kd
-}
-
-// addStats adds st and kd to *sum and *sumKD.
-func addStats(sum *dataplane.SharedStats, sumKD *dataplane.KernelDrops, st dataplane.SharedStats, kd dataplane.KernelDrops) {
-	sum.Ports += st.Ports
-	sum.Frames += st.Frames
-	sum.Batches += st.Batches
-	sum.Unknown += st.Unknown
-	sumKD.RingFull += kd.RingFull
-	sumKD.Truncated += kd.Truncated
-}
-
-// TapStats returns the figures of the userspace ports' receivers while one
-// is open, summed over the taps; the counters include those of taps closed
-// before.
+// TapStats returns the figures of the userspace ports' receivers summed over
+// the taps, while they are open.
 func (d *Daemon) TapStats() (dataplane.SharedStats, dataplane.KernelDrops, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := &d.tap
-	if s.open() == 0 {
+	if s.filter == nil {
 		return dataplane.SharedStats{}, dataplane.KernelDrops{}, false
 	}
-	st, kd := s.retired, s.retiredKD
+	var (
+		sum dataplane.SharedStats
+		kd  dataplane.KernelDrops
+	)
 	for i := range s.taps {
-		if t := &s.taps[i]; t.shared != nil {
-			ts, tkd := t.stats()
-			addStats(&st, &kd, ts, tkd)
+		t := &s.taps[i]
+		st := t.shared.Stats()
+		sum.Ports += st.Ports
+		sum.Frames += st.Frames
+		sum.Batches += st.Batches
+		sum.Unknown += st.Unknown
+		if k, ok := t.rx.(dataplane.KernelDropper); ok {
+			full, truncated := k.KernelDrops()
+			kd.RingFull += full
+			kd.Truncated += truncated
 		}
 	}
-	return st, kd, true
+	return sum, kd, true
 }

@@ -2,9 +2,10 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"slices"
-	"strings"
+
 	"testing"
 	"time"
 
@@ -14,42 +15,45 @@ import (
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
 )
 
-// fakeFilter is a tap filter in memory.
+// fakeFilter is the taps' filter in memory: the tap of each ifindex.
 type fakeFilter struct {
-	ports  map[int]bool
+	ports  map[int]int
 	closed bool
 }
 
-func (f *fakeFilter) Add(idx int) error    { f.ports[idx] = true; return nil }
-func (f *fakeFilter) Delete(idx int) error { delete(f.ports, idx); return nil }
-func (f *fakeFilter) Close() error         { f.closed = true; return nil }
+func (f *fakeFilter) Add(idx, tap int) error { f.ports[idx] = tap; return nil }
+func (f *fakeFilter) Delete(idx int) error   { delete(f.ports, idx); return nil }
+func (f *fakeFilter) Close() error           { f.closed = true; return nil }
 
-// fakeTap opens in-memory taps and records them; err makes opening fail,
-// failAfter (if not 0) every opening after that many.
+// fakeTap opens in-memory taps and records the last; err makes opening fail.
 type fakeTap struct {
-	opened    int
-	rx        *porttest.Receiver // the last opened
-	filter    *fakeFilter        // the last opened
-	filters   []*fakeFilter      // every one opened
-	err       error
-	failAfter int
+	opened int                  // times the taps were opened
+	rxs    []*porttest.Receiver // the last opened
+	rx     *porttest.Receiver   // rxs[0]
+	filter *fakeFilter          // the last opened
+	err    error
 }
 
-func (ft *fakeTap) open(afpacket.SharedConfig) (dataplane.Receiver, portFilter, error) {
-	if ft.err != nil || ft.failAfter != 0 && ft.opened == ft.failAfter {
-		return nil, nil, errors.New("no socket filters here")
+func (ft *fakeTap) open(_ afpacket.SharedConfig, n int) ([]dataplane.Receiver, portFilter, error) {
+	if ft.err != nil {
+		return nil, nil, ft.err
 	}
 	ft.opened++
-	ft.rx, ft.filter = porttest.NewReceiver(8), &fakeFilter{ports: map[int]bool{}}
-	ft.filters = append(ft.filters, ft.filter)
-	return ft.rx, ft.filter, nil
+	ft.rxs = make([]*porttest.Receiver, n)
+	rs := make([]dataplane.Receiver, n)
+	for i := range n {
+		ft.rxs[i] = porttest.NewReceiver(8)
+		rs[i] = ft.rxs[i]
+	}
+	ft.rx, ft.filter = ft.rxs[0], &fakeFilter{ports: map[int]int{}}
+	return rs, ft.filter, nil
 }
 
 // newTapRig is a rig whose daemon may open one tap, with ports vif1.0 to
 // vif3.0 at ifindexes 7 to 9, vif3.0 in the fast path, the others not.
 func newTapRig(t *testing.T, ft *fakeTap) *rig {
 	r := newRig(t, testBridge+"    port-fastpath:\n      vif1.0: \"off\"\n      vif2.0: \"off\"\n", fastpathtest.New(), "")
-	r.d.sys.openTap = ft.open
+	r.d.sys.openTaps = ft.open
 	r.d.cfg.PuntRing.Taps = 1
 	for i, name := range []string{"vif1.0", "vif2.0", "vif3.0"} {
 		r.links.add(7+i, name, "veth", 1500)
@@ -133,12 +137,12 @@ func TestTapClosedWithTheDaemon(t *testing.T) {
 }
 
 // hasExactly reports whether m holds exactly the keys want.
-func hasExactly(m map[int]bool, want ...int) bool {
+func hasExactly(m map[int]int, want ...int) bool {
 	if len(m) != len(want) {
 		return false
 	}
 	for _, k := range want {
-		if !m[k] {
+		if _, ok := m[k]; !ok {
 			return false
 		}
 	}
@@ -156,8 +160,6 @@ func TestPickTapTakesTheLeastLoaded(t *testing.T) {
 		{"fewest ports", []tap{{ports: 2}, {ports: 1}, {ports: 1}}, 1},
 		{"an uplink outweighs guests", []tap{{ports: 1, uplinks: 1}, {ports: 9}}, 1},
 		{"uplinks spread too", []tap{{ports: 3, uplinks: 2}, {ports: 5, uplinks: 1}}, 1},
-		{"unusable skipped", []tap{{unusable: true}, {ports: 3}}, 1},
-		{"all unusable", []tap{{unusable: true}}, -1},
 	} {
 		if got := pickTap(tc.taps); got != tc.want {
 			t.Errorf("%s: pickTap = %d, want %d", tc.name, got, tc.want)
@@ -169,25 +171,13 @@ func TestPickTapTakesTheLeastLoaded(t *testing.T) {
 // guests vif1.0 to vif6.0 at ifindexes 7 to 12 and the uplink peth0 at 20.
 func newTapsRig(t *testing.T, ft *fakeTap, taps int) *rig {
 	r := newRig(t, testBridge+"    fastpath: \"off\"\n", fastpathtest.New(), "")
-	r.d.sys.openTap = ft.open
+	r.d.sys.openTaps = ft.open
 	r.d.cfg.PuntRing.Taps = taps
 	for i := range 6 {
-		r.links.add(7+i, "vif"+string(rune('1'+i))+".0", "veth", 1500)
+		r.links.add(7+i, fmt.Sprintf("vif%d.0", i+1), "veth", 1500)
 	}
 	r.links.add(20, "peth0", "veth", 1500)
 	return r
-}
-
-// filtersOf returns the indexes in ft.filters of the open filters that hold
-// ifindex.
-func filtersOf(ft *fakeTap, ifindex int) []int {
-	var in []int
-	for i, f := range ft.filters {
-		if f.ports[ifindex] && !f.closed {
-			in = append(in, i)
-		}
-	}
-	return in
 }
 
 func TestPortsSpreadOverTheTapsEachInOne(t *testing.T) {
@@ -196,7 +186,7 @@ func TestPortsSpreadOverTheTapsEachInOne(t *testing.T) {
 	order := []struct {
 		name string
 		idx  int
-		tap  int // the filter, in opening order, that must hold it
+		tap  int
 	}{
 		{"vif1.0", 7, 0}, {"peth0", 20, 1}, {"vif2.0", 8, 2}, {"vif3.0", 9, 3},
 		{"vif4.0", 10, 0}, {"vif5.0", 11, 2}, {"vif6.0", 12, 3},
@@ -204,84 +194,52 @@ func TestPortsSpreadOverTheTapsEachInOne(t *testing.T) {
 	for _, p := range order {
 		r.d.attach(p.idx, p.name)
 	}
-	if ft.opened != 4 {
-		t.Fatalf("taps opened %d, want 4", ft.opened)
+	if ft.opened != 1 || len(ft.rxs) != 4 {
+		t.Fatalf("taps opened %d times, %d of them; want once, 4", ft.opened, len(ft.rxs))
 	}
 	for _, p := range order {
-		if got := filtersOf(ft, p.idx); !slices.Equal(got, []int{p.tap}) {
-			t.Errorf("%s in the filters %v, want in %d only", p.name, got, p.tap)
+		if tap, ok := ft.filter.ports[p.idx]; !ok || tap != p.tap {
+			t.Errorf("%s given to tap %d (in the filter %v), want %d", p.name, tap, ok, p.tap)
 		}
 	}
 	if st, _, ok := r.d.TapStats(); !ok || st.Ports != len(order) {
 		t.Errorf("tap stats %+v (open %v), want %d ports", st, ok, len(order))
 	}
-
-	// The uplink's tap closes with it; counters stay.
-	ft.rx = nil
-	r.d.detach(20, "test")
-	if !ft.filters[1].closed {
-		t.Error("the uplink's tap not closed with its only port")
-	}
-	if st, _, ok := r.d.TapStats(); !ok || st.Ports != len(order)-1 {
-		t.Errorf("tap stats %+v (open %v), want %d ports", st, ok, len(order)-1)
-	}
-	// A guest now takes the tap with the fewest ports: the one freed.
-	r.d.detach(7, "test")
-	r.d.attach(7, "vif1.0")
-	if got := filtersOf(ft, 7); !slices.Equal(got, []int{4}) {
-		t.Errorf("vif1.0 back in the filters %v, want in the newly opened 4 only", got)
-	}
-}
-
-func TestTapCountersSumOverTapsAndOutliveThem(t *testing.T) {
-	ft := &fakeTap{}
-	r := newTapsRig(t, ft, 2)
-	var rxs []*porttest.Receiver
-	for i, name := range []string{"vif1.0", "vif2.0"} {
-		r.d.attach(7+i, name)
-		rxs = append(rxs, ft.rx)
-	}
+	// Each port's frames are forwarded by its tap, and counted over all.
 	bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5, 1, 2, 3, 4}
-	rxs[0].Inject(7, bcast)
-	rxs[1].Inject(8, bcast)
-	rxs[1].Inject(8, bcast)
+	ft.rxs[1].Inject(20, bcast)
+	ft.rxs[3].Inject(12, bcast)
+	ft.rxs[0].Inject(12, bcast) // not tap 0's port: unknown there
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		st, _, _ := r.d.TapStats()
-		if st.Frames == 3 {
+		if st.Frames == 3 && st.Unknown == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("tap stats %+v, want 3 frames over both taps", st)
+			t.Fatalf("tap stats %+v, want 3 frames over the taps, 1 of an unknown port", st)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r.d.detach(8, "test")
-	if st, _, ok := r.d.TapStats(); !ok || st.Frames != 3 || st.Ports != 1 {
-		t.Errorf("tap stats %+v (open %v) after a tap closed, want 3 frames still, 1 port", st, ok)
-	}
-}
 
-func TestTapThatCannotOpenLeavesItsPortsToTheOthers(t *testing.T) {
-	ft := &fakeTap{failAfter: 2}
-	r := newTapsRig(t, ft, 4)
-	for i := range 5 {
-		r.d.attach(7+i, "vif"+string(rune('1'+i))+".0")
+	// The uplink's tap is the least loaded once it has left.
+	r.d.detach(20, "test")
+	r.d.detach(7, "test")
+	r.d.attach(7, "vif1.0")
+	if tap := ft.filter.ports[7]; tap != 1 {
+		t.Errorf("vif1.0 back in tap %d, want the uplink's, 1", tap)
 	}
-	if ft.opened != 2 {
-		t.Fatalf("taps opened %d, want 2", ft.opened)
-	}
-	for i := range 5 {
-		if got := filtersOf(ft, 7+i); len(got) != 1 {
-			t.Errorf("ifindex %d in the filters %v, want in one", 7+i, got)
+	for _, p := range order {
+		if p.idx != 20 {
+			r.d.detach(p.idx, "test")
 		}
 	}
-	if n := len(ft.filters[0].ports) + len(ft.filters[1].ports); n != 5 {
-		t.Errorf("the two taps have %d ports, want 5", n)
+	if !ft.filter.closed || len(ft.filter.ports) != 0 {
+		t.Errorf("filter %v (closed %v) after the last port left, want empty, closed", ft.filter.ports, ft.filter.closed)
 	}
-	for _, s := range r.socks.opened {
-		if !strings.HasSuffix(s, "send-only") {
-			t.Errorf("opened %q: a port got a ring of its own while taps were open", s)
+	for i, rx := range ft.rxs {
+		if _, err := rx.Receive(make([]dataplane.Frame, 1), make([]int32, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("tap %d not closed with the last port: %v", i, err)
 		}
 	}
 }
