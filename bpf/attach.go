@@ -45,14 +45,17 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 	}
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	capture := false // a port attached again keeps its capture
+	var kept *portLinks // a port attached again keeps its capture and mirrors
 	if old, ok := fp.ports[p.Index]; ok {
 		old.close()
-		capture = old.capture
+		kept = old
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, capture: capture, policy: p.Policy}
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, policy: p.Policy}
+	if kept != nil {
+		pl.capture, pl.mirror = kept.capture, kept.mirror
+	}
 	if p.XSK {
 		return fp.attachXSKPort(p, feats, pl)
 	}
@@ -62,7 +65,7 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 // attachTCPort attaches a port's TC program, and its XDP program when its
 // mode resolves to xdp.
 func (fp *FastPath) attachTCPort(p Port, feats uint64, pl *portLinks) (Mode, error) {
-	if err := fp.putPort(p, feats, false, pl.capture); err != nil {
+	if err := fp.putPort(p, feats, pl); err != nil {
 		return "", err
 	}
 	fail := func(op string, err error) (Mode, error) {

@@ -15,6 +15,7 @@ var PuntReasons = [xswitchPuntReasonPUNT_MAX]string{
 	xswitchPuntReasonPUNT_MTU:            "mtu",
 	xswitchPuntReasonPUNT_UNPARSED:       "unparsed",
 	xswitchPuntReasonPUNT_XDP_LIMIT:      "xdp_limit",
+	xswitchPuntReasonPUNT_MIRROR:         "mirror",
 }
 
 // DropReasons name the reasons the programs drop a frame, indexed like the
@@ -24,6 +25,7 @@ var DropReasons = [xswitchDropReasonDROP_MAX]string{
 	xswitchDropReasonDROP_SPOOFED:  "spoofed",
 	xswitchDropReasonDROP_VLAN:     "vlan",
 	xswitchDropReasonDROP_ISOLATED: "isolated",
+	xswitchDropReasonDROP_MIRROR:   "mirror_destination",
 }
 
 // PuntEtherType is the ethertype of the header the TC program puts in the
@@ -37,13 +39,16 @@ const PuntHeaderLen = int(xswitchPuntHeaderPUNT_HDR_LEN)
 
 // Flags of the maps' entries (enum port_flag, enum fdb_flag).
 const (
-	portXDPTx     = uint32(xswitchPortFlagPORT_XDP_TX)
-	portPeer      = uint32(xswitchPortFlagPORT_PEER)
-	portXSK       = uint32(xswitchPortFlagPORT_XSK)
-	portNoFast    = uint32(xswitchPortFlagPORT_NO_FAST)
-	portIsolated  = uint32(xswitchPortFlagPORT_ISOLATED)
-	portAntiSpoof = uint32(xswitchPortFlagPORT_ANTISPOOF)
-	fdbStatic     = uint32(xswitchFdbFlagFDB_STATIC)
+	portXDPTx      = uint32(xswitchPortFlagPORT_XDP_TX)
+	portPeer       = uint32(xswitchPortFlagPORT_PEER)
+	portXSK        = uint32(xswitchPortFlagPORT_XSK)
+	portNoFast     = uint32(xswitchPortFlagPORT_NO_FAST)
+	portIsolated   = uint32(xswitchPortFlagPORT_ISOLATED)
+	portAntiSpoof  = uint32(xswitchPortFlagPORT_ANTISPOOF)
+	portMirrorIn   = uint32(xswitchPortFlagPORT_MIRROR_IN)
+	portMirrorOut  = uint32(xswitchPortFlagPORT_MIRROR_OUT)
+	portMirrorDest = uint32(xswitchPortFlagPORT_MIRROR_DEST)
+	fdbStatic      = uint32(xswitchFdbFlagFDB_STATIC)
 )
 
 // Address families of the allowed-address map's keys (enum addr_family).

@@ -78,6 +78,7 @@ type portLinks struct {
 	xskQueues int       // and how many
 	off       bool      // an AF_XDP port whose fast path is off
 	capture   bool      // its frames are copied for a capture (SetCapture)
+	mirror    PortMirror
 	policy    policy.Policy
 }
 

@@ -24,6 +24,13 @@ enum port_flag {
 	PORT_CAPTURE = 64,   // a capture runs: the frames the programs forward
 			     // from or to the port, or drop, are copied to
 			     // xs_capture
+	PORT_MIRROR_IN = 128,   // the frames the port receives are mirrored to
+				// port.mirror_in (0: several ports, which
+				// userspace serves: such frames are punted)
+	PORT_MIRROR_OUT = 256,  // the same for the frames sent out of the
+				// port, to port.mirror_out
+	PORT_MIRROR_DEST = 512, // a mirror's destination: what it sends is
+				// dropped, and its MACs never learned
 };
 
 // How a port carries VLANs (struct port.vlan_mode), numbered as
@@ -40,6 +47,7 @@ enum drop_reason {
 	DROP_SPOOFED,  // anti-spoofing refused its source
 	DROP_VLAN,     // not in a VLAN of the ingress or the egress port
 	DROP_ISOLATED, // from an isolated port to another isolated port
+	DROP_MIRROR,   // sent by a mirror's destination
 	DROP_MAX,
 };
 
@@ -94,6 +102,8 @@ enum punt_reason {
 	PUNT_UNPARSED,        // runt, multicast source, or a tag other than one 802.1Q
 	PUNT_XDP_LIMIT,       // AF_XDP port: a frame XDP cannot redirect (checksum
 			      // pending, multi-buffer, egress takes no XDP frames)
+	PUNT_MIRROR,          // from or to a mirrored port, which XDP does not
+			      // mirror, or mirrored to several ports
 	PUNT_MAX,
 };
 
@@ -152,6 +162,8 @@ struct port {
 	__u8 pad;
 	__u8 mac[6];    // PORT_ANTISPOOF: the only source MAC allowed
 	__u16 pad2;
+	__u32 mirror_in;  // PORT_MIRROR_IN: the ifindex of the mirror's destination
+	__u32 mirror_out; // PORT_MIRROR_OUT: the same
 };
 
 // A trunk port's tagged VLAN (xs_vlans).

@@ -241,6 +241,8 @@ static __always_inline bool spoofed(void *ctx, bool xdp, struct frame *f, struct
 // frame's length.
 static __always_inline enum drop_reason admit(void *ctx, bool xdp, struct frame *f, struct port *in, __u32 len)
 {
+	if (in->flags & PORT_MIRROR_DEST)
+		return DROP_MIRROR;
 	if (in->vlan_mode != VLAN_TRANSPARENT && !vlan_in(f, in))
 		return DROP_VLAN;
 	if ((in->flags & PORT_ANTISPOOF) && spoofed(ctx, xdp, f, in, len))

@@ -14,7 +14,7 @@ import (
 
 // putPort writes the port's entries in the ports, devmap, stats and policy
 // maps.
-func (fp *FastPath) putPort(p Port, feats uint64, noFast, capture bool) error {
+func (fp *FastPath) putPort(p Port, feats uint64, pl *portLinks) error {
 	v := xswitchPort{Bridge: p.Bridge, MaxLen: uint32(p.MTU + ethHdrLen)}
 	if p.Kind == "veth" && p.PeerElsewhere {
 		v.Flags |= portPeer
@@ -24,12 +24,13 @@ func (fp *FastPath) putPort(p Port, feats uint64, noFast, capture bool) error {
 		v.XskBase = p.XSKBase
 		v.XskQueues = uint32(p.XSKQueues)
 	}
-	if noFast {
+	if pl.off {
 		v.Flags |= portNoFast
 	}
-	if capture {
+	if pl.capture {
 		v.Flags |= portCapture
 	}
+	setMirror(&v, pl.mirror)
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
 		// port is simply no XDP target.
@@ -64,7 +65,7 @@ func (fp *FastPath) Refresh(p Port) error {
 	feats, _ := xdpFeatures(p.Index)
 	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
 	p.Policy = pl.policy
-	return fp.putPort(p, feats, pl.off, pl.capture)
+	return fp.putPort(p, feats, pl)
 }
 
 // deletePort removes the port's entries, and every MAC entry that points at

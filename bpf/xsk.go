@@ -61,7 +61,8 @@ func (fp *FastPath) attachXSKPort(p Port, feats uint64, pl *portLinks) (Mode, er
 	if err != nil {
 		return "", err
 	}
-	if err := fp.putPort(p, feats, mode == ModeOff, pl.capture); err != nil {
+	pl.off = mode == ModeOff
+	if err := fp.putPort(p, feats, pl); err != nil {
 		return "", err
 	}
 	fp.unpinLink(p.Name, "tc")

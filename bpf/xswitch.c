@@ -173,8 +173,10 @@ static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
 // the egress port's ifindex and flags, and *op what the frame's tag needs;
 // on V_DROP, *drop says why.
 // With dry it changes nothing: it decides as if the source were learned.
+// On V_REDIRECT to a port with PORT_MIRROR_OUT, *emirror is its mirror's
+// destination.
 static __always_inline enum verdict decide(struct frame *f, struct port *in, bool xdp, bool dry,
-					   __u32 *egress, __u32 *eflags, __u8 *op,
+					   __u32 *egress, __u32 *eflags, __u32 *emirror, __u8 *op,
 					   enum punt_reason *reason, enum drop_reason *drop)
 {
 	if (!f->parsed || (f->addr[ETH_ALEN] & 1)) {
@@ -234,6 +236,8 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	}
 	*egress = out_ifindex;
 	*eflags = out->flags;
+	if (out->flags & PORT_MIRROR_OUT)
+		*emirror = out->mirror_out;
 	return V_REDIRECT;
 }
 
@@ -418,6 +422,9 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (in->flags & PORT_NO_FAST)
 		return to_socket(ctx, in); // no decision, nothing to count
+	// XDP cannot clone: TC, or the AF_XDP port's socket, mirrors.
+	if (in->flags & PORT_MIRROR_IN)
+		return to_user(ctx, in, PUNT_MIRROR);
 	__u32 wire_len = bpf_xdp_get_buff_len(ctx); // frags included
 	if (data + ETH_HLEN + VLAN_HLEN > end) {
 		// Short frames: TC and userspace decide, unless no such frame
@@ -444,10 +451,10 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return to_user(ctx, in, PUNT_UNPARSED);
 	f.len = end - data;
 
-	__u32 egress = 0, eflags = 0;
+	__u32 egress = 0, eflags = 0, emirror = 0;
 	__u8 op = TAG_KEEP;
 	enum punt_reason reason = PUNT_UNPARSED;
-	enum verdict v = decide(&f, in, true, false, &egress, &eflags, &op, &reason, &drop);
+	enum verdict v = decide(&f, in, true, false, &egress, &eflags, &emirror, &op, &reason, &drop);
 	if (v == V_DROP) {
 		count_drop(f.ifindex, drop, wire_len);
 		goto drop;
@@ -456,6 +463,8 @@ int xswitch_xdp(struct xdp_md *ctx)
 		return to_user(ctx, in, PUNT_XDP_LIMIT);
 	if (v != V_REDIRECT)
 		return to_user(ctx, in, reason); // punted: TC counts it, or the AF_XDP path
+	if (eflags & PORT_MIRROR_OUT)
+		return to_user(ctx, in, PUNT_MIRROR);
 	if (!xdp_sum_ok(ctx, ETH_HLEN + f.tag_len, f.ethertype))
 		return to_user(ctx, in, PUNT_XDP_LIMIT); // TC keeps the skb's offload metadata
 	long rc = bpf_redirect_map(&xs_tx_ports, egress, XDP_PASS);
@@ -561,7 +570,7 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_
 static __noinline int trace_frame(struct __sk_buff *skb)
 {
 	struct frame f = {};
-	__u32 egress = 0, eflags = 0, ifindex = skb->ifindex;
+	__u32 egress = 0, eflags = 0, emirror = 0, ifindex = skb->ifindex;
 	enum punt_reason reason = PUNT_UNPARSED;
 	enum drop_reason drop = DROP_SPOOFED;
 	__u8 op = TAG_KEEP;
@@ -578,7 +587,7 @@ static __noinline int trace_frame(struct __sk_buff *skb)
 	} else if ((drop = admit(skb, false, &f, in, skb->len)) != DROP_MAX) {
 		verdict = TRACE_DROP;
 	} else {
-		enum verdict v = decide(&f, in, false, true, &egress, &eflags, &op, &reason, &drop);
+		enum verdict v = decide(&f, in, false, true, &egress, &eflags, &emirror, &op, &reason, &drop);
 		if (v == V_DROP)
 			verdict = TRACE_DROP;
 		else if (v == V_REDIRECT)
@@ -595,7 +604,7 @@ SEC("tc")
 int xswitch_tc(struct __sk_buff *skb)
 {
 	struct frame f = {};
-	__u32 egress = 0, eflags = 0, ifindex = skb->ifindex;
+	__u32 egress = 0, eflags = 0, emirror = 0, ifindex = skb->ifindex;
 	enum punt_reason reason = PUNT_UNPARSED;
 
 	if (skb->mark == PUNT_MARK) {
@@ -623,13 +632,18 @@ int xswitch_tc(struct __sk_buff *skb)
 	if (drop != DROP_MAX)
 		goto drop;
 	__u8 op = TAG_KEEP;
-	enum verdict v = decide(&f, in, false, false, &egress, &eflags, &op, &reason, &drop);
+	enum verdict v = decide(&f, in, false, false, &egress, &eflags, &emirror, &op, &reason, &drop);
 	if (v == V_DROP)
 		goto drop;
 	if (v != V_REDIRECT)
 		return punt(skb, ifindex, reason);
+	// Several destinations are userspace's to serve.
+	if (((in->flags & PORT_MIRROR_IN) && !in->mirror_in) || ((eflags & PORT_MIRROR_OUT) && !emirror))
+		return punt(skb, ifindex, PUNT_MIRROR);
 	if (in->flags & PORT_CAPTURE)
 		capture_skb(skb, ifindex, CAPTURE_IN);
+	if (in->flags & PORT_MIRROR_IN)
+		bpf_clone_redirect(skb, in->mirror_in, 0);
 	// The tag is out of band at TC ingress (in band only for a frame
 	// injected there); the helpers handle either.
 	if (op == TAG_PUSH && bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), f.vid) < 0)
@@ -639,10 +653,15 @@ int xswitch_tc(struct __sk_buff *skb)
 	count_forward(f.ifindex, wire_len, false, egress, op);
 	if (eflags & PORT_CAPTURE)
 		capture_skb(skb, egress, CAPTURE_OUT);
+	if (eflags & PORT_MIRROR_OUT)
+		bpf_clone_redirect(skb, emirror, 0);
 	return tc_redirect(egress, eflags);
 drop:
 	count_drop(ifindex, drop, wire_len);
 	if (in->flags & PORT_CAPTURE)
 		capture_skb(skb, ifindex, CAPTURE_IN);
+	// Userspace mirrors what a port receives before its policy drops it.
+	if ((in->flags & PORT_MIRROR_IN) && in->mirror_in)
+		bpf_clone_redirect(skb, in->mirror_in, 0);
 	return TC_ACT_SHOT;
 }

@@ -60,7 +60,8 @@ const (
 	xswitchDropReasonDROP_SPOOFED  xswitchDropReason = 0
 	xswitchDropReasonDROP_VLAN     xswitchDropReason = 1
 	xswitchDropReasonDROP_ISOLATED xswitchDropReason = 2
-	xswitchDropReasonDROP_MAX      xswitchDropReason = 3
+	xswitchDropReasonDROP_MIRROR   xswitchDropReason = 3
+	xswitchDropReasonDROP_MAX      xswitchDropReason = 4
 )
 
 type xswitchFdbEntry struct {
@@ -116,18 +117,23 @@ type xswitchPort struct {
 	Pad       uint8
 	Mac       [6]uint8
 	Pad2      uint16
+	MirrorIn  uint32
+	MirrorOut uint32
 }
 
 type xswitchPortFlag uint32
 
 const (
-	xswitchPortFlagPORT_XDP_TX    xswitchPortFlag = 1
-	xswitchPortFlagPORT_PEER      xswitchPortFlag = 2
-	xswitchPortFlagPORT_XSK       xswitchPortFlag = 4
-	xswitchPortFlagPORT_NO_FAST   xswitchPortFlag = 8
-	xswitchPortFlagPORT_ISOLATED  xswitchPortFlag = 16
-	xswitchPortFlagPORT_ANTISPOOF xswitchPortFlag = 32
-	xswitchPortFlagPORT_CAPTURE   xswitchPortFlag = 64
+	xswitchPortFlagPORT_XDP_TX      xswitchPortFlag = 1
+	xswitchPortFlagPORT_PEER        xswitchPortFlag = 2
+	xswitchPortFlagPORT_XSK         xswitchPortFlag = 4
+	xswitchPortFlagPORT_NO_FAST     xswitchPortFlag = 8
+	xswitchPortFlagPORT_ISOLATED    xswitchPortFlag = 16
+	xswitchPortFlagPORT_ANTISPOOF   xswitchPortFlag = 32
+	xswitchPortFlagPORT_CAPTURE     xswitchPortFlag = 64
+	xswitchPortFlagPORT_MIRROR_IN   xswitchPortFlag = 128
+	xswitchPortFlagPORT_MIRROR_OUT  xswitchPortFlag = 256
+	xswitchPortFlagPORT_MIRROR_DEST xswitchPortFlag = 512
 )
 
 type xswitchPortStats struct {
@@ -137,8 +143,8 @@ type xswitchPortStats struct {
 	XdpPackets     uint64
 	RedirectErrors uint64
 	PuntErrors     uint64
-	Punts          [9]uint64
-	Drops          [3]uint64
+	Punts          [10]uint64
+	Drops          [4]uint64
 	DropBytes      uint64
 	TxPackets      uint64
 	TxBytes        uint64
@@ -164,7 +170,8 @@ const (
 	xswitchPuntReasonPUNT_MTU            xswitchPuntReason = 6
 	xswitchPuntReasonPUNT_UNPARSED       xswitchPuntReason = 7
 	xswitchPuntReasonPUNT_XDP_LIMIT      xswitchPuntReason = 8
-	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 9
+	xswitchPuntReasonPUNT_MIRROR         xswitchPuntReason = 9
+	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 10
 )
 
 type xswitchTrace uint32

@@ -75,6 +75,7 @@ func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attac
 		}
 	}
 	d.pinStatics(br, b, a)
+	d.syncFastMirrors(b.Name)
 }
 
 // pinStatics pins the static MACs of an attached port, the file's and those

@@ -284,6 +284,7 @@ func (d *Daemon) detachLocked(idx int, why string) {
 	if a.xsk != nil {
 		d.fp.ReleaseXSK(a.xskBase, a.xskN)
 	}
+	d.syncFastMirrors(a.bridge)
 }
 
 // Close releases every port of every bridge.

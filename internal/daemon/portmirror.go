@@ -152,5 +152,9 @@ func (d *Daemon) applyMirrors(name string) error {
 	if slices.Equal(out, br.Mirrors()) {
 		return nil
 	}
-	return br.SetMirrors(out)
+	if err := br.SetMirrors(out); err != nil {
+		return err
+	}
+	d.syncFastMirrors(name)
+	return nil
 }
