@@ -67,8 +67,9 @@ const maxTaps = 256
 
 // fanoutJoin is the fanout group the sockets of OpenTaps join.
 type fanoutJoin struct {
-	prog int    // the group's eBPF program, set by the first member
-	id   uint16 // the group's id, which the kernel chose for the first member; 0 before
+	prog    int    // the group's eBPF program, set by the first member
+	id      uint16 // the group's id, which the kernel chose for the first member (0 is one)
+	created bool   // the first member made the group: id is set
 }
 
 // dropAll is a classic BPF filter that takes nothing: what a member of a
@@ -94,7 +95,7 @@ func joinFanout(fd int, b binding) (string, error) {
 	}
 	// The group, not its members, ignores what interfaces transmit.
 	typ := unix.PACKET_FANOUT_EBPF | unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
-	first := b.fanout.id == 0
+	first := !b.fanout.created
 	if first {
 		typ |= unix.PACKET_FANOUT_FLAG_UNIQUEID
 	}
@@ -106,7 +107,7 @@ func joinFanout(fd int, b binding) (string, error) {
 		if err != nil {
 			return "getsockopt PACKET_FANOUT", err
 		}
-		b.fanout.id = uint16(v)
+		b.fanout.id, b.fanout.created = uint16(v), true
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT_DATA, b.fanout.prog); err != nil {
 			return "setsockopt PACKET_FANOUT_DATA", err
 		}

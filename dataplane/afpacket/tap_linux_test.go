@@ -335,6 +335,18 @@ func TestTapsTakeEachFrameOnceAndFillTheirOwnRingsOnly(t *testing.T) {
 	if len(taps) != 3 {
 		t.Fatalf("OpenTaps opened %d taps, want 3", len(taps))
 	}
+	first := -1 // tap 0's group
+	for i, s := range taps {
+		var group int
+		var err error
+		s.rc.Control(func(fd uintptr) { group, err = unix.GetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_FANOUT) })
+		if i == 0 {
+			first = group
+		}
+		if err != nil || group != first || group&0xffff0000 == 0 {
+			t.Errorf("tap %d in the fanout group %#x (%v), want tap 0's, %#x", i, group, err, first)
+		}
+	}
 	chs := []chan sharedRx{receiveAll(t, taps[0]), receiveAll(t, taps[1])}
 	tapOf := []int{0, 0, 1, 2, -1} // port 4 is in no tap
 	for p, tap := range tapOf {
