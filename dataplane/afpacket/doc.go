@@ -40,10 +40,13 @@
 // no timer). The ports themselves are then SendOnly: a sending socket, no
 // ring, nothing to receive.
 //
-// Ports without the fast path. OpenTap opens a Shared bound to every
-// protocol on every interface, blind to what they transmit, behind an eBPF
-// socket filter that keeps only the frames of the interfaces it is given:
-// one receiver, one ring and no timer for all such ports, which are SendOnly
-// too. Where no filter can be had, OpenRing gives a port a TPACKET_V2 ring
-// of its own (a RingPort): no timer either, but a ring per port.
+// Ports without the fast path. OpenTaps opens a few Shared receivers, each
+// bound to every protocol on every interface and blind to what they
+// transmit, as one PACKET_FANOUT group whose eBPF program hands each frame
+// of a known port to that port's tap and whose socket filter drops the
+// rest: each tap has its own ring and reader, none has a timer, a frame
+// reaches one tap, and a flooding port fills only its own tap's ring. Such
+// ports are SendOnly too. Where no filter can be had, OpenRing gives a port
+// a TPACKET_V2 ring of its own (a RingPort): no timer either, but a ring
+// per port.
 package afpacket
