@@ -132,8 +132,8 @@ func (d *dom0) start(yaml string) {
 	sock := filepath.Join(d.dir, "ctl.sock")
 	args := append([]string{"--net=" + d.host.NSPath()}, d.wrap...)
 	args = append(args, filepath.Join(binDir, "xswitchd"), "-control", sock, "-metrics", "127.0.0.1:9417", "-log-level", "debug",
-		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir)
-	args = append(args, d.args...)
+		"-fastpath", d.mode, "-bpf-pin-dir", d.pinDir, "-port-state", filepath.Join(d.dir, "ports.json"))
+	args = append(args, d.args...) // a flag given again here wins
 	if yaml != "" {
 		f := filepath.Join(d.dir, "xswitch.yaml")
 		if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {

@@ -93,11 +93,14 @@ func captureParams(q url.Values) (f dataplane.CaptureFilter, count int, err erro
 }
 
 // captureInterfaces are the pcapng interfaces of a capture, one per
-// direction and path: a frame's interface says how it went.
-func captureInterfaces(info dataplane.PortInfo) []captureIf {
-	out := []captureIf{{dataplane.In, "userspace"}, {dataplane.Out, "userspace"}}
-	if info.FastPath != "" && info.FastPath != "off" {
-		out = append(out, captureIf{dataplane.In, info.FastPath}, captureIf{dataplane.Out, info.FastPath})
+// direction and path: a frame's interface says how it went. Every port has
+// all three paths: a frame another port's program sends to this one has
+// that program's path, and an XDP port leaves some frames to its TC
+// program.
+func captureInterfaces(dataplane.PortInfo) []captureIf {
+	var out []captureIf
+	for _, p := range []string{"userspace", "tc", "xdp"} {
+		out = append(out, captureIf{dataplane.In, p}, captureIf{dataplane.Out, p})
 	}
 	return out
 }
