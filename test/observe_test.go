@@ -202,11 +202,8 @@ bridges:
 	if err != nil {
 		t.Fatalf("xswitchctl trace: %v\n%s", err, out)
 	}
-	fast := "fast path: none on this port; userspace forwards every frame"
-	switch {
-	case isAFXDP(mode) && fastPath(mode) != "off":
-		fast = "" // its XDP program is not traced
-	case fastPath(mode) != "off":
+	fast := "fast path: no verdict (the port has no fast path, or is an AF_XDP port, whose program is not traced)"
+	if fastPath(mode) != "off" && !isAFXDP(mode) {
 		fast = "fast path (tc): redirect to vif5.0"
 	}
 	for _, want := range []string{

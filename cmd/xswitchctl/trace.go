@@ -95,7 +95,7 @@ func (cl *cli) printTrace(req control.TraceRequest, t control.Trace) {
 			fmt.Fprintln(w, "userspace: would do the following if the frame reached it")
 		}
 	} else {
-		fmt.Fprintln(w, "fast path: none on this port; userspace forwards every frame")
+		fmt.Fprintln(w, "fast path: no verdict (the port has no fast path, or is an AF_XDP port, whose program is not traced)")
 	}
 	if t.Source == nil {
 		fmt.Fprintf(w, "verdict: %s (%s)\n", t.Verdict, t.Reason)

@@ -39,7 +39,7 @@ func TestTrace(t *testing.T) {
 	}
 	for _, want := range []string{
 		"frame: 02:00:00:00:00:01 -> ff:ff:ff:ff:ff:ff, untagged, in on vif1.0 of xenbr0",
-		"fast path: none on this port; userspace forwards every frame",
+		"fast path: no verdict (the port has no fast path, or is an AF_XDP port, whose program is not traced)",
 		"VLAN inside the bridge: 10",
 		"source 02:00:00:00:00:01: not in the MAC table; learned",
 		"verdict: flood (broadcast)",
