@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
@@ -118,7 +119,7 @@ func TestTopJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if len(v.Ports) != 2 || v.Ports[0].Port != "vif2.0" || v.Ports[0].FastShare != 0.75 || v.Interval < 0.05 {
+	if len(v.Ports) != 2 || v.Ports[0].Port != "vif2.0" || math.Abs(v.Ports[0].FastShare-0.75) > 1e-9 || v.Interval < 0.05 {
 		t.Errorf("%+v", v)
 	}
 	// 4000 frames per 100 ms or so.
