@@ -162,7 +162,12 @@ func (u *UMEM) join(s *xsk) {
 	s.id = u.nextID
 	u.nextID++
 	s.rxOwner, s.txOwner = s.id<<1|roleRx, s.id<<1|roleTx
-	s.target = min(firstFill, s.fill.size)
+	// A socket that has not received yet aims at firstFill frames, or at
+	// an equal share of a quarter of the UMEM among the sockets so far when
+	// that is more: on a bridge of a few ports a first burst then finds
+	// the ring full, while refill's budget for such sockets keeps the
+	// ports of a big bridge from parking the UMEM.
+	s.target = min(max(firstFill, uint32(u.Frames()/(4*(len(u.socks)+1)))), s.fill.size)
 	u.socks = append(u.socks, s)
 	u.nsocks.Store(int32(len(u.socks)))
 }
