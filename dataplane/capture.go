@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -55,7 +56,7 @@ func (f *CaptureFilter) match(d []byte) bool {
 	if len(d) < EthHdrLen {
 		return f.MAC == nil && f.VLAN == nil && f.EtherType == 0
 	}
-	if f.MAC != nil && !(net.HardwareAddr(d[0:6]).String() == f.MAC.String() || net.HardwareAddr(d[6:12]).String() == f.MAC.String()) {
+	if f.MAC != nil && !bytes.Equal(d[0:6], f.MAC) && !bytes.Equal(d[6:12], f.MAC) {
 		return false
 	}
 	et := binary.BigEndian.Uint16(d[12:14])
