@@ -26,6 +26,8 @@ var DropReasons = [xswitchDropReasonDROP_MAX]string{
 	xswitchDropReasonDROP_VLAN:     "vlan",
 	xswitchDropReasonDROP_ISOLATED: "isolated",
 	xswitchDropReasonDROP_MIRROR:   "mirror_destination",
+	xswitchDropReasonDROP_BLOCKED:  "blocked",
+	xswitchDropReasonDROP_STORM:    "storm",
 }
 
 // PuntEtherType is the ethertype of the header the TC program puts in the
@@ -48,6 +50,7 @@ const (
 	portMirrorIn   = uint32(xswitchPortFlagPORT_MIRROR_IN)
 	portMirrorOut  = uint32(xswitchPortFlagPORT_MIRROR_OUT)
 	portMirrorDest = uint32(xswitchPortFlagPORT_MIRROR_DEST)
+	portBlocked    = uint32(xswitchPortFlagPORT_BLOCKED)
 	fdbStatic      = uint32(xswitchFdbFlagFDB_STATIC)
 )
 

@@ -65,6 +65,9 @@ type FastPath struct {
 	// policyKeys are the xs_vlans and xs_allowed entries of each ifindex:
 	// every entry of those maps is here.
 	policyKeys map[uint32]policyKeys
+	// blocked are the ifindexes SetBlocked blocked: every entry putPort
+	// writes for one of them has PORT_BLOCKED, attached again or not.
+	blocked map[int]bool
 }
 
 // portLinks are the attachments of one port.
@@ -94,7 +97,7 @@ func Load(opts Options) (*FastPath, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("fast path: %w", err)
 	}
-	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}}
+	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}, blocked: map[int]bool{}}
 	if fp.tcHook == "" {
 		fp.tcHook = TCHookAuto
 	}

@@ -31,6 +31,9 @@ enum port_flag {
 				// port, to port.mirror_out
 	PORT_MIRROR_DEST = 512, // a mirror's destination: what it sends is
 				// dropped, and its MACs never learned
+	PORT_BLOCKED = 1024,    // blocked against a loop: what it sends is
+				// dropped and never learned, and unicast to
+				// it is punted as to an unknown destination
 };
 
 // How a port carries VLANs (struct port.vlan_mode), numbered as
@@ -48,6 +51,8 @@ enum drop_reason {
 	DROP_VLAN,     // not in a VLAN of the ingress or the egress port
 	DROP_ISOLATED, // from an isolated port to another isolated port
 	DROP_MIRROR,   // sent by a mirror's destination
+	DROP_BLOCKED,  // received on a port blocked against a loop
+	DROP_STORM,    // flooded traffic over the ingress port's storm limit
 	DROP_MAX,
 };
 

@@ -31,6 +31,9 @@ func (fp *FastPath) putPort(p Port, feats uint64, pl *portLinks) error {
 		v.Flags |= portCapture
 	}
 	setMirror(&v, pl.mirror)
+	if fp.blocked[p.Index] {
+		v.Flags |= portBlocked
+	}
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
 		// port is simply no XDP target.

@@ -215,6 +215,11 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 		*reason = PUNT_EGRESS;
 		return V_PUNT;
 	}
+	// Userspace floods it, past the blocked port.
+	if (out->flags & PORT_BLOCKED) {
+		*reason = PUNT_UNKNOWN_DEST;
+		return V_PUNT;
+	}
 	if (!vlan_out(f, out, out_ifindex, op)) {
 		*drop = DROP_VLAN;
 		return V_DROP;
@@ -426,6 +431,10 @@ int xswitch_xdp(struct xdp_md *ctx)
 	if (in->flags & PORT_MIRROR_IN)
 		return to_user(ctx, in, PUNT_MIRROR);
 	__u32 wire_len = bpf_xdp_get_buff_len(ctx); // frags included
+	if (in->flags & PORT_BLOCKED) {
+		count_drop(f.ifindex, DROP_BLOCKED, wire_len);
+		goto drop;
+	}
 	if (data + ETH_HLEN + VLAN_HLEN > end) {
 		// Short frames: TC and userspace decide, unless no such frame
 		// can pass anti-spoofing.
@@ -581,7 +590,10 @@ static __noinline int trace_frame(struct __sk_buff *skb)
 		skb->cb[TRACE_CB_VERDICT] = TRACE_PASS;
 		return TC_ACT_OK;
 	}
-	if (frame_of_skb(skb, &f) < 0) {
+	if (in->flags & PORT_BLOCKED) {
+		verdict = TRACE_DROP;
+		drop = DROP_BLOCKED;
+	} else if (frame_of_skb(skb, &f) < 0) {
 		if (in->flags & PORT_ANTISPOOF)
 			verdict = TRACE_DROP;
 	} else if ((drop = admit(skb, false, &f, in, skb->len)) != DROP_MAX) {
@@ -622,7 +634,10 @@ int xswitch_tc(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	// On the wire, as counted: with the tag the kernel holds out of band.
 	__u32 wire_len = skb->len + (skb->vlan_present ? VLAN_HLEN : 0);
-	enum drop_reason drop = DROP_SPOOFED; // a runt passes no anti-spoofing
+	enum drop_reason drop = DROP_BLOCKED;
+	if (in->flags & PORT_BLOCKED)
+		goto drop;
+	drop = DROP_SPOOFED; // a runt passes no anti-spoofing
 	if (frame_of_skb(skb, &f) < 0) {
 		if (in->flags & PORT_ANTISPOOF)
 			goto drop;

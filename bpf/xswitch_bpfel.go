@@ -61,7 +61,9 @@ const (
 	xswitchDropReasonDROP_VLAN     xswitchDropReason = 1
 	xswitchDropReasonDROP_ISOLATED xswitchDropReason = 2
 	xswitchDropReasonDROP_MIRROR   xswitchDropReason = 3
-	xswitchDropReasonDROP_MAX      xswitchDropReason = 4
+	xswitchDropReasonDROP_BLOCKED  xswitchDropReason = 4
+	xswitchDropReasonDROP_STORM    xswitchDropReason = 5
+	xswitchDropReasonDROP_MAX      xswitchDropReason = 6
 )
 
 type xswitchFdbEntry struct {
@@ -134,6 +136,7 @@ const (
 	xswitchPortFlagPORT_MIRROR_IN   xswitchPortFlag = 128
 	xswitchPortFlagPORT_MIRROR_OUT  xswitchPortFlag = 256
 	xswitchPortFlagPORT_MIRROR_DEST xswitchPortFlag = 512
+	xswitchPortFlagPORT_BLOCKED     xswitchPortFlag = 1024
 )
 
 type xswitchPortStats struct {
@@ -144,7 +147,7 @@ type xswitchPortStats struct {
 	RedirectErrors uint64
 	PuntErrors     uint64
 	Punts          [10]uint64
-	Drops          [4]uint64
+	Drops          [6]uint64
 	DropBytes      uint64
 	TxPackets      uint64
 	TxBytes        uint64

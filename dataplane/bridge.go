@@ -124,6 +124,10 @@ type port struct {
 	// mirrorDest says the port is a mirror's destination: it is sent
 	// only the copies, and what it receives is dropped.
 	mirrorDest atomic.Bool
+	// blocked says the port is blocked against a loop (SetBlocked): what
+	// it receives is dropped unlearned, floods skip it, and unicast to it
+	// is flooded as to an unknown destination.
+	blocked atomic.Bool
 }
 
 // NewBridge creates a bridge with no ports and starts its ager.

@@ -17,6 +17,8 @@ const (
 	DropVLAN                           // not in a VLAN of the ingress port (e.g. tagged on an access port)
 	DropIsolated                       // from an isolated port to another isolated port
 	DropMirrorPort                     // received on a mirror's destination, which only sends the copies
+	DropBlocked                        // received on a port blocked against a loop
+	DropStorm                          // flooded traffic over the ingress port's storm-control limit
 	numDropReasons
 )
 
@@ -31,6 +33,8 @@ var dropReasonNames = [numDropReasons]string{
 	DropVLAN:         "vlan",
 	DropIsolated:     "isolated",
 	DropMirrorPort:   "mirror_destination",
+	DropBlocked:      "blocked",
+	DropStorm:        "storm",
 }
 
 func (r DropReason) String() string { return dropReasonNames[r] }

@@ -46,7 +46,8 @@ func admit(f *Frame, from *policy.Policy, vlans bool) (v uint16, qinq bool, r Dr
 // unicastTo returns the one port of set that a frame of VLAN v to MAC dst
 // (the frame's first 6 bytes) from port in goes to, or nil when the frame is
 // flooded: a group address, an unknown one, or one learned on a port that
-// is gone. local says dst was learned on in itself: the frame is dropped.
+// is gone or blocked. local says dst was learned on in itself: the frame is
+// dropped.
 func unicastTo(table *fdb.Table, set *portSet, in *port, v uint16, dst []byte) (e *port, local bool) {
 	if dst[0]&1 != 0 {
 		return nil, false
@@ -58,5 +59,8 @@ func unicastTo(table *fdb.Table, set *portSet, in *port, v uint16, dst []byte) (
 	if id == in.id {
 		return nil, true
 	}
-	return set.get(id), false
+	if e := set.get(id); e != nil && !e.blocked.Load() {
+		return e, false
+	}
+	return nil, false
 }

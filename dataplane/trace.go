@@ -81,6 +81,10 @@ func (b *Bridge) Trace(in string, frame []byte) (t Trace, err error) {
 		t.Verdict, t.Reason = "drop", DropMirrorPort.String()
 		return t, nil
 	}
+	if from.blocked.Load() {
+		t.Verdict, t.Reason = "drop", DropBlocked.String()
+		return t, nil
+	}
 	if m := from.mirrors.Load(); m != nil {
 		for _, q := range m.in {
 			t.Mirrored = append(t.Mirrored, q.info.Name)
@@ -144,6 +148,8 @@ func (b *Bridge) Trace(in string, frame []byte) (t Trace, err error) {
 		t.Reason = "broadcast"
 	case d[0]&1 != 0:
 		t.Reason = "multicast"
+	case t.Destination != nil && t.Destination.Known && t.Destination.Port != "":
+		t.Reason = "destination's port is blocked"
 	case t.Destination != nil && t.Destination.Known:
 		t.Reason = "destination's port is gone"
 	default:
@@ -151,6 +157,10 @@ func (b *Bridge) Trace(in string, frame []byte) (t Trace, err error) {
 	}
 	for _, q := range set.list {
 		if q == from || q.mirrorDest.Load() {
+			continue
+		}
+		if q.blocked.Load() {
+			t.Refused = append(t.Refused, TraceEgress{Port: q.info.Name, Tag: "blocked"})
 			continue
 		}
 		how := egressAsIs

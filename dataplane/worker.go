@@ -120,16 +120,14 @@ func (w *worker) begin() *portSet {
 func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 	in.capture(frames, In)
 	if in.mirrorDest.Load() {
-		var bytes uint64
-		for i := range frames {
-			bytes += uint64(len(frames[i].Data))
-		}
-		in.c.rxPackets.Add(uint64(len(frames)))
-		in.c.rxBytes.Add(bytes)
-		in.c.rxDrops[DropMirrorPort].Add(uint64(len(frames)))
+		in.dropAll(frames, DropMirrorPort)
 		return
 	}
 	in.mirrorIn(frames)
+	if in.blocked.Load() {
+		in.dropAll(frames, DropBlocked)
+		return
+	}
 	from := in.pol.Load()
 	vlans, checked := w.b.checks(from)
 	table := w.b.fdb
@@ -172,7 +170,7 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 		flooded++
 		f.Exclusive = false
 		for _, e := range set.list {
-			if e == in || e.mirrorDest.Load() {
+			if e == in || e.mirrorDest.Load() || e.blocked.Load() {
 				continue
 			}
 			if !checked {
@@ -199,6 +197,17 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 			c.rxDrops[r].Add(n)
 		}
 	}
+}
+
+// dropAll counts frames received on in and dropped, all for reason r.
+func (in *port) dropAll(frames []Frame, r DropReason) {
+	var bytes uint64
+	for i := range frames {
+		bytes += uint64(len(frames[i].Data))
+	}
+	in.c.rxPackets.Add(uint64(len(frames)))
+	in.c.rxBytes.Add(bytes)
+	in.c.rxDrops[r].Add(uint64(len(frames)))
 }
 
 func (w *worker) grow(slots int) {
