@@ -222,6 +222,10 @@ type Bridge struct {
 	PortPolicies Patterns[policy.Policy]
 	// Mirrors copy ports' frames to other ports (for an IDS guest).
 	Mirrors []Mirror
+	// StormControl limits the flooded frames of each port (storm.go);
+	// PortStorms those of single ports (port-settings), first match wins.
+	StormControl StormControl
+	PortStorms   Patterns[StormControl]
 }
 
 // Type returns the port type of one of the bridge's ports: the first

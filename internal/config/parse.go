@@ -50,6 +50,7 @@ type fileBridge struct {
 	// PortSettings maps names or globs to VLANs, isolation and
 	// anti-spoofing; a node keeps their order.
 	PortSettings yaml.Node `yaml:"port-settings"`
+	StormControl yaml.Node `yaml:"storm-control"`
 	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
 		MaxPerPort int `yaml:"max-per-port"`
@@ -224,6 +225,9 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 		return b, err
 	}
 	if err = p.mirrors(&b, fb, node); err != nil {
+		return b, err
+	}
+	if err = p.stormControl(&b, &fb.StormControl); err != nil {
 		return b, err
 	}
 	err = p.portPolicies(&b, &fb.PortSettings)

@@ -53,6 +53,9 @@ func (p *parser) portPolicies(b *Bridge, n *yaml.Node) error {
 			return p.errAt(line, "bridge %q: port-settings: %s: %v", b.Name, pat, err)
 		}
 		b.PortPolicies = append(b.PortPolicies, PatternOf[policy.Policy]{Pattern: pat, Value: pol})
+		if err := p.portStorm(b, pat, val); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -66,9 +69,9 @@ func readPortSettings(n *yaml.Node) (policy.Policy, int, error) {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch k := n.Content[i].Value; k {
-		case "vlan", "isolated", "antispoof", "mac", "allowed":
+		case "vlan", "isolated", "antispoof", "mac", "allowed", "storm-control":
 		default:
-			return pol, n.Content[i].Line, fmt.Errorf("unknown key %q (want vlan, isolated, antispoof, mac and allowed)", k)
+			return pol, n.Content[i].Line, fmt.Errorf("unknown key %q (want vlan, isolated, antispoof, mac, allowed and storm-control)", k)
 		}
 	}
 	var f filePortSettings
