@@ -64,6 +64,8 @@ type Table struct {
 	m *xsync.Map[Key, slot]
 	// onEvent, if not nil, is called with mu held after each change to m.
 	onEvent func(Event)
+	// subs see the same events as onEvent (see Subscribe).
+	subs subscribers
 	// lastSeen is Config.LastSeen.
 	lastSeen func(Key) (int64, bool)
 	// maxPerPort is the per-port bound on dynamic entries; > 0.
@@ -219,4 +221,5 @@ func (t *Table) emit(ev Event) {
 	if t.onEvent != nil {
 		t.onEvent(ev)
 	}
+	t.subs.notify(ev)
 }
