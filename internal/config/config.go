@@ -222,6 +222,9 @@ type Bridge struct {
 	PortPolicies Patterns[policy.Policy]
 	// Mirrors copy ports' frames to other ports (for an IDS guest).
 	Mirrors []Mirror
+	// VXLAN are the tunnel ports xswitchd creates for the bridge, each
+	// in Ports too (vxlan.go).
+	VXLAN []VXLAN
 	// StormControl limits the flooded frames of each port (storm.go);
 	// PortStorms those of single ports (port-settings), first match wins.
 	StormControl StormControl

@@ -50,6 +50,7 @@ type fileBridge struct {
 	// PortSettings maps names or globs to VLANs, isolation and
 	// anti-spoofing; a node keeps their order.
 	PortSettings yaml.Node `yaml:"port-settings"`
+	VXLAN        yaml.Node `yaml:"vxlan"` // tunnel ports to create (vxlan.go)
 	StormControl yaml.Node `yaml:"storm-control"`
 	FDB          struct {
 		MaxEntries int `yaml:"max-entries"`
@@ -166,6 +167,7 @@ type parser struct {
 	file   string
 	names  map[string]int    // bridge name → its line
 	ifaces map[string]string // interface name → its bridge
+	vnis   map[uint32]string // VXLAN network identifier → its bridge
 }
 
 func (p *parser) errAt(line int, format string, args ...any) error {
@@ -230,7 +232,10 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 	if err = p.stormControl(&b, &fb.StormControl); err != nil {
 		return b, err
 	}
-	err = p.portPolicies(&b, &fb.PortSettings)
+	if err = p.portPolicies(&b, &fb.PortSettings); err != nil {
+		return b, err
+	}
+	err = p.vxlans(&b, &fb.VXLAN)
 	return b, err
 }
 
