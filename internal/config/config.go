@@ -32,6 +32,8 @@ type Config struct {
 	ControlGroup string
 	Bridges      []Bridge // in file order; empty in auto mode, where bridges appear with their interfaces
 	Auto         bool     // no file: bridges follow the Xen naming rules
+	// EVPN, if set, runs BGP EVPN for the bridges' tunnel ports (evpn.go).
+	EVPN *EVPN
 	// FastPath is the fast-path mode of ports whose bridge says nothing.
 	FastPath Mode
 	// FastPathSet says the file sets FastPath (the -fastpath flag does not
