@@ -27,6 +27,7 @@ type file struct {
 	AFXDP        fileAFXDP    `yaml:"afxdp"`
 	PuntRing     filePuntRing `yaml:"punt-ring"`
 	Bridges      []fileBridge `yaml:"bridges"`
+	EVPN         yaml.Node    `yaml:"evpn"` // evpn.go
 }
 
 type filePuntRing struct {
@@ -157,6 +158,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Bridges = append(c.Bridges, b)
 	}
 	if err := checkHostPortGlobs(name, c.Bridges); err != nil {
+		return nil, err
+	}
+	if c.EVPN, err = parseEVPN(name, &doc); err != nil {
 		return nil, err
 	}
 	return c, nil
