@@ -125,11 +125,12 @@ func (p *Port) drain() {
 
 // KernelDrops implements dataplane.KernelDropper: frames the kernel dropped
 // because the RX ring was full or the fill ring empty, and frames longer
-// than a UMEM frame (or otherwise refused by the socket).
+// than a UMEM frame on sockets without multi-buffer (or otherwise refused
+// by the socket), or longer than the MTU allows.
 func (p *Port) KernelDrops() (ringFull, truncated uint64) {
 	p.h.mu.Lock()
 	defer p.h.mu.Unlock()
-	ringFull, truncated = p.h.last[0], p.h.last[1]
+	ringFull, truncated = p.h.last[0], p.h.last[1]+p.rx.tooLong.Load()
 	for _, s := range p.queues {
 		if s.fd < 0 {
 			continue

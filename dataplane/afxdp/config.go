@@ -99,8 +99,8 @@ func (c Config) Validate() error {
 // UMEMConfig sizes a UMEM.
 type UMEMConfig struct {
 	// FrameSize is the size of one frame buffer: 2048 or 4096 bytes. The
-	// kernel keeps 256 bytes of it as headroom, so the longest frame a port
-	// receives is FrameSize-256 bytes; longer ones are dropped and counted.
+	// kernel keeps 256 bytes of it as headroom; a longer frame spans
+	// several buffers, on multi-buffer sockets (see MaxMTU).
 	FrameSize int
 	// Frames is the number of frame buffers, shared by every port of the
 	// UMEM: their fill rings, and the frames in flight.

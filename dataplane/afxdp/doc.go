@@ -31,11 +31,21 @@
 // out-of-band VLAN tag put back after the MACs. An AF_XDP device takes no
 // offload metadata, so Send finishes partial checksums and cuts GSO
 // super-frames into segments in software (dataplane.FinishChecksum,
-// dataplane.Segmenter) first. Frames longer than a UMEM frame or than
-// the MTU are refused with EMSGSIZE.
+// dataplane.Segmenter) first. Frames longer than the MTU are refused with
+// EMSGSIZE.
 //
-// Frames longer than a UMEM frame that arrive are dropped by the kernel and
-// counted (KernelDrops): never truncated.
+// Jumbo frames. A UMEM frame is at most a page (the kernel refuses larger
+// ones without huge pages), so a frame longer than one, less the kernel's
+// headroom, spans several: the sockets are bound with XDP_USE_SG
+// (multi-buffer, Linux 6.6) and such a frame comes as descriptors marked
+// XDP_PKT_CONTD but the last. Receive joins the parts into a buffer of the
+// port's, up to 32 such frames a call; Send copies a long frame into as many
+// UMEM frames as it needs. Copy mode always binds with XDP_USE_SG, zero-copy
+// only for a link whose MTU needs it; a UMEM's first socket decides for
+// those that share it, and a port that needs multi-buffer on a UMEM without
+// it gets a UMEM of its own. MaxMTU is the longest MTU a port carries; Open
+// refuses a link with a longer one (ErrMTU). Frames the kernel could not
+// fit are dropped by it and counted (KernelDrops): never truncated.
 //
 // Every UMEM frame has one owner at a time: the free pool, or one socket
 // (its fill or RX ring and the frames Receive returned, or its TX and

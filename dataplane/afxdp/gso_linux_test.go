@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xswitch/xswitch/dataplane"
+	"github.com/xswitch/xswitch/internal/nstest"
 )
 
 const (
@@ -153,16 +154,10 @@ func TestSendCutsSuperFrames(t *testing.T) {
 		t.Error("the segments' payloads do not add up to the super-frame's")
 	}
 
-	// Segments longer than the MTU, or than a UMEM frame, are refused.
+	// Segments longer than the MTU are refused.
 	tooLong := superFrame(t, 1500, payload) // 1554-byte segments, 1514 allowed
 	if _, err := p.Send([]dataplane.Frame{tooLong}); !errors.Is(err, syscall.EMSGSIZE) {
 		t.Errorf("Send of segments longer than the MTU: %v, want EMSGSIZE", err)
-	}
-	p.SetMTU(9000)
-	fs := e.umem.FrameSize()
-	tooBig := superFrame(t, fs, make([]byte, 2*fs))
-	if _, err := p.Send([]dataplane.Frame{tooBig}); !errors.Is(err, syscall.EMSGSIZE) {
-		t.Errorf("Send of segments longer than a UMEM frame (%d bytes): %v, want EMSGSIZE", fs, err)
 	}
 	if f, ok := g.Recv(t, 100*time.Millisecond); ok {
 		if _, _, ok := gsoSegment(t, f); ok {
@@ -170,7 +165,36 @@ func TestSendCutsSuperFrames(t *testing.T) {
 		}
 	}
 
-	if s := p.Stats(); s.TxSegmented != 1 || s.TxSegments != n || s.TxPackets != n || s.TxTooBig != 2 {
-		t.Errorf("stats %+v: want 1 super-frame cut into %d segments, %d sent, 2 too big", s, n, n)
+	// Segments longer than a UMEM frame span several, whole on the wire.
+	nstest.Run(t, "ip", "-n", e.ns, "link", "set", "g7", "mtu", "9000")
+	nstest.Run(t, "ip", "-n", e.ns, "link", "set", "x7", "mtu", "9000")
+	p.SetMTU(9000)
+	fs := e.umem.FrameSize()
+	jumbo := make([]byte, 2*fs)
+	for i := range jumbo {
+		jumbo[i] = byte(i*7 + 3)
+	}
+	if sent, err := p.Send([]dataplane.Frame{superFrame(t, fs, jumbo)}); sent != 1 || err != nil {
+		t.Fatalf("Send of segments longer than a UMEM frame (%d bytes): %d, %v", fs, sent, err)
+	}
+	data = data[:0]
+	for len(data) < len(jumbo) {
+		f, ok := g.Recv(t, 2*time.Second)
+		if !ok {
+			t.Fatalf("peer received %d of %d bytes of jumbo segments", len(data), len(jumbo))
+		}
+		if ip, tcp, ok := gsoSegment(t, f); ok {
+			if len(f) != 14+20+20+fs || !checksumsOK(t, ip, tcp) {
+				t.Errorf("jumbo segment of %d bytes, want %d, or its checksums do not verify", len(f), 14+20+20+fs)
+			}
+			data = append(data, tcp.Payload...)
+		}
+	}
+	if !bytes.Equal(data, jumbo) {
+		t.Error("the jumbo segments' payloads do not add up to the super-frame's")
+	}
+
+	if s := p.Stats(); s.TxSegmented != 2 || s.TxSegments != n+2 || s.TxPackets != n+2 || s.TxTooBig != 1 {
+		t.Errorf("stats %+v: want 2 super-frames cut into %d segments, %d sent, 1 too big", s, n+2, n+2)
 	}
 }

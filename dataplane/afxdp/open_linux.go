@@ -11,10 +11,12 @@ import (
 
 // Open opens a port on ifname with one socket per receive queue, sharing
 // umem. When the kernel refuses to share (a zero-copy UMEM on a device that
-// cannot do zero-copy), the port gets a UMEM of its own and its frames are
-// copied to and from other ports. The XDP program that redirects to the
-// sockets must be attached before or after; Config.Register gives it the
-// sockets.
+// cannot do zero-copy), or the link's MTU needs multi-buffer sockets and
+// umem's are not, the port gets a UMEM of its own and its frames are
+// copied to and from other ports. A link whose MTU the port cannot carry
+// (see MaxMTU) is refused with an error that wraps ErrMTU. The XDP program
+// that redirects to the sockets must be attached before or after;
+// Config.Register gives it the sockets.
 func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -23,6 +25,10 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	ifindex, mtu, err := link(ifname)
 	if err != nil {
 		return nil, opError(ifname, "interface", err)
+	}
+	fs := umem.FrameSize()
+	if limit := MaxMTU(fs, true); mtu > limit {
+		return nil, opError(ifname, "mtu", fmt.Errorf("%w: MTU %d, at most %d with UMEM frames of %d bytes", ErrMTU, mtu, limit, fs))
 	}
 	p := &Port{name: ifname, ifindex: ifindex, cfg: cfg, umem: umem, h: handles{evfd: -1, promfd: -1}}
 	p.maxLen.Store(int64(mtu + dataplane.EthHdrLen))
@@ -37,13 +43,18 @@ func Open(ifname string, umem *UMEM, cfg Config) (*Port, error) {
 	if n == 0 {
 		n = QueueCount(ifname)
 	}
+	need := mtu > MaxMTU(fs, false)
 	for q := range n {
-		s, op, err := p.openQueue(q)
+		s, op, err := p.openQueue(q, need)
 		if err != nil {
 			p.teardown()
 			return nil, opError(ifname, op, err)
 		}
 		p.queues = append(p.queues, s)
+		if q == 0 && need && !s.multiBuffer {
+			p.teardown()
+			return nil, opError(ifname, "mtu", fmt.Errorf("%w: MTU %d needs multi-buffer sockets (XDP_USE_SG, Linux 6.6), which the kernel refused; at most %d without", ErrMTU, mtu, MaxMTU(fs, false)))
+		}
 		if cfg.Register != nil {
 			if err := cfg.Register(q, s.fd); err != nil {
 				p.teardown()
@@ -67,40 +78,73 @@ func (p *Port) start() {
 	p.refill(false)
 }
 
-// openQueue binds queue q's socket: zero-copy first in auto mode, then copy;
-// on a UMEM of its own when sharing is refused.
-func (p *Port) openQueue(q int) (*xsk, string, error) {
-	modes := []BindMode{p.cfg.Mode}
-	if p.cfg.Mode == BindAuto && !p.umem.shared() {
-		// A socket that shares the UMEM inherits its mode. (Only one
-		// attempt there: the kernel releases a bound socket's queue
-		// later than close, so a second bind would find it busy.)
-		modes = []BindMode{BindZeroCopy, BindCopy}
+// binding is one way to bind a socket: a mode, with or without XDP_USE_SG.
+type binding struct {
+	mode BindMode
+	sg   bool
+}
+
+// bindings returns the ways to try, in order, to bind the first socket of
+// a UMEM; need says the MTU needs multi-buffer. Copy mode asks for
+// multi-buffer always, as it costs nothing there and lets later ports of
+// any MTU share the UMEM; zero-copy only when needed, as not every driver
+// that does zero-copy does it with multi-buffer. Without multi-buffer (a
+// kernel before 6.6) copy mode is tried last, when the MTU allows.
+func bindings(mode BindMode, need bool) []binding {
+	var b []binding
+	if mode != BindCopy {
+		b = append(b, binding{BindZeroCopy, need})
 	}
+	if mode != BindZeroCopy {
+		b = append(b, binding{BindCopy, true})
+		if !need {
+			b = append(b, binding{BindCopy, false})
+		}
+	}
+	return b
+}
+
+// openQueue binds queue q's socket: as bindings says, or as the UMEM's
+// sockets when it is shared; on a UMEM of its own when sharing is refused
+// or the shared UMEM lacks the multi-buffer the MTU needs.
+func (p *Port) openQueue(q int, need bool) (*xsk, string, error) {
 	var (
 		op  string
 		err error
 	)
-	for _, m := range modes {
-		var s *xsk
-		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, m); err == nil {
-			return s, "", nil
+	shared := p.umem.shared()
+	if !shared || q > 0 || !need || p.umem.sharedMultiBuffer() {
+		tries := bindings(p.cfg.Mode, need)
+		if shared {
+			// A socket that shares the UMEM inherits its mode. (Only one
+			// attempt there: the kernel releases a bound socket's queue
+			// later than close, so a second bind would find it busy.)
+			tries = []binding{{p.cfg.Mode, false}}
 		}
-	}
-	if p.ownUMEM || q > 0 {
-		return nil, op, err
+		for _, b := range tries {
+			var s *xsk
+			if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, b.mode, b.sg); err == nil {
+				return s, "", nil
+			}
+		}
+		if p.ownUMEM || q > 0 {
+			return nil, op, err
+		}
 	}
 	// The UMEM's mode or device does not fit this device: one of its own,
 	// sized for this port's rings rather than for a bridge.
 	frames := min(p.umem.Frames(), 2*(p.cfg.RxRingSize+p.cfg.TxRingSize))
 	own, uerr := NewUMEM(UMEMConfig{FrameSize: p.umem.FrameSize(), Frames: frames})
 	if uerr != nil {
+		if err == nil {
+			return nil, "umem", uerr
+		}
 		return nil, op, err
 	}
 	p.umem, p.ownUMEM = own, true
-	for _, m := range modes {
+	for _, b := range bindings(p.cfg.Mode, need) {
 		var s *xsk
-		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, m); err == nil {
+		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, b.mode, b.sg); err == nil {
 			return s, "", nil
 		}
 	}

@@ -43,6 +43,14 @@ func (p *Port) ZeroCopy() bool { return p.queues[0].zeroCopy }
 // frames pass between it and the other ports of that UMEM without copies.
 func (p *Port) SharesUMEM() bool { return !p.ownUMEM }
 
+// MultiBuffer reports whether the port's sockets are bound with
+// XDP_USE_SG: a frame may span several UMEM frames.
+func (p *Port) MultiBuffer() bool { return p.queues[0].multiBuffer }
+
+// MaxMTU returns the largest link MTU the port carries; a longer one needs
+// the port opened again (see Open).
+func (p *Port) MaxMTU() int { return MaxMTU(p.umem.FrameSize(), p.MultiBuffer()) }
+
 // Queues returns the number of sockets, one per receive queue.
 func (p *Port) Queues() int { return len(p.queues) }
 

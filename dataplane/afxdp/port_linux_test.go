@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -304,38 +305,82 @@ func TestNoFrameLeaks(t *testing.T) {
 	}
 }
 
-func TestLongFramesDroppedAndCounted(t *testing.T) {
+// TestJumboFrames has a port on a link of MTU 9000 receive and send frames
+// that span several UMEM frames, whole, and refuse what exceeds the MTU.
+func TestJumboFrames(t *testing.T) {
 	e := newEnv(t, 256)
-	p, g := e.port("x6", "g6", Config{})
+	nstest.Veth(t, e.ns, "x6", e.ns, "g6")
 	nstest.Run(t, "ip", "-n", e.ns, "link", "set", "x6", "mtu", "9000")
 	nstest.Run(t, "ip", "-n", e.ns, "link", "set", "g6", "mtu", "9000")
+	p := e.open("x6", e.umem, Config{})
+	g := nstest.OpenRaw(t, e.ns, "g6")
+	if !p.MultiBuffer() || p.MaxMTU() < 9000 {
+		t.Fatalf("port on a link of MTU 9000: multi-buffer %v, carries MTU %d", p.MultiBuffer(), p.MaxMTU())
+	}
 	r := receive(t, p)
-	long := e.umem.FrameSize() // does not fit with the kernel's headroom
-	g.Send(t, frame(1, 0, long))
-	g.Send(t, frame(1, 1, 3000))
-	g.Send(t, frame(1, 2, 100))
-	var got []int
-	for {
+	sizes := []int{100, 3000, e.umem.FrameSize(), 2*e.umem.FrameSize() + 1, 9014}
+	for i, size := range sizes {
+		g.Send(t, frame(1, uint32(i), size))
+	}
+	for i, size := range sizes {
 		f, ok := r.next()
 		if !ok {
-			break
+			t.Fatalf("%d of %d frames arrived", i, len(sizes))
 		}
-		got = append(got, len(f))
-		checkFrame(t, f, len(f))
-		if len(f) == 100 {
-			break
+		if seq := checkFrame(t, f, size); seq != uint32(i) {
+			t.Fatalf("frame %d arrived as number %d", seq, i)
 		}
 	}
-	if fmt.Sprint(got) != "[3000 100]" {
-		t.Errorf("received frames of %v bytes, want [3000 100]", got)
+	if _, dropped := p.KernelDrops(); dropped != 0 {
+		t.Errorf("kernel counted %d dropped frames, want 0", dropped)
 	}
-	if _, dropped := p.KernelDrops(); dropped != 1 {
-		t.Errorf("kernel counted %d dropped frames, want 1", dropped)
+
+	batch := make([]dataplane.Frame, len(sizes))
+	for i, size := range sizes {
+		batch[i] = dataplane.Frame{Data: frame(2, uint32(i), size)}
 	}
-	// Sending one that does not fit is refused, not truncated.
-	_, err := p.Send([]dataplane.Frame{{Data: frame(2, 0, long+1)}})
+	if sent, err := p.Send(batch); sent != len(batch) || err != nil {
+		t.Fatalf("Send: %d of %d, %v", sent, len(batch), err)
+	}
+	for i, size := range sizes {
+		f, ok := g.Recv(t, 2*time.Second)
+		if !ok {
+			t.Fatalf("%d of %d frames arrived", i, len(sizes))
+		}
+		if seq := checkFrame(t, f, size); seq != uint32(i) {
+			t.Fatalf("frame %d arrived as number %d", seq, i)
+		}
+	}
+	// Sending one longer than the MTU is refused, not truncated.
+	_, err := p.Send([]dataplane.Frame{{Data: frame(2, 0, 9015)}})
 	if !errors.Is(err, syscall.EMSGSIZE) {
-		t.Errorf("Send of %d bytes: %v, want EMSGSIZE", long+1, err)
+		t.Errorf("Send of 9015 bytes: %v, want EMSGSIZE", err)
+	}
+	if s := p.Stats(); s.TxPackets != uint64(len(sizes)) || s.TxTooBig != 1 {
+		t.Errorf("stats %+v: want %d sent, 1 too big", s, len(sizes))
+	}
+}
+
+// TestMTUBeyondReach refuses a port on a link whose MTU no AF_XDP socket
+// here carries, naming the MTU and the limit.
+func TestMTUBeyondReach(t *testing.T) {
+	e := newEnv(t, 256)
+	nstest.Veth(t, e.ns, "x8", e.ns, "g8")
+	nstest.Run(t, "ip", "-n", e.ns, "link", "set", "x8", "mtu", "65000")
+	limit := MaxMTU(e.umem.FrameSize(), true)
+	nstest.In(t, e.ns, func() error {
+		p, err := Open("x8", e.umem, Config{})
+		if err == nil {
+			p.Close()
+			return errors.New("opened a port on a link of MTU 65000")
+		}
+		if !errors.Is(err, ErrMTU) || !strings.Contains(err.Error(), "MTU 65000") || !strings.Contains(err.Error(), fmt.Sprint(limit)) {
+			return fmt.Errorf("error %q: want ErrMTU naming MTU 65000 and the limit %d", err, limit)
+		}
+		return nil
+	})
+	if free := e.umem.Free(); free != e.umem.Frames() {
+		t.Errorf("%d of %d UMEM frames free after the refusal", free, e.umem.Frames())
 	}
 }
 

@@ -39,6 +39,14 @@ type rxState struct {
 	// frames holds the addresses on their way from the pool, or from a
 	// full fill ring back to the pool; at least a ring long.
 	frames []uint64
+	// joins holds, in slots of slot bytes, the multi-buffer frames the
+	// last Receive joined into one piece, joined of them (see join); made
+	// on the first such frame.
+	joins        []byte
+	slot, joined int
+	// tooLong counts the multi-buffer frames dropped for being longer than
+	// the MTU allows.
+	tooLong atomic.Uint64
 }
 
 func (r *rxState) init(queues []*xsk, cfg Config, u *UMEM) {
@@ -128,22 +136,34 @@ func (p *Port) receive(frames []dataplane.Frame) int {
 	u := p.umem
 	n, csums := 0, 0
 	var bytes uint64
+	p.rx.joined = 0
 	for i := range p.queues {
 		s := p.queues[(p.rx.next+i)%len(p.queues)]
-		avail := min(s.rx.avail(), uint32(len(frames)-n))
-		for range avail {
+		start, end := s.rx.local, s.rx.local+s.rx.avail()
+		for s.rx.local != end && n < len(frames) {
 			d := s.rx.desc(s.rx.local)
-			s.rx.local++
-			s.batch = append(s.batch, d.Addr)
-			data := u.frame(d.Addr, int(d.Len))
+			var data []byte
+			if d.Options&unix.XDP_PKT_CONTD == 0 {
+				s.rx.local++
+				s.batch = append(s.batch, d.Addr)
+				data = u.frame(d.Addr, int(d.Len))
+			} else {
+				var ok bool
+				if data, ok = p.join(s, end); !ok {
+					break // the rest waits for the next Receive
+				}
+				if data == nil {
+					continue // dropped: longer than the port's MTU
+				}
+			}
 			if p.cfg.CompleteChecksums && dataplane.CompletePendingChecksum(data) {
 				csums++
 			}
 			frames[n] = dataplane.Frame{Data: data}
-			bytes += uint64(d.Len)
+			bytes += uint64(len(data))
 			n++
 		}
-		if avail > 0 {
+		if s.rx.local != start {
 			s.rx.release()
 		}
 		if n == len(frames) {

@@ -15,6 +15,10 @@ type xsk struct {
 	rxOwner  uint32 // id<<1|roleRx: owner of the frames of the fill and RX rings and of those Receive returned
 	txOwner  uint32 // id<<1|roleTx: owner of the frames of the TX and completion rings and of the sender's
 	zeroCopy bool   // bound in zero-copy mode: the driver reads and writes the UMEM itself
+	// multiBuffer: bound with XDP_USE_SG (its own, or its UMEM's): a
+	// frame may span several descriptors, all but the last marked
+	// XDP_PKT_CONTD.
+	multiBuffer bool
 
 	// The rings: fill and RX are the Receive goroutine's, TX and
 	// completion the sender's (the port's first socket's only).
@@ -33,10 +37,11 @@ type xsk struct {
 	batch []uint64
 }
 
-// openXSK opens the socket of one queue, bound in the given mode: it
-// registers u on the socket, or shares it through an already bound socket
-// of u. It returns the name of the step that failed with its error.
-func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, string, error) {
+// openXSK opens the socket of one queue, bound in the given mode, and with
+// XDP_USE_SG when sg is set: it registers u on the socket, or shares it
+// through an already bound socket of u, whose mode and multi-buffer setting
+// it inherits. It returns the name of the step that failed with its error.
+func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode, sg bool) (*xsk, string, error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, "socket", err
@@ -77,6 +82,9 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 		case BindCopy:
 			sa.Flags |= unix.XDP_COPY
 		}
+		if sg {
+			sa.Flags |= unix.XDP_USE_SG
+		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail(fmt.Sprintf("bind queue %d", queue), err)
@@ -87,6 +95,10 @@ func openXSK(u *UMEM, ifindex, queue int, cfg Config, mode BindMode) (*xsk, stri
 	if mode == BindZeroCopy && !s.zeroCopy {
 		return fail(fmt.Sprintf("bind queue %d", queue), errors.New("zero-copy asked for, the UMEM's sockets are in copy mode"))
 	}
+	if share == nil {
+		u.multiBuffer = sg
+	}
+	s.multiBuffer = u.multiBuffer
 	s.batch = make([]uint64, 0, cfg.RxRingSize)
 	u.join(s)
 	return s, "", nil

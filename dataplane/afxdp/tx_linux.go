@@ -37,6 +37,9 @@ type txState struct {
 	// seg cuts that super-frame; both are reused from frame to frame.
 	segs []uint64
 	seg  dataplane.Segmenter
+	// big holds a frame longer than a UMEM frame on its way to the UMEM
+	// frames it spans (see postLong); made on first use.
+	big []byte
 	// posted counts the descriptors posted on the TX ring and done those
 	// completed; posted-done frames are in flight, at most maxInFlight: what
 	// a stalled device may hold of the UMEM.
@@ -98,13 +101,16 @@ func (p *Port) post(f *dataplane.Frame) error {
 		return p.postSegments(f, tag)
 	}
 	l := len(f.Data)
-	if l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
+	if t.tooLong(l, f.Data) {
 		t.n.tooBig++
 		return syscall.EMSGSIZE
 	}
 	if l < dataplane.EthHdrLen {
 		t.n.invalid++
 		return syscall.EINVAL
+	}
+	if l+tag > int(u.frameSize) {
+		return p.postLong(f, tag)
 	}
 	if !p.room(1) {
 		t.n.noBuffer++
@@ -115,7 +121,7 @@ func (p *Port) post(f *dataplane.Frame) error {
 			if f.VNet.Flags&dataplane.VNetHdrFNeedsCsum != 0 {
 				dataplane.FinishChecksum(f)
 			}
-			p.enqueue(off, l)
+			p.enqueue(off, l, false)
 			t.n.zeroCopy++
 			return nil
 		}
@@ -135,7 +141,7 @@ func (p *Port) post(f *dataplane.Frame) error {
 			return syscall.EINVAL
 		}
 	}
-	p.enqueue(addr, tagInPlace(buf, l, f))
+	p.enqueue(addr, tagInPlace(buf, l, f), false)
 	return nil
 }
 
@@ -151,33 +157,53 @@ func (p *Port) postSegments(f *dataplane.Frame, tag int) error {
 		return syscall.EINVAL
 	}
 	// No segment is longer than the first.
-	if l := seg.Len(0); l+tag > int(u.frameSize) || t.tooLong(l, f.Data) {
+	l := seg.Len(0)
+	if t.tooLong(l, f.Data) {
 		t.n.tooBig++
 		return syscall.EMSGSIZE
 	}
-	if !p.room(uint32(n)) {
+	per := u.chunks(l + tag) // UMEM frames per segment
+	if per > 1 && (!p.MultiBuffer() || per > maxSegments) {
+		t.n.tooBig++
+		return syscall.EMSGSIZE
+	}
+	if n*per > int(t.q.tx.size) {
+		t.n.invalid++
+		return syscall.EINVAL
+	}
+	if !p.room(uint32(n * per)) {
 		t.n.noBuffer++
 		return syscall.ENOBUFS
 	}
-	addrs := t.segs[:0]
-	for range n {
-		a, ok := p.alloc()
-		if !ok {
-			for _, a := range addrs {
-				p.free(a)
-			}
-			t.n.noBuffer++
-			return syscall.ENOBUFS
-		}
-		addrs = append(addrs, a)
+	addrs, ok := p.allocN(n * per)
+	if !ok {
+		t.n.noBuffer++
+		return syscall.ENOBUFS
 	}
-	for i, a := range addrs {
-		buf := u.frame(a, int(u.frameSize))
+	for i := range n {
+		var buf []byte
+		if per == 1 {
+			buf = u.frame(addrs[i], int(u.frameSize))
+		} else {
+			buf = t.stage(per * int(u.frameSize))
+		}
 		l, err := seg.Write(i, buf[tag:])
 		if err != nil { // Init vouched for every segment
 			panic("afxdp: segment " + err.Error())
 		}
-		p.enqueue(a, tagInPlace(buf, l, f))
+		if per == 1 {
+			p.enqueue(addrs[i], tagInPlace(buf, l, f), false)
+			continue
+		}
+		// A segment spans UMEM frames from the first, as many as it
+		// needs; the frames left over go back.
+		mine := addrs[i*per : (i+1)*per]
+		wire := tagInPlace(buf, l, f)
+		k := u.chunks(wire)
+		p.scatter(mine[:k], buf[:wire])
+		for _, a := range mine[k:] {
+			p.free(a)
+		}
 	}
 	t.n.segmented++
 	t.n.segments += uint64(n)
@@ -240,15 +266,21 @@ func tagInPlace(buf []byte, l int, f *dataplane.Frame) int {
 	return l + dataplane.VLANTagLen
 }
 
-// enqueue posts one descriptor; room said there is room.
-func (p *Port) enqueue(addr uint64, l int) {
+// enqueue posts one descriptor, marked XDP_PKT_CONTD when more parts of
+// its frame follow; room said there is room. A frame counts once, with its
+// last part.
+func (p *Port) enqueue(addr uint64, l int, more bool) {
 	t := &p.tx
 	r := &t.q.tx
 	d := r.desc(r.local)
 	d.Addr, d.Len, d.Options = addr, uint32(l), 0
+	if more {
+		d.Options = unix.XDP_PKT_CONTD
+	} else {
+		t.n.packets++
+	}
 	r.local++
 	t.posted++
-	t.n.packets++
 	t.n.bytes += uint64(l)
 }
 

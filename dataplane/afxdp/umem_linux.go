@@ -49,7 +49,11 @@ type UMEM struct {
 	// put wakes them. Under mu.
 	waiting []*Port
 	nextID  uint32 // owner id of the next socket; under mu
-	closed  bool   // unmapped; under mu
+	// multiBuffer: the sockets are bound with XDP_USE_SG, so a frame may
+	// span several UMEM frames. The first socket bound decides it for
+	// those that share the UMEM with it; under mu.
+	multiBuffer bool
+	closed      bool // unmapped; under mu
 }
 
 // NewUMEM maps and locks a UMEM. Zero fields of cfg take their value from
@@ -197,6 +201,14 @@ func (u *UMEM) leave(p *Port) {
 
 // shared reports whether sockets are bound to the UMEM.
 func (u *UMEM) shared() bool { return u.nsocks.Load() > 0 }
+
+// sharedMultiBuffer reports whether sockets are bound to the UMEM with
+// XDP_USE_SG; false when none are bound.
+func (u *UMEM) sharedMultiBuffer() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.socks) > 0 && u.multiBuffer
+}
 
 // reclaim returns to the pool every frame a closed socket owned, wherever
 // the socket left it.
