@@ -27,6 +27,7 @@ func (d *Daemon) attach(idx int, name string) {
 	if l, err := d.sys.links.LinkByIndex(idx); err == nil {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
+	fpp.Mode = tunnelPortMode(b, fpp)
 	var (
 		a   attachment
 		err error
@@ -44,11 +45,12 @@ func (d *Daemon) attach(idx int, name string) {
 		return
 	}
 	d.adopted(br, b, idx, a)
+	d.tunnelAttached(b, fpp)
 }
 
 // portType resolves the port type of an interface about to attach.
 func (d *Daemon) portType(b config.Bridge, fpp bpf.Port, uplink bool) config.PortType {
-	typ := hostPortType(b, fpp.Name, b.Type(fpp.Name, d.cfg.PortType))
+	typ := tunnelPortType(b, fpp, hostPortType(b, fpp.Name, b.Type(fpp.Name, d.cfg.PortType)))
 	if typ != config.PortTypeAuto {
 		return typ
 	}

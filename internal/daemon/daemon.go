@@ -33,6 +33,7 @@ type Daemon struct {
 	closed    bool                         // Close ran: attach nothing more
 	ready     readiness                    // set by the first full Resync
 	hostPorts hostPorts                    // what was last logged of each host port
+	tunnels   tunnels                      // the VXLAN devices made and attached (vxlan.go)
 	takeovers takeovers                    // takes turns with link handling
 
 	fp     FastPath           // nil when no port may use it or loading failed
@@ -266,6 +267,7 @@ func (d *Daemon) detachLocked(idx int, why string) {
 		return
 	}
 	delete(d.attached, idx)
+	d.tunnelDetached(idx)
 	d.log.Info("detaching port", "port", a.name, "bridge", a.bridge, "why", why)
 	if a.fastPath != bpf.ModeOff {
 		// First out of the fast path's maps, so the kernel never

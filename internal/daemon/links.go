@@ -122,6 +122,7 @@ func (d *Daemon) linkPresent(idx int, name string) {
 func (d *Daemon) Resync() error {
 	d.restoreTakeovers()
 	d.ensureHostPorts()
+	d.ensureTunnels()
 	links, err := d.sys.links.LinkList()
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
