@@ -24,6 +24,7 @@ import (
 	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon"
 	"github.com/xswitch/xswitch/internal/metrics"
+	"github.com/xswitch/xswitch/internal/vxlan"
 	"github.com/xswitch/xswitch/internal/takeover"
 )
 
@@ -234,6 +235,14 @@ func run(args []string) int {
 		}
 		fmt.Printf("fast path under %s detached and removed\n", o.pinDir)
 		if err := cleanupHostPorts(o.removeHostPorts, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
+			return 1
+		}
+		removed, err := vxlan.RemoveOwned()
+		for _, name := range removed {
+			fmt.Printf("tunnel port %s removed\n", name)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "xswitchd: -cleanup: %v\n", err)
 			return 1
 		}

@@ -274,3 +274,27 @@ func (d *Device) Delete() error {
 	}
 	return nil
 }
+
+// RemoveOwned deletes every VXLAN device of the namespace that the switch
+// created, and returns their names; the operator's devices stay.
+func RemoveOwned() ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("vxlan: list links: %w", err)
+	}
+	var (
+		removed []string
+		errs    []error
+	)
+	for _, l := range links {
+		if _, ok := l.(*netlink.Vxlan); !ok || l.Attrs().Alias != ownerAlias {
+			continue
+		}
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("vxlan %s: delete: %w", l.Attrs().Name, err))
+			continue
+		}
+		removed = append(removed, l.Attrs().Name)
+	}
+	return removed, errors.Join(errs...)
+}

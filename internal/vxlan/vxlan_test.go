@@ -233,3 +233,18 @@ func remotes(t *testing.T, d *Device) map[string]netip.Addr {
 	}
 	return m
 }
+
+func TestRemoveOwned(t *testing.T) {
+	underlay(t, "10.9.0.1/24")
+	if _, err := Create(Config{VNI: 1, Local: netip.MustParseAddr("10.9.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	nstest.Run(t, "ip", "link", "add", "vxop", "type", "vxlan", "id", "2", "local", "10.9.0.1", "dstport", "4789")
+	removed, err := RemoveOwned()
+	if err != nil || !slices.Equal(removed, []string{"vxlan1"}) {
+		t.Fatalf("RemoveOwned = %v, %v; want [vxlan1]", removed, err)
+	}
+	if _, err := Open("vxop"); err != nil {
+		t.Fatalf("the operator's device went: %v", err)
+	}
+}
