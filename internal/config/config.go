@@ -227,6 +227,8 @@ type Bridge struct {
 	// VXLAN are the tunnel ports xswitchd creates for the bridge, each
 	// in Ports too (vxlan.go).
 	VXLAN []VXLAN
+	// LoopProtection blocks a port of a loop for a while (loop.go).
+	LoopProtection LoopProtection
 	// StormControl limits the flooded frames of each port (storm.go);
 	// PortStorms those of single ports (port-settings), first match wins.
 	StormControl StormControl

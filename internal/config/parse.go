@@ -71,6 +71,8 @@ type fileBridge struct {
 		Vif    fileRing `yaml:"vif"`
 		Uplink fileRing `yaml:"uplink"`
 	} `yaml:"rings"`
+
+	LoopProtection yaml.Node `yaml:"loop-protection"`
 }
 
 type fileAFXDP struct {
@@ -231,6 +233,9 @@ func (p *parser) bridge(fb fileBridge, node *yaml.Node) (Bridge, error) {
 		return b, err
 	}
 	if err = p.mirrors(&b, fb, node); err != nil {
+		return b, err
+	}
+	if err = p.loopProtection(&b, &fb.LoopProtection); err != nil {
 		return b, err
 	}
 	if err = p.stormControl(&b, &fb.StormControl); err != nil {
