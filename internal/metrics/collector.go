@@ -106,7 +106,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		xskZeroCopy, xskTxNoCopy, xskSegmented, xskSegments, xskCsums,
 		sockTxErrs, pktFreezes, pktSockErrs, pktLastErrno,
 		fdbEntries, fdbMax, fdbLearned, fdbMoved, fdbAged, fdbEvicted, fdbRefused, fdbFlushed, bridgePorts,
-		puntPorts, puntFrames, puntUnknown, puntDrops, tapPorts, tapFrames, tapUnknown, tapDrops} {
+		puntPorts, puntFrames, puntUnknown, puntDrops, tapPorts, tapFrames, tapUnknown, tapDrops, umemFrames, umemInUse} {
 		ch <- d
 	}
 }
@@ -153,6 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(tapDrops, kd.Truncated, "truncated")
 		}
 	}
+	collectUMEM(ch, c.src)
 }
 
 func (c *Collector) collectPort(ch chan<- prometheus.Metric, p Port) {
