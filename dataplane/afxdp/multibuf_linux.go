@@ -7,6 +7,7 @@ package afxdp
 // UMEM frames as it needs.
 
 import (
+	"fmt"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -139,4 +140,19 @@ func (p *Port) postLong(f *dataplane.Frame, tag int) error {
 	}
 	p.scatter(addrs, buf[:tagInPlace(buf, l, f)])
 	return nil
+}
+
+// MultiBufferKernel reports whether the kernel binds sockets with
+// XDP_USE_SG: Linux 6.6 and later. (A kernel that backported it is taken
+// for one without: auto mode then gives its jumbo links another port type.)
+func MultiBufferKernel() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 6 || major == 6 && minor >= 6
 }

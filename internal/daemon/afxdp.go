@@ -76,3 +76,30 @@ func vifRings(cfg *afxdp.Config) {
 	}
 	cfg.BatchSize = min(cfg.BatchSize, vifRingSize)
 }
+
+// xskCarries reports whether an AF_XDP port would carry a link of the given
+// MTU, on the UMEMs this daemon makes and this kernel (see afxdp.MaxMTU):
+// auto mode gives a link that it would not another port type.
+func (d *Daemon) xskCarries(mtu int) bool {
+	fs := d.cfg.UMEM.FrameSize
+	if fs == 0 {
+		fs = afxdp.DefaultUMEMConfig().FrameSize
+	}
+	return mtu <= afxdp.MaxMTU(fs, afxdp.MultiBufferKernel())
+}
+
+// xskOutgrown attaches an AF_XDP port again when its link's MTU grew beyond
+// what its sockets carry (sockets without multi-buffer, as zero-copy ones
+// may be), so that it gets sockets that do, or another port type in auto
+// mode, or a clear error; until then the kernel would drop its long frames.
+// It reports whether it did. Call it without holding d.mu.
+func (d *Daemon) xskOutgrown(idx int, a attachment, mtu int) bool {
+	limit := a.xsk.MaxMTU()
+	if mtu <= limit {
+		return false
+	}
+	d.log.Warn("the link's MTU grew beyond what the port's AF_XDP sockets carry: attaching it again", "port", a.name, "mtu", mtu, "max_mtu", limit)
+	d.detach(idx, fmt.Sprintf("MTU %d beyond its AF_XDP sockets' %d", mtu, limit))
+	d.attach(idx, a.name)
+	return true
+}

@@ -54,8 +54,9 @@ func (d *Daemon) portType(b config.Bridge, fpp bpf.Port, uplink bool) config.Por
 	if typ != config.PortTypeAuto {
 		return typ
 	}
-	// An AF_XDP port's fast path is XDP: not for a port set to tc.
-	if uplink && d.fp != nil && fpp.Mode != bpf.ModeTC && d.sys.nativeXDP(fpp.Index) {
+	// An AF_XDP port's fast path is XDP: not for a port set to tc; nor for
+	// a link whose MTU its sockets cannot carry.
+	if uplink && d.fp != nil && fpp.Mode != bpf.ModeTC && d.sys.nativeXDP(fpp.Index) && d.xskCarries(fpp.MTU) {
 		return config.PortTypeAFXDP
 	}
 	return config.PortTypeAFPacket

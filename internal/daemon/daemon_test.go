@@ -93,12 +93,21 @@ type fakeXSK struct {
 	*porttest.Port
 	queues int
 	mtu    int
+	maxMTU int
 }
 
 func (x *fakeXSK) SetMTU(mtu int)   { x.mtu = mtu }
 func (x *fakeXSK) Queues() int      { return x.queues }
 func (x *fakeXSK) ZeroCopy() bool   { return false }
 func (x *fakeXSK) SharesUMEM() bool { return true }
+
+// MaxMTU is maxMTU, or any MTU when that is 0.
+func (x *fakeXSK) MaxMTU() int {
+	if x.maxMTU == 0 {
+		return 65535
+	}
+	return x.maxMTU
+}
 
 // fakeSockets opens in-memory ports and records what was opened.
 type fakeSockets struct {

@@ -171,6 +171,9 @@ func (d *Daemon) refresh(idx int, a attachment) {
 	}
 	l, err := d.sys.links.LinkByIndex(idx)
 	if a.xsk != nil && err == nil {
+		if d.xskOutgrown(idx, a, l.Attrs().MTU) {
+			return
+		}
 		// An AF_XDP port checks what it sends against the MTU itself.
 		a.xsk.SetMTU(l.Attrs().MTU)
 	}

@@ -55,6 +55,8 @@ type links interface {
 type xskPort interface {
 	dataplane.Port
 	SetMTU(mtu int)
+	// MaxMTU is the longest link MTU the port's sockets carry.
+	MaxMTU() int
 	Queues() int
 	ZeroCopy() bool
 	SharesUMEM() bool
