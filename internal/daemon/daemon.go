@@ -45,6 +45,7 @@ type Daemon struct {
 	fpCaps *fastCaptures      // copies of the frames fp forwards, for captures; nil without fp
 	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
 	multi  multiSends         // sends the frames of the AF_PACKET ports of every bridge
+	evpn   evpnState          // the BGP EVPN speaker of the tunnel ports (evpn.go)
 }
 
 // attachment is an interface attached to a bridge.
@@ -201,6 +202,7 @@ func (d *Daemon) Bridge(name string) (*dataplane.Bridge, bool) {
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
 	d.adopt()
+	d.startEVPN(ctx)
 	if d.fp != nil {
 		go func() {
 			if err := d.sys.watchFeatures(ctx, d.refreshPorts); err != nil {

@@ -1,0 +1,460 @@
+// Package evpn is the BGP EVPN control plane of the tunnel ports (RFC 7432,
+// RFC 8365): an embedded GoBGP speaker advertises the MACs the switch learns
+// on its own ports as type-2 routes and each VNI as a type-3 route, and
+// hands what its neighbors advertise to a Dataplane: remote MACs to install
+// on the tunnel port, remote VTEPs to replicate floods to.
+package evpn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+)
+
+// Config configures a Speaker.
+type Config struct {
+	ASN        uint32
+	RouterID   netip.Addr // IPv4
+	ListenPort int32      // -1 for no listener (only outgoing sessions)
+	Neighbors  []Neighbor
+	// GracePeriod is how long a neighbor's routes stay installed after its
+	// session goes down; 0 removes them at once.
+	GracePeriod time.Duration
+	Log         *slog.Logger
+}
+
+// Neighbor is a BGP peer.
+type Neighbor struct {
+	Address netip.Addr
+	ASN     uint32
+	Port    uint16 // 0 for 179
+}
+
+// Dataplane is what the speaker changes in the switch. Its methods are
+// called one at a time and must not call back into the Speaker.
+type Dataplane interface {
+	// InstallMAC points mac of vni at the tunnel port, towards vtep.
+	InstallMAC(vni uint32, mac net.HardwareAddr, vtep netip.Addr)
+	// RemoveMAC undoes InstallMAC.
+	RemoveMAC(vni uint32, mac net.HardwareAddr)
+	// AddFloodVTEP adds vtep to the VNI's flood list.
+	AddFloodVTEP(vni uint32, vtep netip.Addr)
+	// DelFloodVTEP removes vtep from it.
+	DelFloodVTEP(vni uint32, vtep netip.Addr)
+}
+
+// macKey names a MAC in one VNI.
+type macKey struct {
+	vni uint32
+	mac [6]byte
+}
+
+func keyOf(vni uint32, mac net.HardwareAddr) macKey {
+	k := macKey{vni: vni}
+	copy(k.mac[:], mac)
+	return k
+}
+
+func (k macKey) hw() net.HardwareAddr { return net.HardwareAddr(k.mac[:]) }
+
+// remote is a received route with, once its peer's session went down, the
+// time it is removed unless the peer advertises it again.
+type remote struct {
+	route
+	expires time.Time // zero while the route is live
+}
+
+// Speaker is the EVPN control plane of one host.
+type Speaker struct {
+	cfg Config
+	dp  Dataplane
+	bgp *server.BgpServer
+
+	mu sync.Mutex
+	// vnis maps each local VNI to the local VTEP address.
+	vnis map[uint32]netip.Addr
+	// local are the MACs advertised from here, with their sequence numbers.
+	local map[macKey]uint32
+	// macs are the received type-2 routes of local VNIs, by MAC, then NLRI.
+	macs map[macKey]map[string]*remote
+	// imets are the received type-3 routes of local VNIs, by NLRI.
+	imets map[uint32]map[string]*remote
+	// installed is what InstallMAC last put in the dataplane, by MAC.
+	installed map[macKey]netip.Addr
+	// floods is what AddFloodVTEP put in the dataplane.
+	floods map[uint32]map[netip.Addr]bool
+	// up holds the neighbors whose session is established.
+	up map[netip.Addr]bool
+	// sent and received count the routes advertised and withdrawn.
+	stats Stats
+}
+
+// Stats counts the speaker's routes since it started.
+type Stats struct {
+	Advertised, Withdrawn uint64 // local routes
+	Received, Removed     uint64 // remote routes of local VNIs
+}
+
+// Start runs a BGP speaker until ctx ends.
+func Start(ctx context.Context, cfg Config, dp Dataplane) (*Speaker, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Speaker{
+		cfg: cfg, dp: dp,
+		vnis:      map[uint32]netip.Addr{},
+		local:     map[macKey]uint32{},
+		macs:      map[macKey]map[string]*remote{},
+		imets:     map[uint32]map[string]*remote{},
+		installed: map[macKey]netip.Addr{},
+		floods:    map[uint32]map[netip.Addr]bool{},
+		up:        map[netip.Addr]bool{},
+	}
+	lv := new(slog.LevelVar)
+	lv.Set(slog.LevelWarn)
+	s.bgp = server.NewBgpServer(server.LoggerOption(cfg.Log.With("component", "bgp"), lv))
+	go s.bgp.Serve()
+	err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: cfg.ASN, RouterId: cfg.RouterID.String(), ListenPort: cfg.ListenPort,
+	}})
+	if err != nil {
+		s.bgp.Stop()
+		return nil, fmt.Errorf("evpn: start bgp: %w", err)
+	}
+	err = s.bgp.WatchEvent(ctx, server.WatchEventMessageCallbacks{
+		OnBestPath:   s.onPaths,
+		OnPeerUpdate: s.onPeer,
+	}, server.WatchBestPath(true), server.WatchPeer())
+	if err != nil {
+		s.bgp.Stop()
+		return nil, fmt.Errorf("evpn: watch: %w", err)
+	}
+	for _, n := range cfg.Neighbors {
+		if err := s.addPeer(ctx, n); err != nil {
+			s.bgp.Stop()
+			return nil, err
+		}
+	}
+	go s.expire(ctx)
+	go func() {
+		<-ctx.Done()
+		s.bgp.Stop()
+	}()
+	return s, nil
+}
+
+func (s *Speaker) addPeer(ctx context.Context, n Neighbor) error {
+	evpn := &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
+	p := &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.ASN},
+		// Seconds, not BGP's minutes: a VTEP that comes back should
+		// carry traffic at once.
+		Timers:   &api.Timers{Config: &api.TimersConfig{ConnectRetry: 2, HoldTime: 9, KeepaliveInterval: 3}},
+		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: evpn, Enabled: true}}},
+	}
+	if n.Port != 0 {
+		p.Transport = &api.Transport{RemotePort: uint32(n.Port)}
+	}
+	if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
+		return fmt.Errorf("evpn: neighbor %s: %w", n.Address, err)
+	}
+	return nil
+}
+
+// AddVNI makes vni local with the VTEP address vtep and advertises it.
+func (s *Speaker) AddVNI(vni uint32, vtep netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.vnis[vni]; ok && old == vtep {
+		return nil
+	}
+	s.vnis[vni] = vtep
+	return s.add(imetRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep))
+}
+
+// RemoveVNI withdraws vni and what was advertised and installed for it.
+func (s *Speaker) RemoveVNI(vni uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vtep, ok := s.vnis[vni]
+	if !ok {
+		return
+	}
+	for k, seq := range s.local {
+		if k.vni == vni {
+			s.del(macRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep, k.hw(), seq))
+			delete(s.local, k)
+		}
+	}
+	s.del(imetRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep))
+	delete(s.vnis, vni)
+	for k := range s.macs {
+		if k.vni == vni {
+			delete(s.macs, k)
+			s.resolve(k)
+		}
+	}
+	delete(s.imets, vni)
+	s.resolveFlood(vni)
+}
+
+// LocalMAC says mac of vni was learned on a port of this host (or moved to
+// one): it is advertised, with a sequence number above the remote routes'
+// for the MAC, so that the other VTEPs send its frames here.
+func (s *Speaker) LocalMAC(vni uint32, mac net.HardwareAddr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vtep, ok := s.vnis[vni]
+	if !ok {
+		return
+	}
+	k := keyOf(vni, mac)
+	if _, ok := s.local[k]; ok {
+		return
+	}
+	var seq uint32
+	if rs := s.macs[k]; len(rs) > 0 {
+		for _, r := range rs {
+			seq = max(seq, r.seq+1)
+		}
+	}
+	if err := s.add(macRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep, mac, seq)); err != nil {
+		s.cfg.Log.Warn("evpn: cannot advertise a MAC", "vni", vni, "mac", mac, "err", err)
+		return
+	}
+	s.local[k] = seq
+	s.resolve(k)
+}
+
+// LocalMACGone withdraws mac of vni: it aged out, moved to the tunnel port
+// or its port went.
+func (s *Speaker) LocalMACGone(vni uint32, mac net.HardwareAddr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withdrawLocal(keyOf(vni, mac))
+}
+
+func (s *Speaker) withdrawLocal(k macKey) {
+	seq, ok := s.local[k]
+	if !ok {
+		return
+	}
+	delete(s.local, k)
+	s.del(macRoute(s.cfg.RouterID, s.cfg.ASN, k.vni, s.vnis[k.vni], k.hw(), seq))
+	s.resolve(k)
+}
+
+func (s *Speaker) add(p *apiutil.Path) error {
+	_, err := s.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}})
+	if err == nil {
+		s.stats.Advertised++
+	}
+	return err
+}
+
+func (s *Speaker) del(p *apiutil.Path) {
+	if err := s.bgp.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}}); err != nil {
+		s.cfg.Log.Warn("evpn: cannot withdraw a route", "route", p.Nlri.String(), "err", err)
+		return
+	}
+	s.stats.Withdrawn++
+}
+
+// best returns the remote route of k that wins: the highest sequence
+// number, then the lowest VTEP address (RFC 7432 §15.1).
+func best(rs map[string]*remote) *remote {
+	var b *remote
+	for _, r := range rs {
+		if b == nil || r.seq > b.seq || r.seq == b.seq && r.vtep.Less(b.vtep) {
+			b = r
+		}
+	}
+	return b
+}
+
+// resolve makes the dataplane and the local route of k follow the routes
+// of k: a remote route with a higher sequence number than the local one
+// (the MAC moved away) withdraws the local route and installs the remote.
+func (s *Speaker) resolve(k macKey) {
+	b := best(s.macs[k])
+	if seq, ok := s.local[k]; ok {
+		if b == nil || b.seq < seq || b.seq == seq && !b.vtep.Less(s.vnis[k.vni]) {
+			b = nil
+		} else {
+			delete(s.local, k)
+			s.del(macRoute(s.cfg.RouterID, s.cfg.ASN, k.vni, s.vnis[k.vni], k.hw(), seq))
+		}
+	}
+	cur, installed := s.installed[k]
+	switch {
+	case b == nil && installed:
+		delete(s.installed, k)
+		s.dp.RemoveMAC(k.vni, k.hw())
+	case b != nil && (!installed || cur != b.vtep):
+		s.installed[k] = b.vtep
+		s.dp.InstallMAC(k.vni, k.hw(), b.vtep)
+	}
+}
+
+// resolveFlood makes the VNI's flood list the VTEPs of its type-3 routes.
+func (s *Speaker) resolveFlood(vni uint32) {
+	want := map[netip.Addr]bool{}
+	for _, r := range s.imets[vni] {
+		want[r.vtep] = true
+	}
+	have := s.floods[vni]
+	for v := range have {
+		if !want[v] {
+			s.dp.DelFloodVTEP(vni, v)
+		}
+	}
+	for v := range want {
+		if !have[v] {
+			s.dp.AddFloodVTEP(vni, v)
+		}
+	}
+	if len(want) == 0 {
+		delete(s.floods, vni)
+	} else {
+		s.floods[vni] = want
+	}
+}
+
+// onPaths takes the best paths GoBGP selected, each a route of one NLRI.
+func (s *Speaker) onPaths(paths []*apiutil.Path, _ time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range paths {
+		if !p.PeerAddress.IsValid() || p.PeerAddress.IsUnspecified() {
+			continue // ours
+		}
+		r, ok := parseRoute(p)
+		if !ok {
+			continue
+		}
+		if _, local := s.vnis[r.vni]; !local {
+			continue
+		}
+		switch r.kind {
+		case bgp.EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT:
+			k := keyOf(r.vni, r.mac)
+			s.update(s.macs, k, r, p.Withdrawal)
+			s.resolve(k)
+		case bgp.EVPN_INCLUSIVE_MULTICAST_ETHERNET_TAG:
+			s.update(s.imets, r.vni, r, p.Withdrawal)
+			s.resolveFlood(r.vni)
+		}
+	}
+}
+
+// update records route r of key k in m, or its withdrawal. A route whose
+// peer is down stays for the grace period.
+func update[K comparable](s *Speaker, m map[K]map[string]*remote, k K, r route, withdrawn bool) {
+	rs := m[k]
+	if !withdrawn {
+		if rs == nil {
+			rs = map[string]*remote{}
+			m[k] = rs
+		}
+		rs[r.key] = &remote{route: r}
+		s.stats.Received++
+		return
+	}
+	old, ok := rs[r.key]
+	if !ok {
+		return
+	}
+	if !s.up[r.peer] && s.cfg.GracePeriod > 0 {
+		if old.expires.IsZero() {
+			old.expires = time.Now().Add(s.cfg.GracePeriod)
+		}
+		return
+	}
+	delete(rs, r.key)
+	s.stats.Removed++
+	if len(rs) == 0 {
+		delete(m, k)
+	}
+}
+
+func (s *Speaker) update(m any, k any, r route, withdrawn bool) {
+	switch m := m.(type) {
+	case map[macKey]map[string]*remote:
+		update(s, m, k.(macKey), r, withdrawn)
+	case map[uint32]map[string]*remote:
+		update(s, m, k.(uint32), r, withdrawn)
+	}
+}
+
+func (s *Speaker) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	if ev.Type != apiutil.PEER_EVENT_STATE {
+		return
+	}
+	st := ev.Peer.State
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up := st.SessionState == bgp.BGP_FSM_ESTABLISHED
+	if up != s.up[st.NeighborAddress] {
+		s.cfg.Log.Info("evpn: BGP session", "neighbor", st.NeighborAddress, "established", up)
+	}
+	if up {
+		s.up[st.NeighborAddress] = true
+	} else {
+		delete(s.up, st.NeighborAddress)
+	}
+}
+
+// expire removes the routes whose grace period ended.
+func (s *Speaker) expire(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			for k, rs := range s.macs {
+				if drop(rs, now, &s.stats) {
+					if len(rs) == 0 {
+						delete(s.macs, k)
+					}
+					s.resolve(k)
+				}
+			}
+			for vni, rs := range s.imets {
+				if drop(rs, now, &s.stats) {
+					if len(rs) == 0 {
+						delete(s.imets, vni)
+					}
+					s.resolveFlood(vni)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func drop(rs map[string]*remote, now time.Time, st *Stats) bool {
+	n := len(rs)
+	for key, r := range rs {
+		if !r.expires.IsZero() && now.After(r.expires) {
+			delete(rs, key)
+			st.Removed++
+		}
+	}
+	return len(rs) != n
+}
+
+
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
