@@ -84,7 +84,7 @@ func (cl *cli) listPorts(name string, args []string) error {
 		return cl.failed(err, "", "")
 	}
 	cl.table(func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "BRIDGE\tPORT\tDOMID\tKIND\tVLAN\tISOLATED\tANTISPOOF\tFASTPATH\tFAST-PKTS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tFLOODED\tDROPS")
+		fmt.Fprintln(w, "BRIDGE\tPORT\tDOMID\tKIND\tVLAN\tISOLATED\tANTISPOOF\tFASTPATH\tBLOCKED\tFAST-PKTS\tRX-PKTS\tRX-BYTES\tTX-PKTS\tTX-BYTES\tFLOODED\tDROPS")
 		for _, p := range v {
 			dom := "-"
 			if p.DomID != nil {
@@ -101,8 +101,8 @@ func (cl *cli) listPorts(name string, args []string) error {
 			if p.AFXDP != nil {
 				kind += "/" + p.AFXDP.Socket // how its sockets are bound
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, kind,
-				orDash(p.VLAN), yesNo(p.Isolated), yesNo(p.AntiSpoof), p.FastPath,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Bridge, p.Name, dom, kind,
+				orDash(p.VLAN), yesNo(p.Isolated), yesNo(p.AntiSpoof), p.FastPath, blocked(p),
 				p.FastPathPackets, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, p.Flooded, drops)
 		}
 	})

@@ -45,6 +45,11 @@ type Port struct {
 	AFPacket *AFPacket `json:"afpacket,omitempty"`
 	// AFXDP is set for an AF_XDP port.
 	AFXDP *AFXDP `json:"afxdp,omitempty"`
+	// Blocked says loop protection blocks the port, until BlockedUntil
+	// (RFC 3339); LoopBlocks counts the times it did (docs/loops.md).
+	Blocked      bool   `json:"blocked"`
+	BlockedUntil string `json:"blocked_until,omitempty"`
+	LoopBlocks   uint64 `json:"loop_blocks"`
 }
 
 // AFPacket are the counters particular to an AF_PACKET port.

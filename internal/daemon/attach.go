@@ -79,6 +79,7 @@ func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attac
 	}
 	d.pinStatics(br, b, a)
 	d.syncFastMirrors(b.Name)
+	d.loops.attached(b.Name, a.name, a.id)
 }
 
 // pinStatics pins the static MACs of an attached port, the file's and those

@@ -45,6 +45,7 @@ type Daemon struct {
 	fpCaps *fastCaptures      // copies of the frames fp forwards, for captures; nil without fp
 	warm   *warmCache         // fp's MAC map as an earlier run left it; nil without fp
 	multi  multiSends         // sends the frames of the AF_PACKET ports of every bridge
+	loops  *loopGuard         // blocks a port of each loop (loop.go)
 	evpn   evpnState          // the BGP EVPN speaker of the tunnel ports (evpn.go)
 }
 
@@ -95,6 +96,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger, sys system) *Daemon {
 	} else {
 		d.removeStaleFastPath()
 	}
+	d.loops = newLoopGuard(d)
 	for _, b := range cfg.Bridges {
 		d.bridge(b)
 	}
@@ -164,6 +166,7 @@ func (d *Daemon) bridge(b config.Bridge) *dataplane.Bridge {
 		bc.OnFDBEvent = d.mirror.onEvent(id)
 		bc.OnCapture = d.fpCaps.onCapture(d)
 	}
+	bc.OnFDBEvent = d.loops.add(b, bc.OnFDBEvent)
 	br := dataplane.NewBridge(bc, d.log)
 	if d.fp != nil {
 		d.mirror.addBridge(bpf.BridgeID(b.Name), br.FDB())
@@ -299,6 +302,7 @@ func (d *Daemon) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.loops.stop()
 	if d.mirror != nil {
 		// The fast path outlives the daemon: removing the ports below must
 		// not empty its MAC map.

@@ -235,6 +235,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	for _, b := range df.create {
 		d.bridge(b)
 	}
+	d.loops.configure(bridgesOf(cfg))
 	// The ports kept take the VLANs, isolation and anti-spoofing of the
 	// new file in place.
 	d.syncPolicies()

@@ -109,6 +109,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		puntPorts, puntFrames, puntUnknown, puntDrops, tapPorts, tapFrames, tapUnknown, tapDrops, umemFrames, umemInUse} {
 		ch <- d
 	}
+	for _, d := range loopDescs {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -219,6 +222,7 @@ func (c *Collector) collectPort(ch chan<- prometheus.Metric, p Port) {
 			counter(fpPunts, s.Punts[i], append(labels, r)...)
 		}
 	}
+	c.collectLoop(ch, p, labels)
 }
 
 // labels returns the port's label values: bridge, port, domid, devid.

@@ -67,6 +67,7 @@ func portRoutes(mux *http.ServeMux, src Source) {
 			for _, p := range metrics.Ports(src, b) {
 				c := portJSON(p)
 				c.Spec, c.Runtime = runtime(p.Name)
+				loopJSON(&c, src, p)
 				out = append(out, c)
 			}
 		}
