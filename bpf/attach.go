@@ -30,6 +30,9 @@ type Port struct {
 	// Policy is the port's VLANs, isolation and anti-spoofing, enforced by
 	// the programs on its ingress and by every redirect to it.
 	Policy policy.Policy
+	// MaxMACs is the most dynamic MACs the programs learn on the port (its
+	// bridge's fdb.Config.MaxPerPort); 0: no limit.
+	MaxMACs int
 }
 
 // ethHdrLen is the Ethernet header the MTU does not count.
@@ -52,7 +55,7 @@ func (fp *FastPath) AttachPort(p Port) (Mode, error) {
 		delete(fp.ports, p.Index)
 	}
 	feats, _ := xdpFeatures(p.Index) // unknown features: no XDP target, no native XDP
-	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, policy: p.Policy}
+	pl := &portLinks{name: p.Name, xsk: p.XSK, xskBase: p.XSKBase, xskQueues: p.XSKQueues, off: p.Mode == ModeOff, policy: p.Policy, maxMACs: p.MaxMACs}
 	if kept != nil {
 		pl.capture, pl.mirror = kept.capture, kept.mirror
 	}

@@ -68,6 +68,14 @@ type FastPath struct {
 	// blocked are the ifindexes SetBlocked blocked: every entry putPort
 	// writes for one of them has PORT_BLOCKED, attached again or not.
 	blocked map[int]bool
+	// storms are the limits SetStorm gave each ifindex, which putPort
+	// writes to xs_storm.
+	storms map[int]StormLimits
+
+	// macsMu guards userMACs, the loader's half of each port's count of
+	// dynamic MACs as written to xs_macs_user (macs.go).
+	macsMu   sync.Mutex
+	userMACs map[uint32]int64
 }
 
 // portLinks are the attachments of one port.
@@ -83,6 +91,7 @@ type portLinks struct {
 	capture   bool      // its frames are copied for a capture (SetCapture)
 	mirror    PortMirror
 	policy    policy.Policy
+	maxMACs   int // Port.MaxMACs
 }
 
 // Load loads the programs and their maps. With a PinDir it mounts bpffs on
@@ -97,7 +106,7 @@ func Load(opts Options) (*FastPath, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("fast path: %w", err)
 	}
-	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}, blocked: map[int]bool{}}
+	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}, blocked: map[int]bool{}, storms: map[int]StormLimits{}, userMACs: map[uint32]int64{}}
 	if fp.tcHook == "" {
 		fp.tcHook = TCHookAuto
 	}

@@ -50,20 +50,38 @@ func (fp *FastPath) PutFDB(bridge uint32, k fdb.Key, ifindex int, static bool, s
 	key := fdbKey(bridge, k)
 	v := xswitchFdbEntry{Ifindex: uint32(ifindex), Seen: uint64(max(seen-fp.offset, 1))}
 	var old xswitchFdbEntry
-	if fp.objs.XsFdb.Lookup(key, &old) == nil && old.Ifindex == v.Ifindex && old.Seen > v.Seen {
+	had := fp.objs.XsFdb.Lookup(key, &old) == nil
+	if had && old.Ifindex == v.Ifindex && old.Seen > v.Seen {
 		v.Seen = old.Seen
 	}
 	if static {
 		v.Flags = fdbStatic
 	}
-	return fp.objs.XsFdb.Update(key, v, ebpf.UpdateAny)
+	if err := fp.objs.XsFdb.Update(key, v, ebpf.UpdateAny); err != nil {
+		return err
+	}
+	if had && old.Flags&fdbStatic == 0 {
+		fp.addUserMACs(old.Ifindex, -1)
+	}
+	if !static {
+		fp.addUserMACs(v.Ifindex, 1)
+	}
+	return nil
 }
 
 // DeleteFDB removes a MAC entry; a missing one is not an error.
 func (fp *FastPath) DeleteFDB(bridge uint32, k fdb.Key) error {
-	err := fp.objs.XsFdb.Delete(fdbKey(bridge, k))
+	key := fdbKey(bridge, k)
+	var old xswitchFdbEntry
+	if fp.objs.XsFdb.Lookup(key, &old) != nil {
+		return nil
+	}
+	err := fp.objs.XsFdb.Delete(key)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil
+	}
+	if err == nil && old.Flags&fdbStatic == 0 {
+		fp.addUserMACs(old.Ifindex, -1)
 	}
 	return err
 }

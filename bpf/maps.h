@@ -169,6 +169,9 @@ struct port {
 	__u16 pad2;
 	__u32 mirror_in;  // PORT_MIRROR_IN: the ifindex of the mirror's destination
 	__u32 mirror_out; // PORT_MIRROR_OUT: the same
+	__u32 max_macs;   // the most dynamic MACs the programs learn on the
+			  // port (xs_macs counts them); 0: no limit
+	__u32 pad3;
 };
 
 // A trunk port's tagged VLAN (xs_vlans).
@@ -202,6 +205,41 @@ struct port_stats {
 	__u64 drop_bytes;      // of the frames in drops and punt_errors
 	__u64 tx_packets;      // redirected to the port by the fast path
 	__u64 tx_bytes;        // as they leave, tag pushed or popped
+	__u64 fdb_refused;     // frames whose source was not learned: the port
+			       // holds port.max_macs MACs
+};
+
+// The kinds of flooded frames storm control limits (struct storm.kinds).
+enum storm_kind {
+	STORM_BROADCAST,       // to ff:ff:ff:ff:ff:ff
+	STORM_MULTICAST,       // to another group address
+	STORM_UNKNOWN_UNICAST, // to a unicast MAC not learned (or on a blocked port)
+	STORM_KINDS,
+};
+
+// One token bucket: a frame takes STORM_TOKEN of tokens, and rate frames a
+// second flow back in, up to burst.
+#define STORM_TOKEN 1000000000ULL
+
+struct storm_bucket {
+	__u64 rate;   // frames per second; 0: no limit
+	__u64 burst;  // the most tokens it holds (frames * STORM_TOKEN)
+	__u64 tokens;
+	__u64 last;   // bpf_ktime_get_ns of the last refill
+};
+
+// A port's storm control (xs_storm): the flooded frames it may send.
+struct storm {
+	struct bpf_spin_lock lock; // guards the buckets' tokens and last
+	__u32 pad;
+	struct storm_bucket kinds[STORM_KINDS];
+};
+
+// A port's count of dynamic MACs in xs_fdb, in two halves, each with one
+// writer: the programs add what they learn and move (xs_macs), the daemon
+// what it puts and deletes (xs_macs_user). Their sum is the count.
+struct macs {
+	__s64 n;
 };
 
 struct meta {
@@ -226,6 +264,7 @@ struct go_types {
 	enum vlan_mode vlan_mode;
 	enum drop_reason drop_reason;
 	enum addr_family addr_family;
+	enum storm_kind storm_kind;
 } go_types SEC(".go_types");
 
 struct {
@@ -262,6 +301,34 @@ struct {
 	__type(value, struct port_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_stats SEC(".maps");
+
+// Storm control of the ports that have it.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // ingress ifindex
+	__type(value, struct storm);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_storm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // ifindex
+	__type(value, struct macs);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_macs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // ifindex
+	__type(value, struct macs);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_macs_user SEC(".maps");
 
 // The tagged VLANs of trunk ports.
 struct {

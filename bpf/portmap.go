@@ -34,6 +34,7 @@ func (fp *FastPath) putPort(p Port, feats uint64, pl *portLinks) error {
 	if fp.blocked[p.Index] {
 		v.Flags |= portBlocked
 	}
+	v.MaxMacs = uint32(max(pl.maxMACs, 0))
 	if feats&xdpActNDOXmit != 0 {
 		// The devmap refuses devices that cannot take XDP frames; then the
 		// port is simply no XDP target.
@@ -47,6 +48,12 @@ func (fp *FastPath) putPort(p Port, feats uint64, pl *portLinks) error {
 	zero := make([]xswitchPortStats, ebpf.MustPossibleCPU())
 	if err := fp.objs.XsStats.Update(uint32(p.Index), zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 		return fmt.Errorf("%s: fast path: stats entry: %w", p.Name, err)
+	}
+	if err := fp.putMACCounts(uint32(p.Index)); err != nil {
+		return fmt.Errorf("%s: fast path: %w", p.Name, err)
+	}
+	if err := fp.putStorm(uint32(p.Index)); err != nil {
+		return fmt.Errorf("%s: fast path: %w", p.Name, err)
 	}
 	if err := fp.putPortEntry(uint32(p.Index), v, p.Policy); err != nil {
 		return fmt.Errorf("%s: fast path: %w", p.Name, err)
@@ -67,7 +74,7 @@ func (fp *FastPath) Refresh(p Port) error {
 	}
 	feats, _ := xdpFeatures(p.Index)
 	p.XSK, p.XSKBase, p.XSKQueues = pl.xsk, pl.xskBase, pl.xskQueues
-	p.Policy = pl.policy
+	p.Policy, p.MaxMACs = pl.policy, pl.maxMACs
 	return fp.putPort(p, feats, pl)
 }
 
@@ -78,6 +85,10 @@ func (fp *FastPath) deletePort(ifindex int) {
 	fp.objs.XsPorts.Delete(idx)
 	fp.objs.XsTxPorts.Delete(idx)
 	fp.objs.XsStats.Delete(idx)
+	fp.objs.XsStorm.Delete(idx)
+	fp.objs.XsMacs.Delete(idx)
+	fp.objs.XsMacsUser.Delete(idx)
+	fp.forgetUserMACs(idx)
 	fp.deletePolicy(idx)
 	var (
 		k    xswitchFdbKey

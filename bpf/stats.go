@@ -21,6 +21,9 @@ type PortStats struct {
 	TxBytes   uint64
 	// DropBytes are the bytes of the frames in Drops and PuntErrors.
 	DropBytes uint64
+	// FDBRefused are the frames the programs forwarded or dropped without
+	// learning their source, the port being at its MAC limit (Port.MaxMACs).
+	FDBRefused uint64
 }
 
 // Received is what the programs took from the port and did not hand to
@@ -52,6 +55,7 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		s.TxPackets += c.TxPackets
 		s.TxBytes += c.TxBytes
 		s.DropBytes += c.DropBytes
+		s.FDBRefused += c.FdbRefused
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}

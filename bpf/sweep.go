@@ -42,6 +42,7 @@ func (fp *FastPath) sweepMaps() {
 			fp.deletePolicy(idx)
 		}
 	}
+	fp.recountMACs()
 }
 
 // sweepPins detaches and unpins the links and clsact filters pinned for

@@ -79,6 +79,8 @@ struct frame {
 	__u8 tagged;   // the first tag, in band or not: 0 none, or TAGGED_*
 	__u8 gso;      // a GSO super-frame: the MTU check does not apply
 	__u8 parsed;   // 0: punt as PUNT_UNPARSED
+	__u8 refused;  // decide did not learn the source: the port holds
+		       // port.max_macs MACs
 };
 
 #include "policy.h"
@@ -138,6 +140,32 @@ static __always_inline bool wake_later(void)
 	return true;
 }
 
+// count_macs adds d to the programs' count of the dynamic MACs on port
+// ifindex.
+static __always_inline void count_macs(__u32 ifindex, __s64 d)
+{
+	struct macs *m = bpf_map_lookup_elem(&xs_macs, &ifindex);
+	if (m)
+		__sync_fetch_and_add(&m->n, d);
+}
+
+// room_for_mac says whether port in (ifindex) may have one more dynamic
+// MAC: a port that sends from ever new sources (a MAC flood) fills its
+// share of the map and no more, and costs no learn event past it.
+static __always_inline bool room_for_mac(struct port *in, __u32 ifindex)
+{
+	if (!in->max_macs)
+		return true;
+	__s64 n = 0;
+	struct macs *m = bpf_map_lookup_elem(&xs_macs, &ifindex);
+	if (m)
+		n += m->n;
+	m = bpf_map_lookup_elem(&xs_macs_user, &ifindex);
+	if (m)
+		n += m->n;
+	return n < (__s64)in->max_macs;
+}
+
 // learn points a MAC at the port a frame from it came in on, and tells the
 // daemon, whose table learns it too (its limits apply there: the daemon
 // undoes what its table refuses). Without room for the event it learns
@@ -145,7 +173,7 @@ static __always_inline bool wake_later(void)
 // the programs make reaches the table. Learning here, rather than from the
 // punted frame, lets the next frames of a conversation (the answer to an
 // ARP request, the first echo) take the fast path at once.
-static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
+static __always_inline bool learn(struct fdb_key *key, __u32 ifindex, __u32 old)
 {
 	// Events stop short of filling the ring: the record that wakes the
 	// reader must always find room, or a reader asleep would never be told.
@@ -155,15 +183,67 @@ static __always_inline bool learn(struct fdb_key *key, __u32 ifindex)
 	if (!ev)
 		return false;
 	struct fdb_entry e = { .ifindex = ifindex, .seen = bpf_ktime_get_ns() };
-	if (bpf_map_update_elem(&xs_fdb, key, &e, BPF_ANY) < 0) {
+	// A new entry only if none came meanwhile, a move only of one still
+	// there: the counts of MACs stay right when two CPUs learn at once.
+	if (bpf_map_update_elem(&xs_fdb, key, &e, old ? BPF_EXIST : BPF_NOEXIST) < 0) {
 		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
 		return false;
 	}
+	count_macs(ifindex, 1);
+	if (old)
+		count_macs(old, -1);
 	ev->key = *key;
 	ev->ifindex = ifindex;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 	if (!wake_later())
 		wake_now();
+	return true;
+}
+
+// storm_ok takes a frame's token from port ifindex's bucket for kind:
+// false when the port is over its storm-control limit.
+static __noinline bool storm_ok(__u32 ifindex, __u32 kind)
+{
+	struct storm *s = bpf_map_lookup_elem(&xs_storm, &ifindex);
+	if (!s || kind >= STORM_KINDS)
+		return true;
+	struct storm_bucket *b = &s->kinds[kind];
+	if (!b->rate)
+		return true;
+	__u64 now = bpf_ktime_get_ns();
+	bool ok = false;
+	bpf_spin_lock(&s->lock);
+	__u64 elapsed = now > b->last ? now - b->last : 0;
+	if (elapsed > STORM_TOKEN) // a second refills any bucket
+		elapsed = STORM_TOKEN;
+	__u64 tokens = b->tokens + elapsed * b->rate;
+	if (tokens > b->burst)
+		tokens = b->burst;
+	if (tokens >= STORM_TOKEN) {
+		tokens -= STORM_TOKEN;
+		ok = true;
+	}
+	b->tokens = tokens;
+	if (now > b->last)
+		b->last = now;
+	bpf_spin_unlock(&s->lock);
+	return ok;
+}
+
+static __always_inline bool is_broadcast(const __u8 *mac)
+{
+	return (mac[0] & mac[1] & mac[2] & mac[3] & mac[4] & mac[5]) == 0xff;
+}
+
+// storm_passes applies storm control to a frame TC punts for reason: one
+// userspace would flood is dropped (false) over the port's limit. XDP
+// leaves it to TC, or to the AF_XDP port's userspace switch.
+static __always_inline bool storm_passes(struct frame *f, enum punt_reason reason)
+{
+	if (reason == PUNT_FLOOD)
+		return storm_ok(f->ifindex, is_broadcast(f->addr) ? STORM_BROADCAST : STORM_MULTICAST);
+	if (reason == PUNT_UNKNOWN_DEST)
+		return storm_ok(f->ifindex, STORM_UNKNOWN_UNICAST);
 	return true;
 }
 
@@ -186,14 +266,20 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	struct fdb_key key = { .bridge = in->bridge, .vid = f->vid };
 	copy_mac(key.mac, &f->addr[ETH_ALEN]);
 	struct fdb_entry *src = bpf_map_lookup_elem(&xs_fdb, &key);
-	bool fresh = false; // src was learned or moved just now
-	if (!src || src->ifindex != f->ifindex) {
+	bool here = src && src->ifindex == f->ifindex; // src is learned on the ingress port
+	if (!here) {
 		// A static MAC never moves: userspace counts the conflict.
-		if ((src && (src->flags & FDB_STATIC)) || (!dry && !learn(&key, f->ifindex))) {
+		if (src && (src->flags & FDB_STATIC)) {
+			*reason = PUNT_MOVED_SOURCE;
+			return V_PUNT;
+		}
+		// A port at its limit goes on unlearned, without a punt.
+		if (!room_for_mac(in, f->ifindex)) {
+			f->refused = 1;
+		} else if (!dry && !learn(&key, f->ifindex, src ? src->ifindex : 0)) {
 			*reason = src ? PUNT_MOVED_SOURCE : PUNT_UNKNOWN_SOURCE;
 			return V_PUNT;
 		}
-		fresh = true;
 	}
 	if (f->addr[0] & 1) {
 		*reason = PUNT_FLOOD;
@@ -234,7 +320,7 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 	}
 	if (xdp && !(out->flags & PORT_XDP_TX))
 		return V_TO_TC;
-	if (!dry && !fresh && src && !(src->flags & FDB_STATIC)) {
+	if (!dry && src && here && !(src->flags & FDB_STATIC)) {
 		__u64 now = bpf_ktime_get_ns();
 		if (now - src->seen > SEEN_GRANULARITY_NS)
 			src->seen = now;
@@ -272,6 +358,17 @@ static __always_inline void count_forward(__u32 ifindex, __u32 len, bool xdp, __
 		s->tx_packets++;
 		s->tx_bytes += len;
 	}
+}
+
+// count_refused counts a frame whose source decide did not learn, once its
+// fate is sealed in the kernel: userspace counts those it is handed.
+static __always_inline void count_refused(struct frame *f)
+{
+	if (!f->refused)
+		return;
+	struct port_stats *s = stats_of(f->ifindex);
+	if (s)
+		s->fdb_refused++;
 }
 
 static __always_inline void count_punt_error(__u32 ifindex, __u32 len)
@@ -466,6 +563,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 	enum verdict v = decide(&f, in, true, false, &egress, &eflags, &emirror, &op, &reason, &drop);
 	if (v == V_DROP) {
 		count_drop(f.ifindex, drop, wire_len);
+		count_refused(&f);
 		goto drop;
 	}
 	if (v == V_TO_TC)
@@ -493,6 +591,7 @@ int xswitch_xdp(struct xdp_md *ctx)
 	if (err < 0)
 		return XDP_DROP;
 	count_forward(f.ifindex, f.len, true, egress, op);
+	count_refused(&f);
 	if (eflags & PORT_CAPTURE)
 		capture_xdp(ctx, egress, CAPTURE_OUT, (__u64)ctx->data_end - ctx->data);
 	return XDP_REDIRECT;
@@ -612,23 +711,15 @@ static __noinline int trace_frame(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-SEC("tc")
-int xswitch_tc(struct __sk_buff *skb)
+// tc_forward is xswitch_tc for a frame to decide on. A function of its
+// own, as trace_frame is: the verifier adds up the stacks of a program and
+// of the functions it calls, and each of the two alone stays in bounds.
+static __noinline int tc_forward(struct __sk_buff *skb)
 {
 	struct frame f = {};
 	__u32 egress = 0, eflags = 0, emirror = 0, ifindex = skb->ifindex;
 	enum punt_reason reason = PUNT_UNPARSED;
 
-	if (skb->mark == PUNT_MARK) {
-		void *data = (void *)(long)skb->data;
-		void *end = (void *)(long)skb->data_end;
-		if (data + ETH_HLEN <= end && *(__be16 *)(data + ETH_TYPE_OFF) == bpf_htons(PUNT_ETHERTYPE)) {
-			skb->mark = 0;
-			return TC_ACT_OK; // punted a moment ago: on to the port's socket
-		}
-	}
-	if (skb->mark == TRACE_MARK)
-		return trace_frame(skb);
 	struct port *in = bpf_map_lookup_elem(&xs_ports, &ifindex);
 	if (!in)
 		return TC_ACT_OK;
@@ -650,8 +741,13 @@ int xswitch_tc(struct __sk_buff *skb)
 	enum verdict v = decide(&f, in, false, false, &egress, &eflags, &emirror, &op, &reason, &drop);
 	if (v == V_DROP)
 		goto drop;
-	if (v != V_REDIRECT)
+	if (v != V_REDIRECT) {
+		if (!storm_passes(&f, reason)) {
+			drop = DROP_STORM;
+			goto drop;
+		}
 		return punt(skb, ifindex, reason);
+	}
 	// Several destinations are userspace's to serve.
 	if (((in->flags & PORT_MIRROR_IN) && !in->mirror_in) || ((eflags & PORT_MIRROR_OUT) && !emirror))
 		return punt(skb, ifindex, PUNT_MIRROR);
@@ -666,6 +762,7 @@ int xswitch_tc(struct __sk_buff *skb)
 	if (op == TAG_POP && bpf_skb_vlan_pop(skb) < 0)
 		return punt(skb, ifindex, PUNT_UNPARSED);
 	count_forward(f.ifindex, wire_len, false, egress, op);
+	count_refused(&f);
 	if (eflags & PORT_CAPTURE)
 		capture_skb(skb, egress, CAPTURE_OUT);
 	if (eflags & PORT_MIRROR_OUT)
@@ -673,10 +770,27 @@ int xswitch_tc(struct __sk_buff *skb)
 	return tc_redirect(egress, eflags);
 drop:
 	count_drop(ifindex, drop, wire_len);
+	count_refused(&f);
 	if (in->flags & PORT_CAPTURE)
 		capture_skb(skb, ifindex, CAPTURE_IN);
 	// Userspace mirrors what a port receives before its policy drops it.
 	if ((in->flags & PORT_MIRROR_IN) && in->mirror_in)
 		bpf_clone_redirect(skb, in->mirror_in, 0);
 	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int xswitch_tc(struct __sk_buff *skb)
+{
+	if (skb->mark == PUNT_MARK) {
+		void *data = (void *)(long)skb->data;
+		void *end = (void *)(long)skb->data_end;
+		if (data + ETH_HLEN <= end && *(__be16 *)(data + ETH_TYPE_OFF) == bpf_htons(PUNT_ETHERTYPE)) {
+			skb->mark = 0;
+			return TC_ACT_OK; // punted a moment ago: on to the port's socket
+		}
+	}
+	if (skb->mark == TRACE_MARK)
+		return trace_frame(skb);
+	return tc_forward(skb);
 }

@@ -102,6 +102,11 @@ type xswitchLearnWake struct {
 	_     [4]byte
 }
 
+type xswitchMacs struct {
+	_ structs.HostLayout
+	N int64
+}
+
 type xswitchMeta struct {
 	_       structs.HostLayout
 	Version uint64
@@ -121,6 +126,8 @@ type xswitchPort struct {
 	Pad2      uint16
 	MirrorIn  uint32
 	MirrorOut uint32
+	MaxMacs   uint32
+	Pad3      uint32
 }
 
 type xswitchPortFlag uint32
@@ -151,6 +158,7 @@ type xswitchPortStats struct {
 	DropBytes      uint64
 	TxPackets      uint64
 	TxBytes        uint64
+	FdbRefused     uint64
 }
 
 type xswitchPuntHeader uint32
@@ -175,6 +183,33 @@ const (
 	xswitchPuntReasonPUNT_XDP_LIMIT      xswitchPuntReason = 8
 	xswitchPuntReasonPUNT_MIRROR         xswitchPuntReason = 9
 	xswitchPuntReasonPUNT_MAX            xswitchPuntReason = 10
+)
+
+type xswitchStorm struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Pad   uint32
+	Kinds [3]xswitchStormBucket
+}
+
+type xswitchStormBucket struct {
+	_      structs.HostLayout
+	Rate   uint64
+	Burst  uint64
+	Tokens uint64
+	Last   uint64
+}
+
+type xswitchStormKind uint32
+
+const (
+	xswitchStormKindSTORM_BROADCAST       xswitchStormKind = 0
+	xswitchStormKindSTORM_MULTICAST       xswitchStormKind = 1
+	xswitchStormKindSTORM_UNKNOWN_UNICAST xswitchStormKind = 2
+	xswitchStormKindSTORM_KINDS           xswitchStormKind = 3
 )
 
 type xswitchTrace uint32
@@ -219,9 +254,12 @@ const (
 	xswitchMapXsFdb       = "xs_fdb"
 	xswitchMapXsLearnWake = "xs_learn_wake"
 	xswitchMapXsLearned   = "xs_learned"
+	xswitchMapXsMacs      = "xs_macs"
+	xswitchMapXsMacsUser  = "xs_macs_user"
 	xswitchMapXsMeta      = "xs_meta"
 	xswitchMapXsPorts     = "xs_ports"
 	xswitchMapXsStats     = "xs_stats"
+	xswitchMapXsStorm     = "xs_storm"
 	xswitchMapXsTxPorts   = "xs_tx_ports"
 	xswitchMapXsVlans     = "xs_vlans"
 	xswitchMapXsXsks      = "xs_xsks"
@@ -284,9 +322,12 @@ type xswitchMapSpecs struct {
 	XsFdb       *ebpf.MapSpec `ebpf:"xs_fdb"`
 	XsLearnWake *ebpf.MapSpec `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.MapSpec `ebpf:"xs_learned"`
+	XsMacs      *ebpf.MapSpec `ebpf:"xs_macs"`
+	XsMacsUser  *ebpf.MapSpec `ebpf:"xs_macs_user"`
 	XsMeta      *ebpf.MapSpec `ebpf:"xs_meta"`
 	XsPorts     *ebpf.MapSpec `ebpf:"xs_ports"`
 	XsStats     *ebpf.MapSpec `ebpf:"xs_stats"`
+	XsStorm     *ebpf.MapSpec `ebpf:"xs_storm"`
 	XsTxPorts   *ebpf.MapSpec `ebpf:"xs_tx_ports"`
 	XsVlans     *ebpf.MapSpec `ebpf:"xs_vlans"`
 	XsXsks      *ebpf.MapSpec `ebpf:"xs_xsks"`
@@ -323,9 +364,12 @@ type xswitchMaps struct {
 	XsFdb       *ebpf.Map `ebpf:"xs_fdb"`
 	XsLearnWake *ebpf.Map `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.Map `ebpf:"xs_learned"`
+	XsMacs      *ebpf.Map `ebpf:"xs_macs"`
+	XsMacsUser  *ebpf.Map `ebpf:"xs_macs_user"`
 	XsMeta      *ebpf.Map `ebpf:"xs_meta"`
 	XsPorts     *ebpf.Map `ebpf:"xs_ports"`
 	XsStats     *ebpf.Map `ebpf:"xs_stats"`
+	XsStorm     *ebpf.Map `ebpf:"xs_storm"`
 	XsTxPorts   *ebpf.Map `ebpf:"xs_tx_ports"`
 	XsVlans     *ebpf.Map `ebpf:"xs_vlans"`
 	XsXsks      *ebpf.Map `ebpf:"xs_xsks"`
@@ -338,9 +382,12 @@ func (m *xswitchMaps) Close() error {
 		m.XsFdb,
 		m.XsLearnWake,
 		m.XsLearned,
+		m.XsMacs,
+		m.XsMacsUser,
 		m.XsMeta,
 		m.XsPorts,
 		m.XsStats,
+		m.XsStorm,
 		m.XsTxPorts,
 		m.XsVlans,
 		m.XsXsks,
