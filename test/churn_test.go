@@ -263,23 +263,7 @@ func (c *churner) reload(yaml string) {
 // seqLoss counts the frames of a numbered flow (tags prefix0 to
 // prefix<sent-1>) that c did not see, and those it saw more than once.
 func seqLoss(c *topo.Capture, prefix string, sent int) (lost, dup int) {
-	seen := make([]int, sent)
-	want := []byte("xswitch-e2e:" + prefix)
-	for _, f := range c.Frames() {
-		i := bytes.Index(f, want)
-		if i < 0 {
-			continue
-		}
-		rest := f[i+len(want):]
-		end := bytes.IndexByte(rest, 0)
-		if end < 0 {
-			continue
-		}
-		if n, err := strconv.Atoi(string(rest[:end])); err == nil && n >= 0 && n < sent {
-			seen[n]++
-		}
-	}
-	for _, k := range seen {
+	for _, k := range seqSeen(c, prefix, sent) {
 		switch {
 		case k == 0:
 			lost++
@@ -288,6 +272,33 @@ func seqLoss(c *topo.Capture, prefix string, sent int) (lost, dup int) {
 		}
 	}
 	return lost, dup
+}
+
+// seqSeen returns how many times c saw each frame of a numbered flow.
+func seqSeen(c *topo.Capture, prefix string, sent int) []int {
+	seen := make([]int, sent)
+	for _, f := range c.Frames() {
+		if n, ok := seqOf(f, prefix); ok && n < sent {
+			seen[n]++
+		}
+	}
+	return seen
+}
+
+// seqOf returns the number of the marker frame f tagged prefix<n>.
+func seqOf(f []byte, prefix string) (int, bool) {
+	want := []byte("xswitch-e2e:" + prefix)
+	i := bytes.Index(f, want)
+	if i < 0 {
+		return 0, false
+	}
+	rest := f[i+len(want):]
+	end := bytes.IndexByte(rest, 0)
+	if end < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(rest[:end]))
+	return n, err == nil && n >= 0
 }
 
 // resources are what a daemon holds that a leak would grow.
