@@ -128,6 +128,9 @@ type port struct {
 	// it receives is dropped unlearned, floods skip it, and unicast to it
 	// is flooded as to an unknown destination.
 	blocked atomic.Bool
+	// storm are the port's storm-control buckets (storm.go); nil while it
+	// has no limits, which is all a worker looks at then.
+	storm atomic.Pointer[stormBuckets]
 }
 
 // NewBridge creates a bridge with no ports and starts its ager.

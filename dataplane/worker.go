@@ -129,6 +129,7 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 		return
 	}
 	from := in.pol.Load()
+	storm := in.storm.Load()
 	vlans, checked := w.b.checks(from)
 	table := w.b.fdb
 	var rxBytes, flooded, gso uint64
@@ -165,6 +166,10 @@ func (w *worker) pass(in *port, set *portSet, frames []Frame, now int64) {
 			default:
 				setTag(w.add(e, f), how, v)
 			}
+			continue
+		}
+		if storm != nil && !storm[stormKind(d)].take(now) {
+			drops[DropStorm]++
 			continue
 		}
 		flooded++
