@@ -85,9 +85,10 @@ type Speaker struct {
 	vnis map[uint32]netip.Addr
 	// local are the MACs advertised from here, with their sequence numbers.
 	local map[macKey]uint32
-	// macs are the received type-2 routes of local VNIs, by MAC, then NLRI.
+	// macs are the received type-2 routes, by MAC, then NLRI; those of
+	// VNIs that are not local are kept for when they are.
 	macs map[macKey]map[string]*remote
-	// imets are the received type-3 routes of local VNIs, by NLRI.
+	// imets are the received type-3 routes, by VNI, then NLRI.
 	imets map[uint32]map[string]*remote
 	// installed is what InstallMAC last put in the dataplane, by MAC.
 	installed map[macKey]netip.Addr
@@ -178,8 +179,18 @@ func (s *Speaker) AddVNI(vni uint32, vtep netip.Addr) error {
 	if old, ok := s.vnis[vni]; ok && old == vtep {
 		return nil
 	}
+	if err := s.add(imetRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep)); err != nil {
+		return err
+	}
 	s.vnis[vni] = vtep
-	return s.add(imetRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep))
+	// Routes received before the VNI was local are installed now.
+	for k := range s.macs {
+		if k.vni == vni {
+			s.resolve(k)
+		}
+	}
+	s.resolveFlood(vni)
+	return nil
 }
 
 // RemoveVNI withdraws vni and what was advertised and installed for it.
@@ -198,13 +209,12 @@ func (s *Speaker) RemoveVNI(vni uint32) {
 	}
 	s.del(imetRoute(s.cfg.RouterID, s.cfg.ASN, vni, vtep))
 	delete(s.vnis, vni)
-	for k := range s.macs {
+	// The received routes stay, for when the VNI comes back.
+	for k := range s.installed {
 		if k.vni == vni {
-			delete(s.macs, k)
 			s.resolve(k)
 		}
 	}
-	delete(s.imets, vni)
 	s.resolveFlood(vni)
 }
 
@@ -287,6 +297,9 @@ func best(rs map[string]*remote) *remote {
 // (the MAC moved away) withdraws the local route and installs the remote.
 func (s *Speaker) resolve(k macKey) {
 	b := best(s.macs[k])
+	if _, ok := s.vnis[k.vni]; !ok {
+		b = nil
+	}
 	if seq, ok := s.local[k]; ok {
 		if b == nil || b.seq < seq || b.seq == seq && !b.vtep.Less(s.vnis[k.vni]) {
 			b = nil
@@ -309,8 +322,10 @@ func (s *Speaker) resolve(k macKey) {
 // resolveFlood makes the VNI's flood list the VTEPs of its type-3 routes.
 func (s *Speaker) resolveFlood(vni uint32) {
 	want := map[netip.Addr]bool{}
-	for _, r := range s.imets[vni] {
-		want[r.vtep] = true
+	if _, ok := s.vnis[vni]; ok {
+		for _, r := range s.imets[vni] {
+			want[r.vtep] = true
+		}
 	}
 	have := s.floods[vni]
 	for v := range have {
@@ -342,7 +357,7 @@ func (s *Speaker) onPaths(paths []*apiutil.Path, _ time.Time) {
 		if !ok {
 			continue
 		}
-		if _, local := s.vnis[r.vni]; !local {
+		if s.ours(r.vtep) {
 			continue
 		}
 		switch r.kind {
@@ -355,6 +370,19 @@ func (s *Speaker) onPaths(paths []*apiutil.Path, _ time.Time) {
 			s.resolveFlood(r.vni)
 		}
 	}
+}
+
+// ours reports whether vtep is this host's: a route of ours that came back.
+func (s *Speaker) ours(vtep netip.Addr) bool {
+	if vtep == s.cfg.RouterID {
+		return true
+	}
+	for _, v := range s.vnis {
+		if v == vtep {
+			return true
+		}
+	}
+	return false
 }
 
 // update records route r of key k in m, or its withdrawal. A route whose
@@ -455,6 +483,5 @@ func drop(rs map[string]*remote, now time.Time, st *Stats) bool {
 	}
 	return len(rs) != n
 }
-
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }

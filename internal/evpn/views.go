@@ -163,4 +163,3 @@ func (s *Speaker) Established() int {
 	defer s.mu.Unlock()
 	return len(s.up)
 }
-
