@@ -297,7 +297,7 @@ func (d *Daemon) tunnelLimit(t TunnelPort) (int, string) {
 		return limit, why
 	}
 	over := t.Device.Overhead()
-	if m := u.Attrs().MTU - over; m < limit {
+	if m := u.Attrs().MTU - over; m <= limit {
 		limit = m
 		why = fmt.Sprintf("underlay %s's MTU %d minus %d bytes of VXLAN overhead", u.Attrs().Name, u.Attrs().MTU, over)
 	}
