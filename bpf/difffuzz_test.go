@@ -229,6 +229,18 @@ func (d *diffEnv) decodeState(state, raw []byte) (m *model, in int, frame []byte
 			binary.BigEndian.PutUint16(frame[14:], v|uint16(vid&0xe0)<<8) // with a priority
 		}
 	}
+	// Later additions to the state, after the frame's, so that older
+	// inputs keep their meaning: per port its limit of MACs and storm
+	// control.
+	for _, idx := range d.ifs {
+		macs, storm := s.next(), s.next()
+		if p := m.ports[idx]; p != nil {
+			p.maxMACs, p.macs = uint32(macs%4), int64(macs>>2%4)
+			for k := range p.storm {
+				p.storm[k] = stormState(storm >> (2 * k) & 3 % 3)
+			}
+		}
+	}
 	return m, in, frame
 }
 
@@ -236,6 +248,10 @@ func (d *diffEnv) decodeState(state, raw []byte) (m *model, in int, frame []byte
 // own code for port entries and their policies.
 func (d *diffEnv) apply(t *testing.T, m *model) {
 	for _, idx := range d.ifs {
+		// The programs' counts start at 0 on every port, a port or not.
+		if err := d.fp.objs.XsMacs.Update(uint32(idx), xswitchMacs{}, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
 		p := m.ports[idx]
 		if p == nil {
 			d.fp.objs.XsPorts.Delete(uint32(idx))
@@ -250,9 +266,28 @@ func (d *diffEnv) apply(t *testing.T, m *model) {
 		} else {
 			d.fp.objs.XsTxPorts.Delete(uint32(idx))
 		}
-		v := xswitchPort{Bridge: p.bridge, Flags: p.flags, MaxLen: p.maxLen}
+		v := xswitchPort{Bridge: p.bridge, Flags: p.flags, MaxLen: p.maxLen, MaxMacs: p.maxMACs}
 		if err := d.fp.putPortEntry(uint32(idx), v, p.policy); err != nil {
 			t.Fatalf("port %d: %v (policy %+v)", idx, err, p.policy)
+		}
+		if err := d.fp.objs.XsMacsUser.Update(uint32(idx), xswitchMacs{N: p.macs}, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		if p.storm == [3]stormState{} {
+			d.fp.objs.XsStorm.Delete(uint32(idx))
+			continue
+		}
+		var st xswitchStorm
+		for k, b := range p.storm {
+			switch b {
+			case stormUnder:
+				st.Kinds[k] = xswitchStormBucket{Rate: 1, Burst: 1000 * stormToken, Tokens: 1000 * stormToken}
+			case stormOver:
+				st.Kinds[k] = xswitchStormBucket{Rate: 1} // refills to a burst of 0
+			}
+		}
+		if err := d.fp.objs.XsStorm.Update(uint32(idx), st, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
 		}
 	}
 	var (
@@ -294,8 +329,9 @@ func (d *diffEnv) check(t *testing.T, state, raw []byte) {
 		fmt.Fprintf(&b, "ingress %d, frame (%d bytes) % x\n", in, len(frame), frame[:min(len(frame), 64)])
 		for _, idx := range d.ifs {
 			if p := m.ports[idx]; p != nil {
-				fmt.Fprintf(&b, "port %d: bridge %d flags %#x devmap %v max_len %d vlans %s isolated %v antispoof %v %v\n",
-					idx, p.bridge, p.flags, p.devmap, p.maxLen, p.policy.VLAN, p.policy.Isolated, p.policy.AntiSpoof, p.policy.Allowed)
+				fmt.Fprintf(&b, "port %d: bridge %d flags %#x devmap %v max_len %d vlans %s isolated %v antispoof %v %v macs %d/%d storm %v\n",
+					idx, p.bridge, p.flags, p.devmap, p.maxLen, p.policy.VLAN, p.policy.Isolated, p.policy.AntiSpoof, p.policy.Allowed,
+					p.macs, p.maxMACs, p.storm)
 			}
 		}
 		for k, e := range m.fdb {
@@ -318,7 +354,7 @@ func (d *diffEnv) check(t *testing.T, state, raw []byte) {
 
 // checkTrace checks the TC program's verdict in its tracing mode.
 func (d *diffEnv) checkTrace(t *testing.T, m *model, in int, frame []byte, describe func() string) {
-	want := m.decide(in, frame, false, true)
+	want := m.decide(in, frame, progTrace)
 	got, err := d.fp.Trace(in, frame)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +371,7 @@ func (d *diffEnv) checkTrace(t *testing.T, m *model, in int, frame []byte, descr
 // checkXDP runs the XDP program and checks its verdict, the frame it
 // leaves, and what it learned, which it returns.
 func (d *diffEnv) checkXDP(t *testing.T, m *model, in int, frame []byte, describe func() string) (learned bool) {
-	want := m.decide(in, frame, true, false)
+	want := m.decide(in, frame, progXDP)
 	before, _ := d.fp.Stats(in)
 	opts := &ebpf.RunOptions{
 		Data: frame, DataOut: make([]byte, len(frame)+64),
@@ -379,7 +415,7 @@ func (d *diffEnv) checkXDP(t *testing.T, m *model, in int, frame []byte, describ
 // band), a punt with the model's reason in the header, a drop counted for
 // the model's reason.
 func (d *diffEnv) checkTC(t *testing.T, m *model, in int, frame []byte, learned bool, describe func() string) {
-	want := m.decide(in, frame, false, false)
+	want := m.decide(in, frame, progTC)
 	before, _ := d.fp.Stats(in)
 	var ctxOut [skbCtxSize]byte
 	opts := &ebpf.RunOptions{
@@ -477,6 +513,21 @@ func (d *diffEnv) checkLearned(t *testing.T, m *model, in int, frame []byte, wan
 	var e xswitchFdbEntry
 	if err := d.fp.objs.XsFdb.Lookup(fdbKey(w.Bridge, w.Key), &e); err != nil || e.Ifindex != uint32(in) || e.Flags != 0 {
 		t.Fatalf("after learning, the map has %+v (%v), want ifindex %d\n%s", e, err, in, describe())
+	}
+	// The programs' count of the port's MACs, and of the port the MAC
+	// moved from.
+	old := m.fdb[mKey{bridge: w.Bridge, vid: vid, mac: [6]byte(frame[6:12])}].ifindex
+	for _, idx := range d.ifs {
+		want := int64(0)
+		if idx == in {
+			want = 1
+		} else if idx == old {
+			want = -1
+		}
+		var n xswitchMacs
+		if err := d.fp.objs.XsMacs.Lookup(uint32(idx), &n); err != nil || n.N != want {
+			t.Fatalf("%s learned: port %d's count of MACs is %d (%v), want %d\n%s", prog, idx, n.N, err, want, describe())
+		}
 	}
 }
 

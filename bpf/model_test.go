@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"strconv"
@@ -24,7 +25,32 @@ type mPort struct {
 	devmap bool   // a PORT_XDP_TX port's entry in xs_tx_ports is there
 	maxLen uint32
 	policy policy.Policy
+	// maxMACs is the most dynamic MACs the programs learn on the port (0:
+	// no limit); macs how many it holds (the daemon's count).
+	maxMACs uint32
+	macs    int64
+	// storm is the port's storm control for broadcast, multicast and
+	// unknown unicast: stormNone, or a bucket always full or always empty.
+	storm [3]stormState
 }
+
+// stormState is a storm-control bucket at the moment a frame meets it.
+type stormState uint8
+
+const (
+	stormNone  stormState = iota // no limit
+	stormUnder                   // tokens left: the frame passes
+	stormOver                    // none: the frame is dropped
+)
+
+// program is the program a decision is of.
+type program uint8
+
+const (
+	progTrace program = iota // TC in its tracing mode
+	progXDP
+	progTC
+)
 
 // mKey and mEntry are a MAC table entry.
 type mKey struct {
@@ -97,17 +123,22 @@ const (
 	etherQinQ = 0x88a8
 )
 
+var broadcast = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
 func punt(reason string) outcome { return outcome{verdict: "punt", reason: reason} }
 func drop(reason string) outcome { return outcome{verdict: "drop", reason: reason} }
 
-// decide is the decision of the TC program (xdp false) or the XDP program
-// for frame (at least 14 bytes, a tag in band) received on port in. A
-// program that learns changes the table as the outcome's learn says; decide
-// changes nothing. traced is the TC program's tracing mode, which decides
-// as if the source were learned but looks the destination up in the table
-// as it is: a frame to its own source MAC, not yet on the ingress port, is
-// traced to where that MAC was (a real run punts it, local destination).
-func (m *model) decide(in int, frame []byte, xdp, traced bool) outcome {
+// decide is the decision of program prog for frame (at least 14 bytes, a
+// tag in band) received on port in. A program that learns changes the
+// table as the outcome's learn says; decide changes nothing.
+//
+// The TC program's tracing mode decides as if the source were learned but
+// looks the destination up in the table as it is: a frame to its own source
+// MAC, not yet on the ingress port, is traced to where that MAC was (a real
+// run punts it, local destination). Nor does it apply storm control, whose
+// buckets it would have to take from.
+func (m *model) decide(in int, frame []byte, prog program) outcome {
+	xdp, traced := prog == progXDP, prog == progTrace
 	p := m.ports[in]
 	if p == nil {
 		return outcome{verdict: "pass"}
@@ -166,7 +197,8 @@ func (m *model) decide(in int, frame []byte, xdp, traced bool) outcome {
 		if ok && e.static {
 			return punt("moved_source")
 		}
-		o.learn = true
+		// A port at its limit of MACs goes on without learning.
+		o.learn = p.maxMACs == 0 || p.macs < int64(p.maxMACs)
 	}
 	lookup := func(k mKey) (mEntry, bool) {
 		if o.learn && k == key && !traced {
@@ -179,12 +211,22 @@ func (m *model) decide(in int, frame []byte, xdp, traced bool) outcome {
 		x.learn = o.learn
 		return x
 	}
+	// What TC punts to be flooded passes storm control first.
+	flood := func(reason string, kind int) outcome {
+		if prog == progTC && p.storm[kind] == stormOver {
+			return withLearn(drop("storm"))
+		}
+		return withLearn(punt(reason))
+	}
 	if dst[0]&1 != 0 {
-		return withLearn(punt("flood"))
+		if bytes.Equal(dst, broadcast) {
+			return flood("flood", 0)
+		}
+		return flood("flood", 1)
 	}
 	d, ok := lookup(mKey{bridge: p.bridge, vid: vid, mac: [6]byte(dst)})
 	if !ok {
-		return withLearn(punt("unknown_destination"))
+		return flood("unknown_destination", 2)
 	}
 	if d.ifindex == in {
 		return withLearn(punt("local_destination"))
@@ -194,7 +236,7 @@ func (m *model) decide(in int, frame []byte, xdp, traced bool) outcome {
 		return withLearn(punt("egress_not_fastpath"))
 	}
 	if out.flags&portBlocked != 0 {
-		return withLearn(punt("unknown_destination")) // flooded past the port
+		return flood("unknown_destination", 2) // flooded past the port
 	}
 
 	// The egress port's policy, in the userspace switch's order
