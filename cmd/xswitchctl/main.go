@@ -37,6 +37,9 @@ Commands:
                         what BRIDGE would do with such a frame, and why: the
                         fast path's verdict, the MAC table entries, the
                         egress ports and their tags
+  evpn [sessions|vnis|vteps|macs]
+                        the BGP EVPN control plane: sessions, local VNIs,
+                        remote VTEPs, local and remote MACs
   flush BRIDGE [PORT]   forget the dynamic MACs of a bridge, or all MACs of one port
   port add BRIDGE IFACE [port flags]
                         make IFACE a port of BRIDGE with these settings
@@ -101,6 +104,7 @@ var commands = map[string]command{
 	"trace":    (*cli).trace,
 	"capture":  (*cli).capture,
 	"mirror":   (*cli).mirror,
+	"evpn":     (*cli).evpn,
 }
 
 // run runs xswitchctl with args and returns its exit status.

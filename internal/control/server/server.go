@@ -37,6 +37,7 @@ func Handler(src Source) http.Handler {
 	traceRoutes(mux, src)
 	captureRoutes(mux, src)
 	mirrorRoutes(mux, src)
+	evpnRoutes(mux, src)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
