@@ -241,6 +241,28 @@ func (d *diffEnv) decodeState(state, raw []byte) (m *model, in int, frame []byte
 			}
 		}
 	}
+	// Mirrors and captures, which take no part in the decision but for
+	// what XDP cannot clone and TC leaves to userspace.
+	for i, idx := range d.ifs {
+		mirror := s.next()
+		if p := m.ports[idx]; p != nil {
+			if mirror&1 != 0 {
+				p.flags |= portMirrorIn
+				if n := int(mirror>>1&3) % diffPorts; n != i && mirror&8 != 0 {
+					p.mirrorIn = d.ifs[n]
+				}
+			}
+			if mirror&16 != 0 {
+				p.flags |= portMirrorOut
+				if n := int(mirror>>5&3) % diffPorts; n != i && mirror&128 != 0 {
+					p.mirrorOut = d.ifs[n]
+				}
+			}
+			if mirror&64 != 0 {
+				p.flags |= portCapture
+			}
+		}
+	}
 	return m, in, frame
 }
 
@@ -266,7 +288,8 @@ func (d *diffEnv) apply(t *testing.T, m *model) {
 		} else {
 			d.fp.objs.XsTxPorts.Delete(uint32(idx))
 		}
-		v := xswitchPort{Bridge: p.bridge, Flags: p.flags, MaxLen: p.maxLen, MaxMacs: p.maxMACs}
+		v := xswitchPort{Bridge: p.bridge, Flags: p.flags, MaxLen: p.maxLen, MaxMacs: p.maxMACs,
+			MirrorIn: uint32(p.mirrorIn), MirrorOut: uint32(p.mirrorOut)}
 		if err := d.fp.putPortEntry(uint32(idx), v, p.policy); err != nil {
 			t.Fatalf("port %d: %v (policy %+v)", idx, err, p.policy)
 		}
@@ -329,9 +352,9 @@ func (d *diffEnv) check(t *testing.T, state, raw []byte) {
 		fmt.Fprintf(&b, "ingress %d, frame (%d bytes) % x\n", in, len(frame), frame[:min(len(frame), 64)])
 		for _, idx := range d.ifs {
 			if p := m.ports[idx]; p != nil {
-				fmt.Fprintf(&b, "port %d: bridge %d flags %#x devmap %v max_len %d vlans %s isolated %v antispoof %v %v macs %d/%d storm %v\n",
+				fmt.Fprintf(&b, "port %d: bridge %d flags %#x devmap %v max_len %d vlans %s isolated %v antispoof %v %v macs %d/%d storm %v mirrors %d %d\n",
 					idx, p.bridge, p.flags, p.devmap, p.maxLen, p.policy.VLAN, p.policy.Isolated, p.policy.AntiSpoof, p.policy.Allowed,
-					p.macs, p.maxMACs, p.storm)
+					p.macs, p.maxMACs, p.storm, p.mirrorIn, p.mirrorOut)
 			}
 		}
 		for k, e := range m.fdb {

@@ -32,6 +32,10 @@ type mPort struct {
 	// storm is the port's storm control for broadcast, multicast and
 	// unknown unicast: stormNone, or a bucket always full or always empty.
 	storm [3]stormState
+	// mirrorIn and mirrorOut are the ifindexes of the mirrors'
+	// destinations with PORT_MIRROR_IN and PORT_MIRROR_OUT; 0: several,
+	// which userspace serves.
+	mirrorIn, mirrorOut int
 }
 
 // stormState is a storm-control bucket at the moment a frame meets it.
@@ -136,7 +140,8 @@ func drop(reason string) outcome { return outcome{verdict: "drop", reason: reaso
 // looks the destination up in the table as it is: a frame to its own source
 // MAC, not yet on the ingress port, is traced to where that MAC was (a real
 // run punts it, local destination). Nor does it apply storm control, whose
-// buckets it would have to take from.
+// buckets it would have to take from, or punt what is mirrored to several
+// ports.
 func (m *model) decide(in int, frame []byte, prog program) outcome {
 	xdp, traced := prog == progXDP, prog == progTrace
 	p := m.ports[in]
@@ -145,6 +150,9 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 	}
 	if xdp && p.flags&portNoFast != 0 {
 		return outcome{verdict: "pass"} // everything to the port's sockets
+	}
+	if xdp && p.flags&portMirrorIn != 0 {
+		return punt("mirror") // XDP cannot clone
 	}
 	if p.flags&portBlocked != 0 {
 		return drop("blocked")
@@ -262,9 +270,16 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 		return withLearn(punt("mtu"))
 	}
 	r := withLearn(outcome{verdict: "redirect", egress: d.ifindex, op: op, vid: vid})
+	several := p.flags&portMirrorIn != 0 && p.mirrorIn == 0 || out.flags&portMirrorOut != 0 && out.mirrorOut == 0
+	if prog == progTC && several {
+		return withLearn(punt("mirror"))
+	}
 	if xdp {
 		if out.flags&portXDPTx == 0 || !out.devmap {
 			return withLearn(punt("xdp_limit")) // on to TC
+		}
+		if out.flags&portMirrorOut != 0 {
+			return withLearn(punt("mirror"))
 		}
 		inner := et
 		if tagged {
