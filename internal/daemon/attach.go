@@ -23,7 +23,7 @@ func (d *Daemon) attach(idx int, name string) {
 	}
 	br := d.bridge(b)
 	fpp := bpf.Port{Name: name, Index: idx, Bridge: bpf.BridgeID(b.Name), MTU: 1500, Mode: fastPathMode(hostPortMode(b, name, b.Mode(name, d.cfg.FastPath))),
-		Policy: b.Policy(name)}
+		Policy: b.Policy(name), MaxMACs: macLimit(b.FDB)}
 	if l, err := d.sys.links.LinkByIndex(idx); err == nil {
 		fpp.MTU, fpp.Kind, fpp.PeerElsewhere = l.Attrs().MTU, l.Type(), l.Attrs().NetNsID >= 0
 	}
@@ -79,6 +79,7 @@ func (d *Daemon) adopted(br *dataplane.Bridge, b config.Bridge, idx int, a attac
 	}
 	d.pinStatics(br, b, a)
 	d.syncFastMirrors(b.Name)
+	d.applyStorm(idx, a, b)
 	d.loops.attached(b.Name, a.name, a.id)
 }
 

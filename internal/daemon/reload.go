@@ -239,6 +239,7 @@ func (d *Daemon) reload(cfg *config.Config) error {
 	// The ports kept take the VLANs, isolation and anti-spoofing of the
 	// new file in place.
 	d.syncPolicies()
+	d.syncStorms()
 	for name := range d.bridges {
 		if err := d.applyMirrors(name); err != nil {
 			d.log.Error("bridge mirrors not set", "bridge", name, "err", err)

@@ -75,7 +75,7 @@ var (
 	fdbMoved    = desc("fdb_moved_total", "MAC addresses seen behind another port than the one they were learned on.", "bridge")
 	fdbAged     = desc("fdb_aged_total", "MAC addresses expired after the aging time.", "bridge")
 	fdbEvicted  = desc("fdb_evicted_total", "MAC addresses evicted to make room when the table was full.", "bridge")
-	fdbRefused  = desc("fdb_refused_total", "MAC addresses not learned because a limit was reached.", "bridge")
+	fdbRefused  = desc("fdb_refused_total", "Frames whose source MAC was not learned because a limit was reached, in userspace or in the fast path.", "bridge")
 	fdbFlushed  = desc("fdb_flushed_total", "MAC addresses removed by a flush (a port removed, or an operator's request).", "bridge")
 	bridgePorts = desc("bridge_ports", "Ports attached to the bridge.", "bridge")
 
@@ -122,8 +122,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range c.src.Bridges() {
 		name := b.Name()
 		ports := Ports(c.src, b)
+		var fpRefused uint64 // the fast path's: frames it forwarded or dropped unlearned
 		for _, p := range ports {
 			c.collectPort(ch, p)
+			if s := p.FastPathStats; s != nil {
+				fpRefused += s.FDBRefused
+			}
 		}
 		st := b.FDB().Stats()
 		ch <- prometheus.MustNewConstMetric(fdbEntries, prometheus.GaugeValue, float64(st.Entries), name)
@@ -132,7 +136,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(fdbMoved, st.Moved, name)
 		counter(fdbAged, st.Aged, name)
 		counter(fdbEvicted, st.Evicted, name)
-		counter(fdbRefused, st.Refused, name)
+		counter(fdbRefused, st.Refused+fpRefused, name)
 		counter(fdbFlushed, st.Flushed, name)
 		ch <- prometheus.MustNewConstMetric(bridgePorts, prometheus.GaugeValue, float64(len(ports)), name)
 	}
