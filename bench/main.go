@@ -103,6 +103,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, o)
+	if err == nil {
+		err = measureVXLAN(ctx, o, res)
+	}
 	if res != nil {
 		printTable(os.Stdout, res)
 		if werr := write(o.out, res); werr != nil {
