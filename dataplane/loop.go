@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -17,10 +18,10 @@ const maxFlapMACs = 4096
 // FlapDetector spots loops in the moves of a bridge's MAC table. A MAC
 // that moves between ports Threshold times within Window is seen on both
 // sides of a loop: a single guest never moves that fast, not even one
-// migrating or failing over. It keeps, per MAC, the times of its latest
-// moves, and per port, the moves that touched it, so that the port of a
-// loop, which every looping MAC touches, stands out from the port of the
-// one guest whose MAC looped. Times are fdb.Now nanoseconds, passed in, so
+// migrating or failing over. It keeps, per MAC, the times and ports of its
+// latest moves and the port it lived on before them (its home, which a
+// flap reports apart from the loop's ports), and per port, the moves that
+// touched it. Times are fdb.Now nanoseconds, passed in, so
 // tests drive the clock. Safe for concurrent use; a move costs a map
 // lookup under a mutex, no allocation once its MAC is followed.
 type FlapDetector struct {
@@ -39,10 +40,15 @@ type FlapDetector struct {
 // macMoves are the latest moves of one MAC.
 type macMoves struct {
 	// times is a ring of the times of the latest moves, len threshold;
-	// times[next] is the oldest once n reached len(times).
+	// times[next] is the oldest once n reached len(times). to holds the
+	// port of each move, at the same index.
 	times []int64
+	to    []fdb.PortID
 	next  int
 	n     int
+	// home is where the MAC was before the first move of this history:
+	// where it lived before the loop, if it flaps.
+	home fdb.PortID
 }
 
 // portMoves are the moves that touched one port.
@@ -63,6 +69,12 @@ type Flap struct {
 	// time from the first of them to the last.
 	Moves int
 	Span  time.Duration
+	// Home is the port the MAC was on before those moves: where it
+	// lived, as a loop carries a MAC away from its home.
+	Home fdb.PortID
+	// Away are the ports the moves took the MAC to, other than Home,
+	// the latest first: the loop's ports.
+	Away []fdb.PortID
 }
 
 // NewFlapDetector returns a detector with the given limits (see SetLimits).
@@ -103,10 +115,13 @@ func (d *FlapDetector) Moved(k fdb.Key, from, to fdb.PortID, now int64) (Flap, b
 		if len(d.macs) >= maxFlapMACs && !d.sweep(now) {
 			return Flap{}, false
 		}
-		m = &macMoves{times: make([]int64, d.threshold)}
+		m = &macMoves{times: make([]int64, d.threshold), to: make([]fdb.PortID, d.threshold)}
 		d.macs[k] = m
 	}
-	m.times[m.next] = now
+	if m.n == 0 {
+		m.home = from
+	}
+	m.times[m.next], m.to[m.next] = now, to
 	m.next = (m.next + 1) % len(m.times)
 	m.n = min(m.n+1, len(m.times))
 	if m.n < len(m.times) {
@@ -117,8 +132,15 @@ func (d *FlapDetector) Moved(k fdb.Key, from, to fdb.PortID, now int64) (Flap, b
 	if now-oldest > d.window {
 		return Flap{}, false
 	}
+	f := Flap{Key: k, From: from, To: to, Moves: d.threshold, Span: time.Duration(now - oldest), Home: m.home}
+	for i := range len(m.to) {
+		p := m.to[(m.next+len(m.to)-1-i)%len(m.to)]
+		if p != m.home && !slices.Contains(f.Away, p) {
+			f.Away = append(f.Away, p)
+		}
+	}
 	m.n, m.next = 0, 0
-	return Flap{Key: k, From: from, To: to, Moves: d.threshold, Span: time.Duration(now - oldest)}, true
+	return f, true
 }
 
 // touch returns the counts of port p, rolling its window on to now.

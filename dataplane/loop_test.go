@@ -52,6 +52,29 @@ func TestFlapDetectorThreshold(t *testing.T) {
 	}
 }
 
+// TestFlapDetectorHome checks that a flap tells the port the MAC lived on
+// from those the loop took it to: its guest keeps sending from home, the
+// loop brings its frames back on two other ports.
+func TestFlapDetectorHome(t *testing.T) {
+	k := fdb.MakeKey(0, []byte{2, 0, 0, 0, 0, 1})
+	d := NewFlapDetector(5, time.Second)
+	var f Flap
+	ok := false
+	for i, m := range [][2]fdb.PortID{{1, 3}, {3, 1}, {1, 4}, {4, 1}, {1, 3}} {
+		f, ok = d.Moved(k, m[0], m[1], int64(i)*ms)
+	}
+	if !ok || f.Home != 1 || len(f.Away) != 2 || f.Away[0] != 3 || f.Away[1] != 4 {
+		t.Errorf("flap %+v, %v; want home 1, away [3 4]", f, ok)
+	}
+	// The next history starts where the MAC is: 3.
+	for i, m := range [][2]fdb.PortID{{3, 4}, {4, 3}, {3, 4}, {4, 3}, {3, 4}} {
+		f, ok = d.Moved(k, m[0], m[1], int64(10+i)*ms)
+	}
+	if !ok || f.Home != 3 || len(f.Away) != 1 || f.Away[0] != 4 {
+		t.Errorf("flap %+v, %v; want home 3, away [4]", f, ok)
+	}
+}
+
 // TestFlapDetectorMACsApart checks that moves of different MACs do not add
 // up: each MAC must flap on its own.
 func TestFlapDetectorMACsApart(t *testing.T) {

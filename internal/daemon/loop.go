@@ -192,39 +192,33 @@ const (
 	classHostPort                  // dom0's own port: never blocked, the other port of a flap is lower
 )
 
-// loopCandidate is one of the two ports of a flap.
+// loopCandidate is a port a flap took a MAC to.
 type loopCandidate struct {
 	name  string
 	id    fdb.PortID
 	class portClass
 	score int64 // moves that touched the port lately
-	to    bool  // the MAC moved onto it last
 }
 
-// pickBlocked returns the port of a flap to block, then the other: the one
-// of the lower class (a vif before the uplink, the uplink before the host
-// port); of two alike, the one more moves touched (the port of the loop,
-// not the one a looping MAC lives behind); then the one the MAC moved to.
-func pickBlocked(a, b loopCandidate) (victim, other loopCandidate) {
-	switch {
-	case a.class != b.class:
-		if a.class < b.class {
-			return a, b
+// pickBlocked returns the port to block of those a flap took a MAC to,
+// away from its home, the latest first: the one of the lowest class (a vif
+// before the uplink); of those alike, the one more moves touched; then the
+// latest. The host port is never blocked: false if it is the only one.
+func pickBlocked(cands []loopCandidate) (loopCandidate, bool) {
+	best, ok := loopCandidate{}, false
+	for _, c := range cands {
+		if c.class == classHostPort {
+			continue
 		}
-		return b, a
-	case a.score != b.score:
-		if a.score > b.score {
-			return a, b
+		if !ok || c.class < best.class || c.class == best.class && c.score > best.score {
+			best, ok = c, true
 		}
-		return b, a
-	case b.to:
-		return b, a
 	}
-	return a, b
+	return best, ok
 }
 
 // flapped blocks a port of the flap f, unless one of its ports is blocked
-// already or gone.
+// already, or gone.
 func (g *loopGuard) flapped(bl *bridgeLoops, f dataplane.Flap) {
 	d := g.d
 	d.mu.Lock()
@@ -235,32 +229,46 @@ func (g *loopGuard) flapped(bl *bridgeLoops, f dataplane.Flap) {
 	if d.closed || br == nil || g.bridges[bl.name] != bl {
 		return
 	}
-	from, okFrom := br.PortName(f.From)
-	to, okTo := br.PortName(f.To)
-	if !okFrom || !okTo || bl.blocked[from] != nil || bl.blocked[to] != nil {
+	home, _ := br.PortName(f.Home)
+	if bl.blocked[home] != nil {
 		return
 	}
 	b, _ := d.configBridge(bl.name)
 	now := fdb.Now()
-	class := func(name string) portClass {
+	var cands []loopCandidate
+	for _, id := range f.Away {
+		name, ok := br.PortName(id)
+		if !ok {
+			continue
+		}
+		if bl.blocked[name] != nil {
+			return // the loop is being dealt with
+		}
+		c := loopCandidate{name: name, id: id, score: bl.det.Score(id, now)}
 		switch {
 		case isSwitchEnd(b, name):
-			return classHostPort
+			c.class = classHostPort
 		case name == b.Uplink:
-			return classUplink
+			c.class = classUplink
 		}
-		return classVif
+		cands = append(cands, c)
 	}
-	victim, other := pickBlocked(
-		loopCandidate{name: from, id: f.From, class: class(from), score: bl.det.Score(f.From, now)},
-		loopCandidate{name: to, id: f.To, class: class(to), score: bl.det.Score(f.To, now), to: true})
+	names := make([]string, len(cands))
+	for i, c := range cands {
+		names[i] = c.name
+	}
+	victim, ok := pickBlocked(cands)
 	cfg := *bl.cfg.Load()
-	logArgs := []any{"bridge", bl.name, "mac", f.Key.MAC().String(), "vlan", f.Key.VID(), "moves", f.Moves, "within", f.Span}
-	if cfg.Disabled {
+	logArgs := []any{"bridge", bl.name, "mac", f.Key.MAC().String(), "vlan", f.Key.VID(), "moves", f.Moves, "within", f.Span,
+		"home_port", home, "loop_ports", names}
+	if cfg.Disabled || !ok {
+		why := "loop protection is off"
+		if !ok {
+			why = "the host port is never blocked"
+		}
 		if t := time.Now(); t.Sub(bl.warned) >= cfg.HoldTime {
 			bl.warned = t
-			g.log.Warn("loop suspected: a MAC flaps between two ports; loop protection is off, nothing blocked",
-				append(logArgs, "port", victim.name, "other_port", other.name)...)
+			g.log.Warn("loop suspected: a MAC flaps between ports; nothing blocked, as "+why, logArgs...)
 		}
 		return
 	}
@@ -289,8 +297,8 @@ func (g *loopGuard) flapped(bl *bridgeLoops, f dataplane.Flap) {
 	bl.blocks[victim.name]++
 	pb.timer = time.AfterFunc(cfg.HoldTime, func() { g.post(loopMsg{bl: bl, port: victim.name, block: pb}) })
 	bl.det.Forget(func(id fdb.PortID) bool { _, ok := br.PortName(id); return ok })
-	g.log.Warn("loop detected: a MAC flaps between two ports; port blocked for the hold time",
-		append(logArgs, "port", victim.name, "other_port", other.name, "hold_time", cfg.HoldTime, "fdb_flushed", flushed,
+	g.log.Warn("loop detected: a MAC flaps between ports; port blocked for the hold time",
+		append(logArgs, "port", victim.name, "hold_time", cfg.HoldTime, "fdb_flushed", flushed,
 			"times_blocked", bl.blocks[victim.name])...)
 }
 

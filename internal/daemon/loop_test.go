@@ -12,27 +12,29 @@ import (
 )
 
 func TestPickBlocked(t *testing.T) {
-	vif := func(name string, score int64, to bool) loopCandidate {
-		return loopCandidate{name: name, class: classVif, score: score, to: to}
+	vif := func(name string, score int64) loopCandidate {
+		return loopCandidate{name: name, class: classVif, score: score}
 	}
 	uplink := loopCandidate{name: "peth0", class: classUplink, score: 100}
-	host := loopCandidate{name: "xenbr0-sw", class: classHostPort, score: 100, to: true}
+	host := loopCandidate{name: "xenbr0-sw", class: classHostPort, score: 100}
 	for _, c := range []struct {
-		name string
-		a, b loopCandidate
-		want string
+		name  string
+		cands []loopCandidate
+		want  string // "" for none
 	}{
-		{"the vif, not the uplink", uplink, vif("vif1.0", 1, false), "vif1.0"},
-		{"the vif, not the uplink, either way", vif("vif1.0", 1, true), uplink, "vif1.0"},
-		{"the vif, not the host port", host, vif("vif1.0", 0, false), "vif1.0"},
-		{"the uplink, not the host port", uplink, host, "peth0"},
-		{"of two vifs, the one more moves touched", vif("vif1.0", 50, true), vif("vif2.0", 90, false), "vif2.0"},
-		{"of two vifs alike, the one the MAC moved to", vif("vif1.0", 5, false), vif("vif2.0", 5, true), "vif2.0"},
-		{"of two vifs alike, the one the MAC moved to, either way", vif("vif2.0", 5, true), vif("vif1.0", 5, false), "vif2.0"},
+		{"the only one", []loopCandidate{vif("vif1.0", 1)}, "vif1.0"},
+		{"a vif before the uplink", []loopCandidate{uplink, vif("vif1.0", 1)}, "vif1.0"},
+		{"a vif before the host port", []loopCandidate{host, vif("vif1.0", 0)}, "vif1.0"},
+		{"the uplink before the host port", []loopCandidate{host, uplink}, "peth0"},
+		{"the uplink if it is the only one", []loopCandidate{uplink}, "peth0"},
+		{"never the host port", []loopCandidate{host}, ""},
+		{"of two vifs, the one more moves touched", []loopCandidate{vif("vif1.0", 50), vif("vif2.0", 90)}, "vif2.0"},
+		{"of two vifs alike, the latest", []loopCandidate{vif("vif1.2", 5), vif("vif1.0", 5)}, "vif1.2"},
+		{"none", nil, ""},
 	} {
-		victim, other := pickBlocked(c.a, c.b)
-		if victim.name != c.want || other.name == c.want {
-			t.Errorf("%s: blocks %s (other %s), want %s", c.name, victim.name, other.name, c.want)
+		got, ok := pickBlocked(c.cands)
+		if ok != (c.want != "") || got.name != c.want {
+			t.Errorf("%s: blocks %q (%v), want %q", c.name, got.name, ok, c.want)
 		}
 	}
 }
@@ -75,22 +77,21 @@ func loopRig(t *testing.T, protection string) (*rig, *blockingFP, *dataplane.Bri
 	return r, fp, br
 }
 
-// flap learns the MAC n on port a, then moves it between b and a, n
-// moves in all, as a loop does: an odd n ends on b, an even one on a.
-func flap(br *dataplane.Bridge, n byte, a, b string, moves int) {
+// flap learns the MAC n on each port in turn, as a loop carries it: the
+// first is its home, each next one a move.
+func flap(br *dataplane.Bridge, n byte, ports ...string) {
 	k := fdb.MakeKey(0, mac(n))
 	ids := map[string]fdb.PortID{}
 	for _, p := range br.Ports() {
 		ids[p.Name] = p.ID
 	}
-	for i := range moves + 1 {
-		port := ids[a]
-		if i%2 == 1 {
-			port = ids[b]
-		}
-		br.FDB().Learn(k, port, fdb.Now())
+	for _, p := range ports {
+		br.FDB().Learn(k, ids[p], fdb.Now())
 	}
 }
+
+// loop is a MAC at home on vif1.0 carried 4 times to vif1.2 and back.
+var loop = []string{"vif1.0", "vif1.2", "vif1.0", "vif1.2", "vif1.0"}
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) time.Duration {
 	t.Helper()
@@ -121,13 +122,14 @@ func TestLoopBlocksAndRecovers(t *testing.T) {
 	}
 
 	// Three moves: no loop yet.
-	flap(br, 41, "vif1.0", "vif1.2", 3)
+	flap(br, 41, loop[:4]...)
 	time.Sleep(50 * time.Millisecond)
 	if br.Blocked("vif1.0") || br.Blocked("vif1.2") {
 		t.Fatal("blocked after 3 moves with a threshold of 4")
 	}
-	// The fourth ends on vif1.2, the port the MAC moved to: blocked.
-	flap(br, 42, "vif1.2", "vif1.0", 4)
+	// Four: the port the loop carried the MAC to, away from its home, is
+	// blocked.
+	flap(br, 42, loop...)
 	waitFor(t, "vif1.2 blocked", 2*time.Second, func() bool { return br.Blocked("vif1.2") })
 	if br.Blocked("vif1.0") || br.Blocked("peth0") {
 		t.Error("another port blocked too")
@@ -157,7 +159,7 @@ func TestLoopBlocksAndRecovers(t *testing.T) {
 	}
 
 	// The loop is still there: blocked again.
-	flap(br, 42, "vif1.2", "vif1.0", 4)
+	flap(br, 42, loop...)
 	waitFor(t, "vif1.2 blocked again", 2*time.Second, func() bool { return br.Blocked("vif1.2") })
 	if l, _ := r.d.PortLoop("xenbr0", "vif1.2", id("vif1.2")); l.Blocks != 2 {
 		t.Errorf("blocked %d times, want 2", l.Blocks)
@@ -166,7 +168,7 @@ func TestLoopBlocksAndRecovers(t *testing.T) {
 
 func TestLoopSparesTheUplink(t *testing.T) {
 	_, fp, br := loopRig(t, "    loop-protection: {flap-threshold: 4, hold-time: 10s}\n")
-	flap(br, 42, "peth0", "vif1.0", 4) // ends on the uplink
+	flap(br, 42, "vif1.2", "vif1.0", "vif1.2", "peth0", "vif1.2") // at home on vif1.2, carried to vif1.0 and the uplink
 	waitFor(t, "vif1.0 blocked", 2*time.Second, func() bool { return br.Blocked("vif1.0") })
 	if br.Blocked("peth0") {
 		t.Error("the uplink was blocked")
@@ -178,7 +180,7 @@ func TestLoopSparesTheUplink(t *testing.T) {
 
 func TestLoopProtectionOff(t *testing.T) {
 	r, _, br := loopRig(t, "    loop-protection: {enabled: false, flap-threshold: 2}\n")
-	flap(br, 42, "vif1.0", "vif1.2", 10)
+	flap(br, 42, "vif1.0", "vif1.2", "vif1.0", "vif1.2", "vif1.0", "vif1.2", "vif1.0", "vif1.2", "vif1.0", "vif1.2", "vif1.0")
 	time.Sleep(100 * time.Millisecond)
 	for _, p := range br.Ports() {
 		if br.Blocked(p.Name) {
@@ -202,7 +204,7 @@ func TestLoopProtectionOff(t *testing.T) {
 // a bridge it keeps: turned off, the blocked port is unblocked at once.
 func TestLoopReloadTurnsItOff(t *testing.T) {
 	r, fp, br := loopRig(t, "    loop-protection: {flap-threshold: 4, hold-time: 1h}\n")
-	flap(br, 42, "vif1.2", "vif1.0", 4)
+	flap(br, 42, loop...)
 	waitFor(t, "vif1.2 blocked", 2*time.Second, func() bool { return br.Blocked("vif1.2") })
 	cfg, err := config.Parse("x.yaml", []byte(testBridge+"    loop-protection: {enabled: false}\n"))
 	if err != nil {
