@@ -36,3 +36,10 @@ func MaxMTU(frameSize int, multiBuffer bool) int {
 	}
 	return n*(frameSize-xdpHeadroom) - frameOverhead
 }
+
+// Segments returns how many UMEM frames of frameSize bytes the longest
+// frame of a link of the given MTU spans as received.
+func Segments(frameSize, mtu int) int {
+	per := frameSize - xdpHeadroom
+	return (mtu + frameOverhead + per - 1) / per
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/xswitch/xswitch/bpf"
 	"github.com/xswitch/xswitch/dataplane"
@@ -26,6 +27,7 @@ func (d *Daemon) attachXSK(br *dataplane.Bridge, bridge string, fpp bpf.Port, up
 	if !uplink {
 		vifRings(&cfg)
 	}
+	d.jumboRings(&cfg, fpp.MTU)
 	cfg.Register = func(q, fd int) error { return d.fp.RegisterXSK(base+uint32(q), fd) }
 	// Frames from a local stack (a guest's vif or veth) may carry checksums
 	// left to offload; a physical NIC's never do.
@@ -81,11 +83,7 @@ func vifRings(cfg *afxdp.Config) {
 // MTU, on the UMEMs this daemon makes and this kernel (see afxdp.MaxMTU):
 // auto mode gives a link that it would not another port type.
 func (d *Daemon) xskCarries(mtu int) bool {
-	fs := d.cfg.UMEM.FrameSize
-	if fs == 0 {
-		fs = afxdp.DefaultUMEMConfig().FrameSize
-	}
-	return mtu <= afxdp.MaxMTU(fs, afxdp.MultiBufferKernel())
+	return mtu <= afxdp.MaxMTU(d.umemFrameSize(), afxdp.MultiBufferKernel())
 }
 
 // xskOutgrown attaches an AF_XDP port again when its link's MTU grew beyond
@@ -102,4 +100,31 @@ func (d *Daemon) xskOutgrown(idx int, a attachment, mtu int) bool {
 	d.detach(idx, fmt.Sprintf("MTU %d beyond its AF_XDP sockets' %d", mtu, limit))
 	d.attach(idx, a.name)
 	return true
+}
+
+// jumboRings widens cfg's receive rings for a link whose frames span
+// several UMEM frames, by as many as they span: a ring then holds as many
+// frames as on a link of standard MTU, and a burst of long frames does not
+// find the fill ring short.
+func (d *Daemon) jumboRings(cfg *afxdp.Config, mtu int) {
+	n := afxdp.Segments(d.umemFrameSize(), mtu)
+	if n <= 1 {
+		return
+	}
+	if cfg.RxRingSize == 0 {
+		cfg.RxRingSize = afxdp.DefaultConfig().RxRingSize
+	}
+	cfg.RxRingSize = min(cfg.RxRingSize<<bits.Len(uint(n-1)), maxJumboRing)
+}
+
+// maxJumboRing caps what jumboRings makes of a receive ring: more than a
+// UMEM's default frames would not be filled anyway.
+const maxJumboRing = 8192
+
+// umemFrameSize is the size of the frames of the UMEMs this daemon makes.
+func (d *Daemon) umemFrameSize() int {
+	if fs := d.cfg.UMEM.FrameSize; fs != 0 {
+		return fs
+	}
+	return afxdp.DefaultUMEMConfig().FrameSize
 }
