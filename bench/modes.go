@@ -130,6 +130,9 @@ func (m mode) setup(ctx context.Context, xswitchd string, o setupOpts) (_ *topol
 		vifs = append(vifs, t.more.vifs...)
 	}
 	t.bAddr = t.b.Addr()
+	if err := setMTU(h, t.a, t.b); err != nil {
+		return nil, err
+	}
 	if m.kind == "bridge" {
 		return t, h.AddBridge("br0", vifs...)
 	}

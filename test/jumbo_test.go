@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,4 +145,55 @@ func jumboTransfer(t *testing.T, a, b *topo.Guest, size int) float64 {
 		t.Fatal("transfer did not finish within 60s")
 	}
 	return float64(size) * 8 / time.Since(start).Seconds() / 1e6
+}
+
+// TestJumboBeyondAFXDP gives links an MTU no AF_XDP port carries: auto mode
+// makes such an uplink an AF_PACKET port, while a like uplink of standard
+// MTU gets AF_XDP, and a port set to afxdp is refused with its name, its
+// MTU and the limit in the log.
+func TestJumboBeyondAFXDP(t *testing.T) {
+	const huge = 65000
+	d := newDom0(t, "xdp")
+	d.args = append(d.args, "-host-ports=false")
+	if _, err := d.host.AddUplink("peth1", topo.MAC(1), netip.MustParsePrefix("10.92.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	up, err := d.host.AddUplink("peth2", topo.MAC(2), netip.MustParsePrefix("10.93.0.1/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.SetMTU("eth0", huge); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.host.SetMTU("peth2", huge); err != nil {
+		t.Fatal(err)
+	}
+	g := d.guest("vif3.0", 3, "10.93.0.3/24")
+	setMTU(t, d, huge, g)
+	d.start(`
+bridges:
+  - name: br-std
+    uplink: peth1
+  - name: br-huge
+    uplink: peth2
+    ports: ["vif*"]
+    port-types: {vif3.0: afxdp}
+`)
+	d.waitPorts(5*time.Second, "peth1=br-std", "peth2=br-huge")
+	ports := d.ports()
+	if k := ports["peth1"].Kind; k != "afxdp" {
+		t.Fatalf("auto made the uplink of MTU 1500 %q, want afxdp: no native XDP on a veth here?", k)
+	}
+	if k := ports["peth2"].Kind; k != "afpacket" {
+		t.Errorf("auto made the uplink of MTU %d %q, want afpacket", huge, k)
+	}
+	want := fmt.Sprintf("MTU %d, at most 61422", huge)
+	d.eventually(2*time.Second, "the refusal of vif3.0 logged", func() error {
+		for _, line := range strings.Split(d.log.String(), "\n") {
+			if strings.Contains(line, "cannot attach interface") && strings.Contains(line, "vif3.0") && strings.Contains(line, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no line with %q and vif3.0", want)
+	})
 }
