@@ -34,8 +34,8 @@
 // dataplane.Segmenter) first. Frames longer than the MTU are refused with
 // EMSGSIZE.
 //
-// Jumbo frames. A UMEM frame is at most a page (the kernel refuses larger
-// ones without huge pages), so a frame longer than one, less the kernel's
+// Jumbo frames. A UMEM frame is at most a page (Linux 6.18 refuses 8 and
+// 16 KiB frames on ordinary pages), so a frame longer than one, less the kernel's
 // headroom, spans several: the sockets are bound with XDP_USE_SG
 // (multi-buffer, Linux 6.6) and such a frame comes as descriptors marked
 // XDP_PKT_CONTD but the last. Receive joins the parts into a buffer of the
