@@ -112,3 +112,45 @@ func TestEnsureTunnels(t *testing.T) {
 		t.Errorf("errors logged:\n%s", logs.String())
 	}
 }
+
+func TestTunnelMTUWarnings(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.Netns(t, "vxm")
+	peer := nstest.Netns(t, "vxmp")
+	nstest.Veth(t, ns, "ul0", peer, "ul1")
+	nstest.Run(t, "ip", "-n", ns, "addr", "add", "10.9.0.1/24", "dev", "ul0")
+	nstest.Enter(t, ns)
+	dev, err := vxlan.Create(vxlan.Config{VNI: 9, Local: netip.MustParseAddr("10.9.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d := &Daemon{cfg: &config.Config{}, log: slog.New(slog.NewTextHandler(&logs, nil)), sys: system{links: netlinkLinks{}},
+		attached: map[int]attachment{
+			100: {name: "vif1.0", bridge: "br0", mtu: 1450},
+			101: {name: "vif2.0", bridge: "br0", mtu: 9000},
+			102: {name: "vif3.0", bridge: "other", mtu: 9000},
+		}}
+	b := config.Bridge{Name: "br0"}
+	d.tunnelAttached(b, bpf.Port{Name: "vxlan9", Index: dev.Ifindex(), Kind: "vxlan", MTU: dev.MTU()})
+	if got := d.TunnelPorts(); len(got) != 1 || got[0].VNI != 9 || got[0].Port != "vxlan9" || !got[0].Created {
+		t.Fatalf("TunnelPorts = %+v", got)
+	}
+	// Without an underlay device, the one with the local address counts.
+	want := `port MTU 9000 exceeds what tunnel port vxlan9 carries (1450: underlay ul0's MTU 1500 minus 50 bytes of VXLAN overhead)`
+	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "port=vif2.0") {
+		t.Errorf("no warning for vif2.0:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "port=vif1.0") || strings.Contains(logs.String(), "port=vif3.0") {
+		t.Errorf("a warning for a port that fits, or of another bridge:\n%s", logs.String())
+	}
+	logs.Reset()
+	d.tunnelAttached(b, bpf.Port{Name: "vif4.0", Index: 103, Kind: "veth", MTU: 1500})
+	if !strings.Contains(logs.String(), "port MTU 1500 exceeds") || !strings.Contains(logs.String(), "port=vif4.0") {
+		t.Errorf("no warning for vif4.0 attaching after the tunnel:\n%s", logs.String())
+	}
+	d.tunnelDetached(dev.Ifindex())
+	if got := d.TunnelPorts(); len(got) != 0 {
+		t.Errorf("TunnelPorts after detach = %+v", got)
+	}
+}
