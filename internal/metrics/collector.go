@@ -112,10 +112,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range loopDescs {
 		ch <- d
 	}
+	for _, d := range evpnDescs {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	collectEVPN(c.src, ch)
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
