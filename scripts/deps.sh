@@ -62,6 +62,10 @@ for target in "$@"; do
 			root_need prometheus promtool
 			# The capture test reads xswitchctl's pcapng with it.
 			root_need tcpdump tcpdump
+			# The EVPN test's other host: FRR's zebra and bgpd drive a
+			# kernel bridge and VXLAN device (run in the test's own
+			# namespace, with their own sockets and configuration).
+			root_need frr /usr/lib/frr/bgpd
 			;;
 		esac
 		;;
