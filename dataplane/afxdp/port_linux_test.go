@@ -361,6 +361,43 @@ func TestJumboFrames(t *testing.T) {
 	}
 }
 
+// TestJumboBurst receives more multi-buffer frames than one Receive joins,
+// and forwards them to a second port: each arrives once and whole.
+func TestJumboBurst(t *testing.T) {
+	e := newEnv(t, 2048)
+	nstest.Veth(t, e.ns, "x9", e.ns, "g9")
+	nstest.Veth(t, e.ns, "x10", e.ns, "g10")
+	for _, l := range []string{"x9", "g9", "x10", "g10"} {
+		nstest.Run(t, "ip", "-n", e.ns, "link", "set", l, "mtu", "9000")
+	}
+	in, out := e.open("x9", e.umem, Config{}), e.open("x10", e.umem, Config{})
+	gin, gout := nstest.OpenRaw(t, e.ns, "g9"), nstest.OpenRaw(t, e.ns, "g10")
+	const n, size, first = 4 * joinSlots, 9014, joinSlots + joinSlots/2
+	// The first frames wait on the RX ring, more than one Receive joins.
+	for i := range first {
+		gin.Send(t, frame(1, uint32(i), size))
+	}
+	waitFor(func() bool { return in.queues[0].rx.avail() >= 3*first })
+	if got := in.queues[0].rx.avail(); got < 3*first {
+		t.Fatalf("%d descriptors on the RX ring, want the %d of %d frames", got, 3*first, first)
+	}
+	done := forward(in, out)
+	t.Cleanup(func() {
+		in.Close()
+		<-done
+	})
+	for i := first; i < n; i++ {
+		gin.Send(t, frame(1, uint32(i), size))
+		if i%16 == 15 {
+			waitFor(func() bool { return in.Stats().RxPackets > uint64(i) })
+		}
+	}
+	expect(t, func() ([]byte, bool) { return gout.Recv(t, 2*time.Second) }, n, size)
+	if full, long := in.KernelDrops(); full+long != 0 {
+		t.Errorf("kernel dropped %d frames for a full ring, %d others", full, long)
+	}
+}
+
 // TestMTUBeyondReach refuses a port on a link whose MTU no AF_XDP socket
 // here carries, naming the MTU and the limit.
 func TestMTUBeyondReach(t *testing.T) {
