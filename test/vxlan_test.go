@@ -247,3 +247,47 @@ func testVXLANTwoSwitches(t *testing.T, mode string) {
 		t.Fatalf("vxlan100 after -cleanup:\n%s", out)
 	}
 }
+
+// TestVXLANOnVLAN carries one VLAN of a bridge in VNI 100: the tunnel port
+// is an access port of VLAN 10, so a guest of VLAN 10 reaches the other
+// host's guest (untagged on its side, as the kernel bridge there has no
+// VLANs) and a guest of VLAN 20 does not.
+func TestVXLANOnVLAN(t *testing.T) { forEachMode(t, testVXLANOnVLAN) }
+
+func testVXLANOnVLAN(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	hb := plainHost(t, "e2evxb")
+	joinUnderlay(t, d.host, hb)
+	a10 := tunnelGuest(t, d.host, func() (*topo.Guest, error) { return d.guest("vif1.0", 1, "10.80.0.1/24"), nil })
+	a20 := tunnelGuest(t, d.host, func() (*topo.Guest, error) { return d.guest("vif2.0", 2, "10.80.0.2/24"), nil })
+	b1 := tunnelGuest(t, hb, func() (*topo.Guest, error) {
+		return hb.AddGuest("vif1.0", topo.MAC(11), netip.MustParsePrefix("10.80.0.11/24"))
+	})
+	kernelVTEP(t, hb, vtepB, vtepA, "vif1.0")
+	d.start(fmt.Sprintf(`
+bridges:
+  - name: xenbr0
+    ports: ["vif*"]
+    port-settings:
+      vif1.0: {vlan: "access 10"}
+      vif2.0: {vlan: "access 20"}
+    vxlan:
+      - {vni: 100, local: %s, underlay: ul0, flood: [%s], vlan: 10}
+`, vtepA, vtepB))
+	d.waitPorts(5*time.Second, "vif1.0=xenbr0", "vif2.0=xenbr0", "vxlan100=xenbr0")
+	if vlan := d.ports()["vxlan100"].VLAN; vlan != "access 10" {
+		t.Errorf("vxlan100 VLANs %q, want access 10", vlan)
+	}
+	if err := ping(t, a10, b1.Addr(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, b1, a10.Addr(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, a20, b1.Addr(), 2); err == nil {
+		t.Fatal("a guest of VLAN 20 reached the other host through the tunnel of VLAN 10")
+	}
+	if port := d.fdbVLANs()["10 "+b1.MAC().String()]; port != "vxlan100" {
+		t.Errorf("%s in VLAN 10 is behind %q, want vxlan100", b1.MAC(), port)
+	}
+}
