@@ -428,6 +428,7 @@ func (d *diffEnv) checkXDP(t *testing.T, m *model, in int, frame []byte, describ
 	} else if !bytes.Equal(out, frame) {
 		t.Fatalf("XDP changed a frame it did not redirect:\n% x\nwas\n% x", out, frame)
 	}
+	d.checkRefused(t, in, before, want, got, "XDP", describe)
 	d.checkLearned(t, m, in, frame, want.learn, "XDP", describe)
 	return want.learn
 }
@@ -476,7 +477,19 @@ func (d *diffEnv) checkTC(t *testing.T, m *model, in int, frame []byte, learned 
 			t.Fatalf("TC redirected\n% x\nwant (tag %s)\n% x\n%s", run.out, want.op, w, describe())
 		}
 	}
+	d.checkRefused(t, in, before, want, got, "TC", describe)
 	d.checkLearned(t, m, in, frame, want.learn && !learned, "TC", describe)
+}
+
+// checkRefused checks that a program counted a frame whose source it did
+// not learn, the port being at its limit, when it forwarded or dropped the
+// frame (verdict got) itself, and no other.
+func (d *diffEnv) checkRefused(t *testing.T, in int, before PortStats, want outcome, got, prog string, describe func() string) {
+	after, _ := d.fp.Stats(in)
+	n := after.FDBRefused - before.FDBRefused
+	if w := want.refused && (got == "redirect" || got == "drop"); n != map[bool]uint64{true: 1}[w] {
+		t.Fatalf("%s (%s) counted %d frames refused, want %v\n%s", prog, got, n, w, describe())
+	}
 }
 
 // dropReason is the drop reason the programs counted on port in since

@@ -97,6 +97,10 @@ type outcome struct {
 	// learn says that a program that learns points the source at the
 	// ingress port.
 	learn bool
+	// refused says that the source is not learned, the port being at its
+	// limit of MACs: the programs count the frame if they forward or drop
+	// it themselves.
+	refused bool
 	// alsoOK are other outcomes, "verdict" or "verdict:reason", that the
 	// model cannot rule out; each is added with the reason why.
 	alsoOK []string
@@ -207,6 +211,7 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 		}
 		// A port at its limit of MACs goes on without learning.
 		o.learn = p.maxMACs == 0 || p.macs < int64(p.maxMACs)
+		o.refused = !o.learn
 	}
 	lookup := func(k mKey) (mEntry, bool) {
 		if o.learn && k == key && !traced {
@@ -216,7 +221,7 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 		return e, ok
 	}
 	withLearn := func(x outcome) outcome {
-		x.learn = o.learn
+		x.learn, x.refused = o.learn, o.refused
 		return x
 	}
 	// What TC punts to be flooded passes storm control first.
