@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 DEPS    := GO='$(GO)' ./scripts/deps.sh
 export CGO_ENABLED ?= 0
 
-.PHONY: all build install test unit e2e fuzz bench bench-smoke demo generate check-generate lint clean
+.PHONY: all build install test unit e2e fuzz soak bench bench-smoke demo generate check-generate lint clean
 
 all: build
 
@@ -68,6 +68,16 @@ FUZZTIME ?= 1m
 fuzz:
 	@$(DEPS) unit
 	GO='$(GO)' ./scripts/fuzz.sh '$(FUZZTIME)'
+
+# The switch for SOAK_DURATION in fast-path mode SOAK_MODE (tc, xdp or
+# afxdp-xdp) under traffic, vif churn, reloads and restarts, with its
+# invariants checked every second; prints a summary and fails on any
+# violation (root; docs/soak.md).
+SOAK_DURATION ?= 10m
+SOAK_MODE     ?= tc
+soak:
+	@$(DEPS) e2e
+	SOAK_DURATION='$(SOAK_DURATION)' SOAK_MODE='$(SOAK_MODE)' $(GO) test -tags soak -count=1 -v -timeout 0 -run '^TestSoak$$' ./test/
 
 # Microbenchmarks, then every forwarding mode against the kernel bridge, with
 # the sweeps: frame size, MAC table size, and ports up to 1024 with the idle

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -45,6 +46,9 @@ type dom0 struct {
 	args []string
 	// wrap is a command line xswitchd runs under, e.g. setpriv's.
 	wrap []string
+	// startTimeout is how long start waits for the control socket; 5s
+	// when 0.
+	startTimeout time.Duration
 }
 
 // modes are the modes the suite runs in: the fast-path mode of every port,
@@ -153,7 +157,7 @@ func (d *dom0) start(yaml string) {
 			d.t.Logf("xswitchd log:\n%s", d.log.String())
 		}
 	})
-	d.eventually(5*time.Second, "control socket answers", func() error {
+	d.eventually(cmp.Or(d.startTimeout, 5*time.Second), "control socket answers", func() error {
 		var v []control.Bridge
 		return d.ctl.Get(context.Background(), "/v1/bridges", nil, &v)
 	})
