@@ -124,6 +124,7 @@ bridges:
 	rssBefore := rssKiB(t, pid)
 	mf := d.scrape()
 	refusedBefore := value(t, mf, "xswitch_fdb_refused_total", map[string]string{"bridge": "xenbr0"})
+	rxBefore := value(t, mf, "xswitch_port_receive_packets_total", map[string]string{"port": "vif1.0"})
 	puntsBefore := d.ports()["vif1.0"].Punts["unknown_source"]
 
 	stop := make(chan struct{})
@@ -174,8 +175,11 @@ bridges:
 	mf = d.scrape()
 	refused := value(t, mf, "xswitch_fdb_refused_total", map[string]string{"bridge": "xenbr0"}) - refusedBefore
 	punts := d.ports()["vif1.0"].Punts["unknown_source"] - puntsBefore
-	if refused < float64(sent.Load())/2 {
-		t.Errorf("xswitch_fdb_refused_total grew by %.0f for %d frames from new MACs", refused, sent.Load())
+	// Every frame the switch received from the flood but the first MACs
+	// it learned; the kernel may have dropped more, its ring full.
+	rx := value(t, mf, "xswitch_port_receive_packets_total", map[string]string{"port": "vif1.0"}) - rxBefore
+	if refused < 0.95*(rx-limit) || rx < float64(sent.Load())/10 {
+		t.Errorf("xswitch_fdb_refused_total grew by %.0f for %.0f frames received of %d sent from new MACs", refused, rx, sent.Load())
 	}
 	if punts > limit {
 		t.Errorf("the fast path punted %d frames for their unknown source, want none past the limit of %d", punts, limit)
@@ -184,6 +188,6 @@ bridges:
 	if rss-rssBefore > 8<<10 {
 		t.Errorf("the daemon's RSS grew from %d KiB to %d KiB", rssBefore, rss)
 	}
-	t.Logf("%s: %d frames from new MACs in %v; table %d, refused %.0f, unknown_source punts %d, RSS %d → %d KiB",
-		mode, sent.Load(), elapsed.Round(time.Millisecond), onPort, refused, punts, rssBefore, rss)
+	t.Logf("%s: %d frames from new MACs in %v, %.0f received; table %d, refused %.0f, unknown_source punts %d, RSS %d → %d KiB",
+		mode, sent.Load(), elapsed.Round(time.Millisecond), rx, onPort, refused, punts, rssBefore, rss)
 }
