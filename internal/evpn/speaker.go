@@ -67,12 +67,19 @@ func keyOf(vni uint32, mac net.HardwareAddr) macKey {
 
 func (k macKey) hw() net.HardwareAddr { return net.HardwareAddr(k.mac[:]) }
 
-// remote is a received route with, once its peer's session went down, the
-// time it is removed unless the peer advertises it again.
+// remote is a received route. A withdrawn one is pending until settle
+// tells a route its neighbor withdrew (removed) from one of a session that
+// dropped (GoBGP withdraws those first, then reports the session down):
+// that one stays, stale, until it expires at the end of the grace period.
 type remote struct {
 	route
-	expires time.Time // zero while the route is live
+	pending bool
+	expires time.Time // when a stale route is removed; zero while it is live
 }
+
+// settleDelay is how long a withdrawal waits for the news of its session's
+// end, which follows it.
+const settleDelay = 300 * time.Millisecond
 
 // Speaker is the EVPN control plane of one host.
 type Speaker struct {
@@ -96,7 +103,9 @@ type Speaker struct {
 	floods map[uint32]map[netip.Addr]bool
 	// up holds the neighbors whose session is established.
 	up map[netip.Addr]bool
-	// sent and received count the routes advertised and withdrawn.
+	// settling says a settle is scheduled.
+	settling bool
+	// stats count the routes advertised and received.
 	stats Stats
 }
 
@@ -285,11 +294,19 @@ func (s *Speaker) del(p *apiutil.Path) {
 func best(rs map[string]*remote) *remote {
 	var b *remote
 	for _, r := range rs {
-		if b == nil || r.seq > b.seq || r.seq == b.seq && r.vtep.Less(b.vtep) {
+		if b == nil || better(r, b) {
 			b = r
 		}
 	}
 	return b
+}
+
+// better orders routes: live before withdrawn or stale, then by RFC 7432.
+func better(r, b *remote) bool {
+	if rl, bl := r.expires.IsZero(), b.expires.IsZero(); rl != bl {
+		return rl
+	}
+	return r.seq > b.seq || r.seq == b.seq && r.vtep.Less(b.vtep)
 }
 
 // resolve makes the dataplane and the local route of k follow the routes
@@ -301,7 +318,8 @@ func (s *Speaker) resolve(k macKey) {
 		b = nil
 	}
 	if seq, ok := s.local[k]; ok {
-		if b == nil || b.seq < seq || b.seq == seq && !b.vtep.Less(s.vnis[k.vni]) {
+		// A stale route does not take a MAC from here.
+		if b == nil || !b.expires.IsZero() || b.seq < seq || b.seq == seq && !b.vtep.Less(s.vnis[k.vni]) {
 			b = nil
 		} else {
 			delete(s.local, k)
@@ -402,9 +420,10 @@ func update[K comparable](s *Speaker, m map[K]map[string]*remote, k K, r route, 
 	if !ok {
 		return
 	}
-	if !s.up[r.peer] && s.cfg.GracePeriod > 0 {
+	if s.cfg.GracePeriod > 0 {
 		if old.expires.IsZero() {
-			old.expires = time.Now().Add(s.cfg.GracePeriod)
+			old.pending, old.expires = true, time.Now().Add(s.cfg.GracePeriod)
+			s.settleLater()
 		}
 		return
 	}
@@ -413,6 +432,57 @@ func update[K comparable](s *Speaker, m map[K]map[string]*remote, k K, r route, 
 	if len(rs) == 0 {
 		delete(m, k)
 	}
+}
+
+// settleLater runs settle once the withdrawals of now had time to be
+// followed by the end of their sessions.
+func (s *Speaker) settleLater() {
+	if s.settling {
+		return
+	}
+	s.settling = true
+	time.AfterFunc(settleDelay, s.settle)
+}
+
+// settle removes the pending routes whose neighbor is still up: it
+// withdrew them. Those of neighbors that went down stay until they expire.
+func (s *Speaker) settle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settling = false
+	for k, rs := range s.macs {
+		if s.settleRoutes(rs) {
+			if len(rs) == 0 {
+				delete(s.macs, k)
+			}
+			s.resolve(k)
+		}
+	}
+	for vni, rs := range s.imets {
+		if s.settleRoutes(rs) {
+			if len(rs) == 0 {
+				delete(s.imets, vni)
+			}
+			s.resolveFlood(vni)
+		}
+	}
+}
+
+func (s *Speaker) settleRoutes(rs map[string]*remote) (changed bool) {
+	for key, r := range rs {
+		if !r.pending {
+			continue
+		}
+		r.pending = false
+		if s.up[r.peer] {
+			delete(rs, key)
+			s.stats.Removed++
+			changed = true
+		} else {
+			s.cfg.Log.Debug("evpn: route of a neighbor that is down kept for the grace period", "route", key, "neighbor", r.peer)
+		}
+	}
+	return changed
 }
 
 func (s *Speaker) update(m any, k any, r route, withdrawn bool) {
@@ -476,7 +546,7 @@ func (s *Speaker) expire(ctx context.Context) {
 func drop(rs map[string]*remote, now time.Time, st *Stats) bool {
 	n := len(rs)
 	for key, r := range rs {
-		if !r.expires.IsZero() && now.After(r.expires) {
+		if !r.pending && !r.expires.IsZero() && now.After(r.expires) {
 			delete(rs, key)
 			st.Removed++
 		}

@@ -106,7 +106,7 @@ func (s *Speaker) VTEPs() []VTEP {
 	var out []VTEP
 	for vni, rs := range s.imets {
 		for _, r := range rs {
-			out = append(out, VTEP{VNI: vni, VTEP: r.vtep.String(), Peer: r.peer.String(), Stale: !r.expires.IsZero()})
+			out = append(out, VTEP{VNI: vni, VTEP: r.vtep.String(), Peer: r.peer.String(), Stale: !r.expires.IsZero() && !r.pending})
 		}
 	}
 	slices.SortFunc(out, func(a, b VTEP) int {
@@ -131,7 +131,7 @@ func (s *Speaker) MACs() []MAC {
 		inst, ok := s.installed[k]
 		for _, r := range rs {
 			m := MAC{VNI: k.vni, MAC: k.hw().String(), Origin: "remote", VTEP: r.vtep.String(), Seq: r.seq, Peer: r.peer.String(),
-				Installed: ok && r == b && inst == r.vtep, Stale: !r.expires.IsZero()}
+				Installed: ok && r == b && inst == r.vtep, Stale: !r.expires.IsZero() && !r.pending}
 			if r.ip.IsValid() {
 				m.IP = r.ip.String()
 			}
