@@ -140,6 +140,46 @@ bridges:
 	}
 }
 
+// TestLoopThroughTheLAN wires the bridge's uplink and a second NIC to the
+// same LAN switch (a kernel bridge in the LAN's namespace): the loop runs
+// through the LAN, and the second NIC is blocked, never the uplink.
+func TestLoopThroughTheLAN(t *testing.T) { forEachMode(t, testLoopThroughTheLAN) }
+
+func testLoopThroughTheLAN(t *testing.T, mode string) {
+	d := newDom0(t, mode)
+	lan := d.twoNICs(d.host.AddUplink, "peth0", "peth1", 10)
+	b := d.guest("vif2.0", 2, "10.16.0.2/24")
+	c := d.guest("vif3.0", 3, "10.16.0.3/24")
+	d.start(fmt.Sprintf(`
+bridges:
+  - name: xenbr0
+    uplink: peth0
+    ports: ["vif*", "peth1"]
+    loop-protection: {hold-time: %v}
+`, loopHold))
+	d.waitPorts(2*time.Second, "peth0=xenbr0", "peth1=xenbr0", "vif2.0=xenbr0", "vif3.0=xenbr0")
+	loopAt := time.Now()
+	lan.run(t, "ip link add br0 type bridge",
+		"ip link set eth0 master br0", "ip link set eth1 master br0", "ip link set br0 up")
+	inject(t, b, marker(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, b.MAC(), "lan-loop"))
+	blocked, p := d.waitBlocked(10*time.Second, "")
+	t.Logf("%s: loop through the LAN detected and %s blocked %v after the LAN's bridge came up", mode, blocked,
+		blockedAt(p).Sub(loopAt).Round(time.Millisecond))
+	if blocked != "peth1" {
+		t.Fatalf("%s blocked, want peth1: not the uplink, not a guest", blocked)
+	}
+	if err := ping(t, b, c.Addr(), 3); err != nil {
+		t.Errorf("B and C, while the loop's port is blocked: %v", err)
+	}
+	lan.run(t, "ip link del br0")
+	d.waitUnblocked(loopHold+5*time.Second, "peth1")
+	for name, q := range d.ports() {
+		if q.LoopBlocks != 0 && name != "peth1" {
+			t.Errorf("%s was blocked %d times", name, q.LoopBlocks)
+		}
+	}
+}
+
 // loopGuest is a guest with two vifs, eth0 behind vif0 and eth1 behind
 // vif1, and no address: the firewall domU of the examples.
 type loopGuest struct {
@@ -148,7 +188,14 @@ type loopGuest struct {
 
 func (d *dom0) loopGuest(vif0, vif1 string, n int) loopGuest {
 	d.t.Helper()
-	g, err := d.host.AddGuest(vif0, topo.MAC(n), netip.Prefix{})
+	return d.twoNICs(d.host.AddGuest, vif0, vif1, n)
+}
+
+// twoNICs makes a namespace with add (a guest or a machine behind an
+// uplink) with a second NIC.
+func (d *dom0) twoNICs(add func(string, net.HardwareAddr, netip.Prefix) (*topo.Guest, error), vif0, vif1 string, n int) loopGuest {
+	d.t.Helper()
+	g, err := add(vif0, topo.MAC(n), netip.Prefix{})
 	if err != nil {
 		d.t.Fatal(err)
 	}
