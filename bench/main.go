@@ -106,8 +106,12 @@ func main() {
 	if err == nil {
 		err = measureVXLAN(ctx, o, res)
 	}
+	if err == nil {
+		err = measureFloods(ctx, o, res)
+	}
 	if res != nil {
 		printTable(os.Stdout, res)
+		printFloods(os.Stdout, res)
 		if werr := write(o.out, res); werr != nil {
 			fmt.Fprintln(os.Stderr, "bench:", werr)
 			os.Exit(1)

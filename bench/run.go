@@ -87,6 +87,7 @@ type results struct {
 	Settings map[string]any `json:"settings"`
 	Modes    []*modeResult  `json:"modes"`
 	Sweeps   []*sweep       `json:"sweeps,omitempty"`
+	Floods   []*floodResult `json:"floods,omitempty"` // storm.go
 }
 
 func run(ctx context.Context, o options) (*results, error) {
