@@ -398,6 +398,31 @@ func TestJumboBurst(t *testing.T) {
 	}
 }
 
+// TestJumboToPortThatNeverReceived: a port that has never received, whose
+// fill ring holds only what it is sure of while other ports hold the rest
+// of their budget, still takes a frame that spans several UMEM frames.
+func TestJumboToPortThatNeverReceived(t *testing.T) {
+	e := newEnv(t, 1024)
+	e.port("x11", "g11", Config{}) // takes the quarter of the UMEM for ports that never received
+	nstest.Veth(t, e.ns, "x12", e.ns, "g12")
+	for _, l := range []string{"x12", "g12"} {
+		nstest.Run(t, "ip", "-n", e.ns, "link", "set", l, "mtu", "9000")
+	}
+	p := e.open("x12", e.umem, Config{})
+	g := nstest.OpenRaw(t, e.ns, "g12")
+	if have := p.queues[0].fill.local - p.queues[0].cons; have >= 64 {
+		t.Fatalf("the fill ring holds %d frames: the test needs one short of its target", have)
+	}
+	r := receive(t, p)
+	g.Send(t, frame(1, 0, 9014))
+	f, ok := r.next()
+	if !ok {
+		_, long := p.KernelDrops()
+		t.Fatalf("the frame of 9014 bytes did not arrive (%d dropped)", long)
+	}
+	checkFrame(t, f, 9014)
+}
+
 // TestMTUBeyondReach refuses a port on a link whose MTU no AF_XDP socket
 // here carries, naming the MTU and the limit.
 func TestMTUBeyondReach(t *testing.T) {

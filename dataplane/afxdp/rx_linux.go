@@ -259,13 +259,22 @@ func (p *Port) observe(s *xsk, sleeping bool) {
 		}
 		s.used = 0
 	}
-	s.target = max(s.target, u.floor(s.fill.size))
+	s.target = max(s.target, u.floor(s.fill.size), p.leastFill(s))
+}
+
+// leastFill is the fewest frames s's fill ring must hold for the port's
+// longest frame to arrive: minFill, or the UMEM frames that frame spans on
+// a jumbo link, at most the ring.
+func (p *Port) leastFill(s *xsk) uint32 {
+	n := Segments(int(p.umem.frameSize), int(p.maxLen.Load())-dataplane.EthHdrLen)
+	return min(max(minFill, uint32(n)), s.fill.size)
 }
 
 // refill tops every fill ring up to its target (see observe; sleeping says
 // the port is about to wait), taking the frames for all
 // of them from the pool at once; under rx.mu, or before the port is shared.
-// A ring's floor (minFill before its socket first received) comes from the
+// A ring's floor (minFill before its socket first received, or the UMEM
+// frames of the longest frame on a jumbo link, if more) comes from the
 // pool down to a sixteenth of the UMEM, which is left for senders; above
 // it, a ring takes frames only while the fill rings of the UMEM hold less
 // than three quarters of it (a quarter, before the socket first received:
@@ -285,9 +294,10 @@ func (p *Port) refill(sleeping bool) {
 		want := min(s.target-have, s.fill.free(s.target-have))
 		// What a ring holds beyond its guaranteed part is lent while the
 		// fill rings hold less than their budget.
-		sure, budget := min(u.floor(s.fill.size), s.target), 3*u.Frames()/4
+		least := p.leastFill(s)
+		sure, budget := min(max(u.floor(s.fill.size), least), s.target), 3*u.Frames()/4
 		if !s.active {
-			sure, budget = min(minFill, s.target), u.Frames()/4
+			sure, budget = min(least, s.target), u.Frames()/4
 		}
 		if have+want > sure {
 			extra := have + want - max(sure, have)
