@@ -35,9 +35,10 @@ const (
 	DefaultHoldTime      = 30 * time.Second
 )
 
-// The bounds of loop-protection's settings.
+// The bounds of loop-protection's settings. The detector keeps the
+// latest flap-threshold moves of each MAC that moves, up to 4096 MACs.
 const (
-	MaxFlapThreshold = 10000
+	MaxFlapThreshold = 100
 	MaxFlapWindow    = time.Minute
 	MinHoldTime      = 100 * time.Millisecond
 	MaxHoldTime      = 24 * time.Hour

@@ -37,7 +37,7 @@ func TestParseLoopProtectionErrors(t *testing.T) {
 	}{
 		{"loop-protection: on", `x.yaml:3: bridge "a": loop-protection: want a mapping`},
 		{"loop-protection: {enabled: maybe}", `x.yaml:3: bridge "a": loop-protection: enabled: "maybe" is not true or false`},
-		{"loop-protection: {flap-threshold: 1}", `flap-threshold: "1" is not a number of moves between 2 and 10000`},
+		{"loop-protection: {flap-threshold: 1}", `flap-threshold: "1" is not a number of moves between 2 and 100`},
 		{"loop-protection: {flap-window: 0s}", `flap-window: "0s" is not a duration`},
 		{"loop-protection: {flap-window: 2m}", `flap-window: "2m" is not a duration`},
 		{"loop-protection: {hold-time: 10ms}", `hold-time: "10ms" is not a duration such as 30s, between 100ms and 24h0m0s`},
