@@ -27,18 +27,21 @@ func (fp *FastPath) putMACCounts(idx uint32) error {
 	return nil
 }
 
-// addUserMACs adds d to the loader's half of port idx's count.
+// addUserMACs adds d to the loader's half of port idx's count. A port
+// without a count (not in the maps, or gone) is left without one.
 func (fp *FastPath) addUserMACs(idx uint32, d int64) {
 	fp.macsMu.Lock()
 	defer fp.macsMu.Unlock()
 	n, ok := fp.userMACs[idx]
 	if !ok {
 		var v xswitchMacs
-		fp.objs.XsMacsUser.Lookup(idx, &v) // none: from 0
+		if fp.objs.XsMacsUser.Lookup(idx, &v) != nil {
+			return
+		}
 		n = v.N
 	}
 	n += d
-	if fp.objs.XsMacsUser.Update(idx, xswitchMacs{N: n}, ebpf.UpdateAny) == nil {
+	if fp.objs.XsMacsUser.Update(idx, xswitchMacs{N: n}, ebpf.UpdateExist) == nil {
 		fp.userMACs[idx] = n
 	} else {
 		delete(fp.userMACs, idx)

@@ -86,6 +86,14 @@ func TestMACLimit(t *testing.T) {
 		t.Errorf("after a move: macB on %d, counts a %d b %d; want on a, 3 and 0", learnedOn(macB), e.fp.MACCount(e.a), e.fp.MACCount(e.b))
 	}
 
+	// An entry on a port without a count makes none.
+	if err := e.fp.PutFDB(bridge1, fdb.MakeKey(0, src(10)), e.c, false, fdb.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fp.objs.XsMacsUser.Lookup(uint32(e.c), new(xswitchMacs)); err == nil {
+		t.Error("PutFDB made a count for a port not in the maps")
+	}
+
 	// A count gone wrong is put right.
 	if err := e.fp.objs.XsMacsUser.Update(uint32(e.a), xswitchMacs{N: 100}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
