@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xswitch/xswitch/dataplane"
@@ -49,6 +50,9 @@ type evpnPlane struct {
 	remote   map[uint32]map[fdb.Key]bool // installed remote MACs, per VNI
 
 	events chan evpnEvent
+	// lost says events did not fit in events: sync sets the speaker's
+	// local MACs from the tables.
+	lost atomic.Bool
 }
 
 type evpnEvent struct {
@@ -175,7 +179,8 @@ func (p *evpnPlane) sync() {
 			p.subbed[name] = br.FDB().Subscribe(func(ev fdb.Event) {
 				select {
 				case p.events <- evpnEvent{name, ev}:
-				default: // the next sync's walk of the table catches up
+				default: // the next sync walks the tables instead
+					p.lost.Store(true)
 				}
 			})
 		}
@@ -200,6 +205,9 @@ func (p *evpnPlane) sync() {
 	for _, vni := range removed {
 		p.sp.RemoveVNI(vni)
 	}
+	if p.lost.Swap(false) {
+		p.reconcile()
+	}
 	for _, t := range added {
 		local := t.dev.Local()
 		if !local.IsValid() {
@@ -216,6 +224,35 @@ func (p *evpnPlane) sync() {
 			}
 			return true
 		})
+	}
+}
+
+// reconcile sets the speaker's local MACs from the bridges' tables.
+func (p *evpnPlane) reconcile() {
+	p.mu.Lock()
+	tunnels := make([]*tunnel, 0, len(p.byVNI))
+	for _, t := range p.byVNI {
+		tunnels = append(tunnels, t)
+	}
+	p.mu.Unlock()
+	p.d.log.Warn("EVPN: MAC table events were lost, reading the tables again")
+	// The events still queued are older than what the tables say now.
+	for drained := false; !drained; {
+		select {
+		case <-p.events:
+		default:
+			drained = true
+		}
+	}
+	for _, t := range tunnels {
+		var macs []net.HardwareAddr
+		t.fdb.Range(func(e fdb.Entry) bool {
+			if e.Key.VID() == t.seg.vlan && e.Port != t.port {
+				macs = append(macs, e.Key.MAC())
+			}
+			return true
+		})
+		p.sp.SetLocalMACs(t.dev.VNI(), macs)
 	}
 }
 

@@ -263,6 +263,29 @@ func (s *Speaker) LocalMACGone(vni uint32, mac net.HardwareAddr) {
 	s.withdrawLocal(keyOf(vni, mac))
 }
 
+// SetLocalMACs makes the MACs of vni advertised from here exactly macs,
+// for a caller that lost track of the changes one by one.
+func (s *Speaker) SetLocalMACs(vni uint32, macs []net.HardwareAddr) {
+	want := map[macKey]bool{}
+	for _, m := range macs {
+		want[keyOf(vni, m)] = true
+	}
+	s.mu.Lock()
+	var gone []macKey
+	for k := range s.local {
+		if k.vni == vni && !want[k] {
+			gone = append(gone, k)
+		}
+	}
+	for _, k := range gone {
+		s.withdrawLocal(k)
+	}
+	s.mu.Unlock()
+	for _, m := range macs {
+		s.LocalMAC(vni, m)
+	}
+}
+
 func (s *Speaker) withdrawLocal(k macKey) {
 	seq, ok := s.local[k]
 	if !ok {
