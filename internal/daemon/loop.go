@@ -183,13 +183,13 @@ func (g *loopGuard) post(m loopMsg) {
 	}
 }
 
-// portClass orders the ports of a flap: the lower is blocked.
+// portClass orders the ports a flap took a MAC to: the lowest is blocked.
 type portClass int
 
 const (
 	classVif      portClass = iota // a guest's vif, or any other port
 	classUplink                    // the bridge's uplink: the way to the LAN
-	classHostPort                  // dom0's own port: never blocked, the other port of a flap is lower
+	classHostPort                  // dom0's own port: never blocked
 )
 
 // loopCandidate is a port a flap took a MAC to.
