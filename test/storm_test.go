@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,4 +125,31 @@ bridges:
 	}
 	t.Logf("%s: %d storm broadcasts sent in %v, %d dropped (storm), %d reached b", mode, sent.Load(), elapsed.Round(time.Millisecond),
 		after.api-before.api, atB.Count(tagged("storm")))
+
+	// A reload lifts vif1.0's own limit: a burst five times the bucket's
+	// passes whole.
+	if err := os.WriteFile(filepath.Join(d.dir, "xswitch.yaml"), []byte(`
+bridges:
+  - name: xenbr0
+    ports: ["vif*"]
+    storm-control: {broadcast: 100000, unknown-unicast: 100000}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const reloaded = `msg="configuration reloaded"`
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.eventually(5*time.Second, "reload", func() error {
+		if !strings.Contains(d.log.String(), reloaded) {
+			return errors.New("no reload logged")
+		}
+		return nil
+	})
+	burst := make([][]byte, 100)
+	for i := range burst {
+		burst[i] = marker(bcastMAC, a.MAC(), fmt.Sprint("after-reload-", i))
+	}
+	inject(t, a, burst...)
+	exactly(t, atB, "b, after the reload", taggedPrefix("after-reload-"), len(burst))
 }
