@@ -248,3 +248,32 @@ func TestRemoveOwned(t *testing.T) {
 		t.Fatalf("the operator's device went: %v", err)
 	}
 }
+
+func TestIPv6Underlay(t *testing.T) {
+	underlay(t, "fd00:9::1/64")
+	d, err := Create(Config{VNI: 6, Local: netip.MustParseAddr("fd00:9::1"), Underlay: "ul0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel sizes the device for the larger IPv6 overhead.
+	if d.Overhead() != Overhead6 || d.MTU() != 9000-Overhead6 {
+		t.Errorf("overhead %d, MTU %d; want %d, %d", d.Overhead(), d.MTU(), Overhead6, 9000-Overhead6)
+	}
+	vtep := netip.MustParseAddr("fd00:9::2")
+	if err := d.AddFloodVTEP(vtep); err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x66}
+	if err := d.AddRemoteMAC(mac, vtep); err != nil {
+		t.Fatal(err)
+	}
+	es, err := d.FDB()
+	if err != nil || len(es) != 2 {
+		t.Fatalf("FDB = %v, %v", es, err)
+	}
+	for _, e := range es {
+		if e.VTEP != vtep {
+			t.Errorf("entry %v at %v, want %v", e.MAC, e.VTEP, vtep)
+		}
+	}
+}
