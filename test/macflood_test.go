@@ -134,9 +134,9 @@ bridges:
 	const n = 2000
 	wg.Go(func() {
 		for i := range n {
-			err := b.Inject(marker(c.MAC(), b.MAC(), fmt.Sprint("bc-", i)))
+			err := injectSure(b, marker(c.MAC(), b.MAC(), fmt.Sprint("bc-", i)))
 			if err == nil {
-				err = c.Inject(marker(b.MAC(), c.MAC(), fmt.Sprint("cb-", i)))
+				err = injectSure(c, marker(b.MAC(), c.MAC(), fmt.Sprint("cb-", i)))
 			}
 			if err != nil {
 				t.Error(err)
