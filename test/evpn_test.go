@@ -461,6 +461,16 @@ func TestEVPNTwoXswitch(t *testing.T) {
 	})
 	a.show("evpn", "macs")
 	b.show("evpn", "macs")
+	mf := a.scrape()
+	if up := value(t, mf, "xswitch_evpn_session_up", map[string]string{"neighbor": vb.String()}); up != 1 {
+		t.Errorf("xswitch_evpn_session_up %v, want 1", up)
+	}
+	if n := value(t, mf, "xswitch_evpn_macs", map[string]string{"origin": "remote"}); n != 1 {
+		t.Errorf("remote xswitch_evpn_macs %v, want 1", n)
+	}
+	if n := value(t, mf, "xswitch_evpn_routes_advertised_total", nil); n < 3 {
+		t.Errorf("xswitch_evpn_routes_advertised_total %v, want at least 3 (a VNI and 2 MACs)", n)
+	}
 	if err := ping(t, g1, g2.Addr(), 3); err != nil {
 		t.Fatal(err)
 	}
