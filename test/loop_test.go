@@ -14,8 +14,9 @@ import (
 )
 
 // loopHold is the hold time of the loop tests: short, so that recovery is
-// seen within the test.
-const loopHold = 3 * time.Second
+// seen within the test, and long enough for the checks made while the
+// port is blocked on a loaded machine.
+const loopHold = 5 * time.Second
 
 // TestLoopBlockedAndRecovered builds the loop a misconfigured firewall
 // guest makes: a kernel bridge in the guest joins its two vifs, so every
