@@ -358,10 +358,17 @@ func (d *dom0) show(args ...string) {
 
 // TestEVPNWithFRR: an xswitch host and a host whose kernel bridge FRR
 // drives exchange their guests' MACs over BGP EVPN, carry their traffic
-// over VXLAN, and follow a guest that migrates there and back.
+// over VXLAN, and follow a guest that migrates there and back. The
+// xswitch host forwards in userspace, or with the tc fast path.
 func TestEVPNWithFRR(t *testing.T) {
 	requireFRR(t)
-	xs := newDom0(t, "off")
+	for _, mode := range []string{"off", "tc"} {
+		t.Run(mode, func(t *testing.T) { testEVPNWithFRR(t, mode) })
+	}
+}
+
+func testEVPNWithFRR(t *testing.T, mode string) {
+	xs := newDom0(t, mode)
 	frr := newFRRHost(t)
 	xsVTEP, frrVTEP := underlay(t, xs.host, frr.host, 1, 2)
 	vxlanDevice(t, xs.host, xsVTEP)
