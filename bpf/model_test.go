@@ -140,14 +140,13 @@ func drop(reason string) outcome { return outcome{verdict: "drop", reason: reaso
 // tag in band) received on port in. A program that learns changes the
 // table as the outcome's learn says; decide changes nothing.
 //
-// The TC program's tracing mode decides as if the source were learned but
-// looks the destination up in the table as it is: a frame to its own source
-// MAC, not yet on the ingress port, is traced to where that MAC was (a real
-// run punts it, local destination). Nor does it apply storm control, whose
-// buckets it would have to take from, or punt what is mirrored to several
-// ports.
+// The TC program's tracing mode decides as if the source were learned (a
+// frame to its own source MAC, not yet on the ingress port, is punted as
+// local destination, as a real run does). It does not apply storm control,
+// whose buckets it would have to take from, or punt what is mirrored to
+// several ports.
 func (m *model) decide(in int, frame []byte, prog program) outcome {
-	xdp, traced := prog == progXDP, prog == progTrace
+	xdp := prog == progXDP
 	p := m.ports[in]
 	if p == nil {
 		return outcome{verdict: "pass"}
@@ -214,7 +213,7 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 		o.refused = !o.learn
 	}
 	lookup := func(k mKey) (mEntry, bool) {
-		if o.learn && k == key && !traced {
+		if o.learn && k == key {
 			return mEntry{ifindex: in}, true // learned a moment ago
 		}
 		e, ok := m.fdb[k]
@@ -256,13 +255,7 @@ func (m *model) decide(in int, frame []byte, prog program) outcome {
 	// (dataplane.egressOf): isolation, then VLANs.
 	op, member := egressTag(&p.policy, &out.policy, vid, et == etherVLAN)
 	if p.policy.Isolated && out.policy.Isolated {
-		x := withLearn(drop("isolated"))
-		if !member {
-			// The programs check the VLANs first and count such a
-			// frame as "vlan".
-			x.alsoOK = append(x.alsoOK, "drop:vlan")
-		}
-		return x
+		return withLearn(drop("isolated"))
 	}
 	if !member {
 		return withLearn(drop("vlan"))

@@ -285,6 +285,13 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 		*reason = PUNT_FLOOD;
 		return V_PUNT;
 	}
+	// Traced, the source is not learned: a frame to its own source MAC,
+	// which a real run would just have learned here, goes back out of the
+	// ingress port.
+	if (dry && !here && !f->refused && same_mac(&f->addr[0], &f->addr[ETH_ALEN])) {
+		*reason = PUNT_LOCAL_DEST;
+		return V_PUNT;
+	}
 	copy_mac(key.mac, &f->addr[0]);
 	struct fdb_entry *dst = bpf_map_lookup_elem(&xs_fdb, &key);
 	if (!dst) {
@@ -306,12 +313,14 @@ static __always_inline enum verdict decide(struct frame *f, struct port *in, boo
 		*reason = PUNT_UNKNOWN_DEST;
 		return V_PUNT;
 	}
-	if (!vlan_out(f, out, out_ifindex, op)) {
-		*drop = DROP_VLAN;
-		return V_DROP;
-	}
+	// Isolation first, as userspace checks it (dataplane.egressOf), so
+	// both count a frame alike.
 	if (in->flags & out->flags & PORT_ISOLATED) {
 		*drop = DROP_ISOLATED;
+		return V_DROP;
+	}
+	if (!vlan_out(f, out, out_ifindex, op)) {
+		*drop = DROP_VLAN;
 		return V_DROP;
 	}
 	if (!f->gso && f->len > out->max_len + f->tag_len) {
