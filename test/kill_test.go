@@ -58,7 +58,7 @@ func testKillUnderTraffic(t *testing.T, mode string) {
 				frames[j] = marker(b.MAC(), a.MAC(), fmt.Sprint("kl-", i+j))
 			}
 			now := time.Now()
-			if err := a.Inject(frames...); err != nil {
+			if _, err := send(a, frames...); err != nil {
 				done <- err
 				return
 			}
@@ -87,7 +87,7 @@ func testKillUnderTraffic(t *testing.T, mode string) {
 			floodMu.Lock()
 			floodSent = append(floodSent, time.Now())
 			floodMu.Unlock()
-			if err := a.Inject(marker(dst, a.MAC(), fmt.Sprint("kf-", k))); err != nil {
+			if _, err := send(a, marker(dst, a.MAC(), fmt.Sprint("kf-", k))); err != nil {
 				done <- err
 				return
 			}

@@ -488,20 +488,13 @@ func (f *seqFlow) send(stop <-chan struct{}) {
 	}
 }
 
-// inject sends frame, again while the guest's link refuses it for a
-// moment: ENOBUFS says the frame did not leave the guest, when the
-// receiving side's backlog is full on a busy machine.
+// inject sends frame (see send).
 func (f *seqFlow) inject(frame []byte) error {
-	for try := 0; ; try++ {
-		err := f.from.Inject(frame)
-		if !errors.Is(err, unix.ENOBUFS) || try == 100 {
-			return err
-		}
-		f.mu.Lock()
-		f.retries++
-		f.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
+	again, err := send(f.from, frame)
+	f.mu.Lock()
+	f.retries += again
+	f.mu.Unlock()
+	return err
 }
 
 // receive counts the flow's frames until the socket is closed.
