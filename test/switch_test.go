@@ -46,8 +46,8 @@ type dom0 struct {
 	args []string
 	// wrap is a command line xswitchd runs under, e.g. setpriv's.
 	wrap []string
-	// startTimeout is how long start waits for the control socket; 5s
-	// when 0.
+	// startTimeout is how long start waits for the control socket; 15s
+	// when 0 (a loaded machine's netlink can hold a start for seconds).
 	startTimeout time.Duration
 }
 
@@ -157,7 +157,7 @@ func (d *dom0) start(yaml string) {
 			d.t.Logf("xswitchd log:\n%s", d.log.String())
 		}
 	})
-	d.eventually(cmp.Or(d.startTimeout, 5*time.Second), "control socket answers", func() error {
+	d.eventually(cmp.Or(d.startTimeout, 15*time.Second), "control socket answers", func() error {
 		var v []control.Bridge
 		return d.ctl.Get(context.Background(), "/v1/bridges", nil, &v)
 	})
