@@ -52,12 +52,28 @@ func (p *parser) portPolicies(b *Bridge, n *yaml.Node) error {
 			}
 			return p.errAt(line, "bridge %q: port-settings: %s: %v", b.Name, pat, err)
 		}
-		b.PortPolicies = append(b.PortPolicies, PatternOf[policy.Policy]{Pattern: pat, Value: pol})
+		// An entry that sets only storm-control says nothing of the
+		// port's VLANs, isolation and anti-spoofing: a later entry
+		// that matches still gives them.
+		if hasPolicyKey(val) {
+			b.PortPolicies = append(b.PortPolicies, PatternOf[policy.Policy]{Pattern: pat, Value: pol})
+		}
 		if err := p.portStorm(b, pat, val); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// hasPolicyKey says whether the port-settings entry n sets any of a port's
+// policy: vlan, isolated, antispoof, mac or allowed.
+func hasPolicyKey(n *yaml.Node) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "storm-control" {
+			return true
+		}
+	}
+	return false
 }
 
 // readPortSettings reads one entry; an error comes with its line, or 0 for

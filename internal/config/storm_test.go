@@ -37,6 +37,25 @@ bridges:
 	if got := b.Policy("vif2.0"); got.VLAN.String() != "access 10" {
 		t.Errorf("vif2.0's policy %+v: storm-control took its entry", got)
 	}
+	// vif1.0's first entry sets only storm-control: its VLANs come from
+	// the next entry that matches.
+	c2, err := Parse("y.yaml", []byte(`
+bridges:
+  - name: xenbr0
+    ports: ["vif*"]
+    port-settings:
+      "vif*": {storm-control: {broadcast: 100}}
+      vif1.0: {vlan: "access 20"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Bridges[0].Policy("vif1.0"); got.VLAN.String() != "access 20" {
+		t.Errorf("vif1.0's policy %+v: an entry of storm-control only took the place of its VLANs", got)
+	}
+	if got := c2.Bridges[0].Storm("vif1.0"); got.Broadcast != 100 {
+		t.Errorf("vif1.0's storm-control %+v, want broadcast 100", got)
+	}
 	if got := c.Bridges[1].Storm("vif9.0"); got != (StormControl{}) {
 		t.Errorf("no storm-control: %+v, want no limit", got)
 	}
