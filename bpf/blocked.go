@@ -32,7 +32,7 @@ func (fp *FastPath) SetBlocked(ifindex int, blocked bool) error {
 	if blocked {
 		v.Flags |= portBlocked
 	}
-	if err := fp.objs.XsPorts.Update(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
+	if err := fp.writePort(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("ifindex %d: fast path: blocked flag: %w", ifindex, err)
 	}
 	return nil

@@ -53,7 +53,7 @@ func (fp *FastPath) SetCapture(ifindex int, on bool) error {
 	if on {
 		v.Flags |= portCapture
 	}
-	if err := fp.objs.XsPorts.Update(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
+	if err := fp.writePort(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("%s: fast path: capture flag: %w", pl.name, err)
 	}
 	return nil

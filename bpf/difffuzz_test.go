@@ -263,6 +263,7 @@ func (d *diffEnv) decodeState(state, raw []byte) (m *model, in int, frame []byte
 			}
 		}
 	}
+	m.kflood = s.next()&1 != 0
 	return m, in, frame
 }
 
@@ -276,7 +277,7 @@ func (d *diffEnv) apply(t *testing.T, m *model) {
 		}
 		p := m.ports[idx]
 		if p == nil {
-			d.fp.objs.XsPorts.Delete(uint32(idx))
+			d.fp.deletePortEntry(uint32(idx))
 			d.fp.objs.XsTxPorts.Delete(uint32(idx))
 			d.fp.deletePolicy(uint32(idx))
 			continue
@@ -313,6 +314,13 @@ func (d *diffEnv) apply(t *testing.T, m *model) {
 			t.Fatal(err)
 		}
 	}
+	var flood []int
+	for _, idx := range d.ifs {
+		if p := m.ports[idx]; m.kflood && p != nil && p.bridge == bridge1 {
+			flood = append(flood, idx)
+		}
+	}
+	d.fp.SetFloodPorts(bridge1, flood)
 	var (
 		k    xswitchFdbKey
 		v    xswitchFdbEntry
@@ -350,6 +358,7 @@ func (d *diffEnv) check(t *testing.T, state, raw []byte) {
 	describe := func() string {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "ingress %d, frame (%d bytes) % x\n", in, len(frame), frame[:min(len(frame), 64)])
+		fmt.Fprintf(&b, "kernel flooding given bridge %d's ports: %v\n", bridge1, m.kflood)
 		for _, idx := range d.ifs {
 			if p := m.ports[idx]; p != nil {
 				fmt.Fprintf(&b, "port %d: bridge %d flags %#x devmap %v max_len %d vlans %s isolated %v antispoof %v %v macs %d/%d storm %v mirrors %d %d\n",
@@ -377,7 +386,7 @@ func (d *diffEnv) check(t *testing.T, state, raw []byte) {
 
 // checkTrace checks the TC program's verdict in its tracing mode.
 func (d *diffEnv) checkTrace(t *testing.T, m *model, in int, frame []byte, describe func() string) {
-	want := m.decide(in, frame, progTrace)
+	want := m.floodedIfKernel(m.decide(in, frame, progTrace), in, frame)
 	got, err := d.fp.Trace(in, frame)
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +448,7 @@ func (d *diffEnv) checkXDP(t *testing.T, m *model, in int, frame []byte, describ
 // band), a punt with the model's reason in the header, a drop counted for
 // the model's reason.
 func (d *diffEnv) checkTC(t *testing.T, m *model, in int, frame []byte, learned bool, describe func() string) {
-	want := m.decide(in, frame, progTC)
+	want := m.floodedIfKernel(m.decide(in, frame, progTC), in, frame)
 	before, _ := d.fp.Stats(in)
 	var ctxOut [skbCtxSize]byte
 	opts := &ebpf.RunOptions{
@@ -464,6 +473,9 @@ func (d *diffEnv) checkTC(t *testing.T, m *model, in int, frame []byte, learned 
 		got = "redirect"
 	case ret == tcActShot:
 		got, reason = "drop", d.dropReason(in, before)
+		if after, _ := d.fp.Stats(in); after.Flooded != before.Flooded {
+			got, reason = "flood", ""
+		}
 	}
 	if !want.accepts(got, reason) {
 		t.Fatalf("TC: %s %s, model: %s\n%s", got, reason, want, describe())
@@ -487,7 +499,7 @@ func (d *diffEnv) checkTC(t *testing.T, m *model, in int, frame []byte, learned 
 func (d *diffEnv) checkRefused(t *testing.T, in int, before PortStats, want outcome, got, prog string, describe func() string) {
 	after, _ := d.fp.Stats(in)
 	n := after.FDBRefused - before.FDBRefused
-	if w := want.refused && (got == "redirect" || got == "drop"); n != map[bool]uint64{true: 1}[w] {
+	if w := want.refused && (got == "redirect" || got == "drop" || got == "flood"); n != map[bool]uint64{true: 1}[w] {
 		t.Fatalf("%s (%s) counted %d frames refused, want %v\n%s", prog, got, n, w, describe())
 	}
 }

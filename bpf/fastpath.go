@@ -72,6 +72,9 @@ type FastPath struct {
 	// writes to xs_storm.
 	storms map[int]StormLimits
 
+	// flood is what the flood lists are made of (floodmap.go).
+	flood floodState
+
 	// macsMu guards userMACs, the loader's half of each port's count of
 	// dynamic MACs as written to xs_macs_user (macs.go).
 	macsMu   sync.Mutex
@@ -106,7 +109,8 @@ func Load(opts Options) (*FastPath, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("fast path: %w", err)
 	}
-	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}, blocked: map[int]bool{}, storms: map[int]StormLimits{}, userMACs: map[uint32]int64{}}
+	fp := &FastPath{pinDir: opts.PinDir, tcHook: opts.TCHook, log: log, ports: map[int]*portLinks{}, blocked: map[int]bool{}, storms: map[int]StormLimits{}, userMACs: map[uint32]int64{},
+		flood: floodState{ports: map[uint32][]int{}, entries: map[uint32]xswitchPort{}, on: map[uint32]bool{}}}
 	if fp.tcHook == "" {
 		fp.tcHook = TCHookAuto
 	}
@@ -144,6 +148,7 @@ func Load(opts Options) (*FastPath, error) {
 		return nil, fmt.Errorf("fast path: write version: %w", err)
 	}
 	fp.readPolicyKeys()
+	fp.clearFloods()
 	fp.offset = clockOffset()
 	return fp, nil
 }

@@ -92,6 +92,7 @@ enum trace_verdict {
 	TRACE_PUNT,
 	TRACE_REDIRECT,
 	TRACE_DROP,
+	TRACE_FLOOD, // flooded by TC to the ports of the bridge's flood list
 };
 
 // Why a frame was punted to userspace: the index of its counter in
@@ -207,6 +208,7 @@ struct port_stats {
 	__u64 tx_bytes;        // as they leave, tag pushed or popped
 	__u64 fdb_refused;     // frames whose source was not learned: the port
 			       // holds port.max_macs MACs
+	__u64 flooded;         // of packets, those TC flooded (struct flood)
 };
 
 // The kinds of flooded frames storm control limits (struct storm.kinds).
@@ -242,6 +244,29 @@ struct macs {
 	__s64 n;
 };
 
+// The most ports a bridge's flood list holds.
+#define FLOOD_PORTS 1024
+
+struct flood_port {
+	__u32 ifindex;
+	__u32 flags; // the port's PORT_ISOLATED and PORT_BLOCKED
+};
+
+// A bridge's flood list (xs_flood): while kernel is set, TC floods the
+// broadcast and multicast frames of the bridge's ports itself, cloning each
+// to every other port of the list, instead of punting them. The loader sets
+// it only while every port of the bridge is in the list and nothing about
+// them needs userspace to see a flood (bpf/floodmap.go says what).
+struct flood {
+	__u32 kernel;  // 1: TC floods
+	__u32 n;       // ports[0:n] are the bridge's ports
+	__u32 min_len; // the smallest max_len of the ports: a longer frame
+		       // (not GSO) is punted, for userspace to count the
+		       // ports it does not fit
+	__u32 pad;
+	struct flood_port ports[FLOOD_PORTS];
+};
+
 struct meta {
 	__u64 version; // layout and code version of the pinned maps
 };
@@ -265,6 +290,7 @@ struct go_types {
 	enum drop_reason drop_reason;
 	enum addr_family addr_family;
 	enum storm_kind storm_kind;
+	struct flood flood;
 } go_types SEC(".go_types");
 
 struct {
@@ -395,6 +421,16 @@ struct {
 	__type(value, struct learn_wake);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xs_learn_wake SEC(".maps");
+
+// The flood lists of the bridges.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // bridge id
+	__type(value, struct flood);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xs_flood SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -72,6 +72,42 @@ type mEntry struct {
 type model struct {
 	ports map[int]*mPort // by ifindex
 	fdb   map[mKey]mEntry
+	// kflood says that the loader is given bridge1's ports for kernel
+	// flooding (SetFloodPorts).
+	kflood bool
+}
+
+// kernelFloods reports whether TC floods itself a frame from port in that
+// decide punts as a flood: bridge1 is given for kernel flooding, none of
+// its ports needs userspace (floodmap.go), and the frame fits every port.
+func (m *model) kernelFloods(in int, frame []byte) bool {
+	if !m.kflood || m.ports[in] == nil || m.ports[in].bridge != bridge1 {
+		return false
+	}
+	minLen := ^uint32(0)
+	for _, q := range m.ports {
+		if q.bridge != bridge1 {
+			continue
+		}
+		if q.flags&floodUserFlags != 0 || q.policy.VLAN.Mode != policy.Transparent {
+			return false
+		}
+		minLen = min(minLen, q.maxLen)
+	}
+	tagLen := uint32(0)
+	if binary.BigEndian.Uint16(frame[12:]) == etherVLAN {
+		tagLen = 4
+	}
+	return uint32(len(frame)) <= minLen+tagLen
+}
+
+// floodedIfKernel turns the model's flood punt into a kernel flood where
+// the TC program floods itself.
+func (m *model) floodedIfKernel(want outcome, in int, frame []byte) outcome {
+	if want.verdict == "punt" && want.reason == "flood" && m.kernelFloods(in, frame) {
+		want.verdict, want.reason = "flood", ""
+	}
+	return want
 }
 
 // tagOp is what a redirect does to the frame's 802.1Q tag.

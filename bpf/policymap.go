@@ -97,7 +97,7 @@ func (fp *FastPath) putPortEntry(ifindex uint32, v xswitchPort, p policy.Policy)
 			return fmt.Errorf("allowed address entry: %w", err)
 		}
 	}
-	if err := fp.objs.XsPorts.Update(ifindex, v, ebpf.UpdateAny); err != nil {
+	if err := fp.writePort(ifindex, v, ebpf.UpdateAny); err != nil {
 		fp.deleteNew(keys.vlans, keys.addrs, old)
 		return fmt.Errorf("port entry: %w", err)
 	}

@@ -82,7 +82,7 @@ func (fp *FastPath) Refresh(p Port) error {
 // it, so the programs never redirect to it again.
 func (fp *FastPath) deletePort(ifindex int) {
 	idx := uint32(ifindex)
-	fp.objs.XsPorts.Delete(idx)
+	fp.deletePortEntry(idx)
 	fp.objs.XsTxPorts.Delete(idx)
 	fp.objs.XsStats.Delete(idx)
 	fp.objs.XsStorm.Delete(idx)

@@ -36,7 +36,7 @@ func (fp *FastPath) SetMirror(ifindex int, m PortMirror) error {
 		return fmt.Errorf("%s: fast path: port entry: %w", pl.name, err)
 	}
 	setMirror(&v, m)
-	if err := fp.objs.XsPorts.Update(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
+	if err := fp.writePort(uint32(ifindex), v, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("%s: fast path: mirror: %w", pl.name, err)
 	}
 	return nil

@@ -24,6 +24,8 @@ type PortStats struct {
 	// FDBRefused are the frames the programs forwarded or dropped without
 	// learning their source, the port being at its MAC limit (Port.MaxMACs).
 	FDBRefused uint64
+	// Flooded are the frames of Packets that TC flooded itself (floodmap.go).
+	Flooded uint64
 }
 
 // Received is what the programs took from the port and did not hand to
@@ -56,6 +58,7 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		s.TxBytes += c.TxBytes
 		s.DropBytes += c.DropBytes
 		s.FDBRefused += c.FdbRefused
+		s.Flooded += c.Flooded
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}

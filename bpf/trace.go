@@ -9,11 +9,12 @@ import (
 
 // Trace is what the TC program of a port decides for a frame.
 type Trace struct {
-	// Verdict is "redirect" (forwarded in the kernel to Egress), "punt"
-	// (to userspace), "drop" or "pass" (the port is not in the fast path).
+	// Verdict is "redirect" (forwarded in the kernel to Egress), "flood"
+	// (flooded in the kernel to the other ports of the bridge), "punt" (to
+	// userspace), "drop" or "pass" (the port is not in the fast path).
 	Verdict string
 	// Reason is a punt reason (PuntReasons) or a drop reason
-	// (DropReasons); "" for a redirect.
+	// (DropReasons); "" for a redirect or a flood.
 	Reason string
 	Egress int // the egress port's ifindex, for a redirect
 }
@@ -63,6 +64,8 @@ func (fp *FastPath) Trace(ifindex int, frame []byte) (Trace, error) {
 		if int(reason) < len(DropReasons) {
 			t.Reason = DropReasons[reason]
 		}
+	case xswitchTraceVerdictTRACE_FLOOD:
+		t.Verdict = "flood"
 	case xswitchTraceVerdictTRACE_PUNT:
 		t.Verdict = "punt"
 		if int(reason) < len(PuntReasons) {

@@ -12,7 +12,8 @@
 //                 ports that accept XDP frames (through the tx_ports devmap);
 //                 passes everything else on, to the TC program.
 //   xswitch_tc    TC ingress (tcx, or a clsact filter). Redirects learned
-//                 unicast; punts the rest.
+//                 unicast; floods broadcast and multicast itself on a bridge
+//                 whose flood list says it may (xs_flood); punts the rest.
 //
 // Both apply the ports' policies (policy.h): the ingress port's VLANs and
 // anti-spoofing before anything else, so that no frame they refuse reaches
@@ -35,7 +36,8 @@
 // ETH_P_ALL because such a socket is a tap, which sees every frame before TC
 // ingress runs: it would see the frames the fast path forwards as well.
 // Every frame is therefore forwarded exactly once: by XDP, by TC, or by
-// userspace.
+// userspace. A frame TC floods is cloned to each other port and then
+// dropped, never punted: userspace does not see it.
 
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -682,6 +684,76 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 ifindex, enum punt_
 	return bpf_redirect(ifindex, BPF_F_INGRESS);
 }
 
+// The ingress flags that have userspace see a port's floods: the loader
+// keeps such a port's bridge off kernel flooding, and TC checks them again
+// so that a port whose flags just changed is never flooded past them.
+#define FLOOD_USER_FLAGS (PORT_NO_FAST | PORT_XSK | PORT_CAPTURE | PORT_MIRROR_IN | PORT_MIRROR_OUT | \
+			  PORT_MIRROR_DEST | PORT_BLOCKED)
+
+// flood_list returns the flood list TC floods a frame to, which decide
+// punted for reason from port in; NULL when userspace floods it.
+static __always_inline struct flood *flood_list(struct frame *f, struct port *in, enum punt_reason reason)
+{
+	if (reason != PUNT_FLOOD || (in->flags & FLOOD_USER_FLAGS))
+		return NULL;
+	struct flood *fl = bpf_map_lookup_elem(&xs_flood, &in->bridge);
+	if (!fl || !fl->kernel)
+		return NULL;
+	if (!f->gso && f->len > fl->min_len + f->tag_len)
+		return NULL;
+	return fl;
+}
+
+struct flood_ctx {
+	struct __sk_buff *skb;
+	struct flood *fl;
+	__u32 ifindex;  // ingress
+	__u32 isolated; // PORT_ISOLATED when the ingress port is isolated
+	__u32 len;      // on the wire, as it leaves every port (no tag changes)
+};
+
+// flood_one clones the frame to port i of the flood list, as the userspace
+// switch floods: not back out of the ingress port, not to a blocked port,
+// not from an isolated port to another.
+static long flood_one(__u64 i, struct flood_ctx *c)
+{
+	struct flood *fl = c->fl;
+	if (i >= FLOOD_PORTS)
+		return 1;
+	__u32 out = fl->ports[i].ifindex, flags = fl->ports[i].flags;
+	if (out == c->ifindex || (flags & PORT_BLOCKED) || (flags & c->isolated))
+		return 0;
+	if (bpf_clone_redirect(c->skb, out, 0) < 0)
+		return 0;
+	struct port_stats *s = bpf_map_lookup_elem(&xs_stats, &out);
+	if (s) {
+		s->tx_packets++;
+		s->tx_bytes += c->len;
+	}
+	return 0;
+}
+
+// flood sends a frame of port in out of every other port of flood list fl,
+// counts it, and drops the original.
+static __always_inline int flood(struct __sk_buff *skb, struct frame *f, struct port *in, struct flood *fl,
+				 __u32 wire_len)
+{
+	struct flood_ctx c = { .skb = skb, .fl = fl, .ifindex = f->ifindex,
+			       .isolated = in->flags & PORT_ISOLATED, .len = wire_len };
+	__u32 n = fl->n;
+	if (n > FLOOD_PORTS)
+		n = FLOOD_PORTS;
+	bpf_loop(n, flood_one, &c, 0);
+	struct port_stats *s = stats_of(f->ifindex);
+	if (s) {
+		s->packets++;
+		s->bytes += wire_len;
+		s->flooded++;
+	}
+	count_refused(f);
+	return TC_ACT_SHOT;
+}
+
 // trace_frame is xswitch_tc for a frame with TRACE_MARK: it decides without
 // changing anything and leaves its decision in the skb's cb.
 static __noinline int trace_frame(struct __sk_buff *skb)
@@ -712,6 +784,8 @@ static __noinline int trace_frame(struct __sk_buff *skb)
 			verdict = TRACE_DROP;
 		else if (v == V_REDIRECT)
 			verdict = TRACE_REDIRECT;
+		else if (flood_list(&f, in, reason))
+			verdict = TRACE_FLOOD;
 	}
 	why = verdict == TRACE_DROP ? drop : reason;
 	skb->cb[TRACE_CB_VERDICT] = verdict;
@@ -755,6 +829,9 @@ static __noinline int tc_forward(struct __sk_buff *skb)
 			drop = DROP_STORM;
 			goto drop;
 		}
+		struct flood *fl = flood_list(&f, in, reason);
+		if (fl)
+			return flood(skb, &f, in, fl, wire_len);
 		return punt(skb, ifindex, reason);
 	}
 	// Several destinations are userspace's to serve.

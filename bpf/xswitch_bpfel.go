@@ -86,6 +86,21 @@ type xswitchFdbKey struct {
 	Mac    [6]uint8
 }
 
+type xswitchFlood struct {
+	_      structs.HostLayout
+	Kernel uint32
+	N      uint32
+	MinLen uint32
+	Pad    uint32
+	Ports  [1024]xswitchFloodPort
+}
+
+type xswitchFloodPort struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Flags   uint32
+}
+
 type xswitchLearnEvent struct {
 	_       structs.HostLayout
 	Key     xswitchFdbKey
@@ -159,6 +174,7 @@ type xswitchPortStats struct {
 	TxPackets      uint64
 	TxBytes        uint64
 	FdbRefused     uint64
+	Flooded        uint64
 }
 
 type xswitchPuntHeader uint32
@@ -228,6 +244,7 @@ const (
 	xswitchTraceVerdictTRACE_PUNT     xswitchTraceVerdict = 2
 	xswitchTraceVerdictTRACE_REDIRECT xswitchTraceVerdict = 3
 	xswitchTraceVerdictTRACE_DROP     xswitchTraceVerdict = 4
+	xswitchTraceVerdictTRACE_FLOOD    xswitchTraceVerdict = 5
 )
 
 type xswitchVlanKey struct {
@@ -252,6 +269,7 @@ const (
 	xswitchMapXsAllowed   = "xs_allowed"
 	xswitchMapXsCapture   = "xs_capture"
 	xswitchMapXsFdb       = "xs_fdb"
+	xswitchMapXsFlood     = "xs_flood"
 	xswitchMapXsLearnWake = "xs_learn_wake"
 	xswitchMapXsLearned   = "xs_learned"
 	xswitchMapXsMacs      = "xs_macs"
@@ -320,6 +338,7 @@ type xswitchMapSpecs struct {
 	XsAllowed   *ebpf.MapSpec `ebpf:"xs_allowed"`
 	XsCapture   *ebpf.MapSpec `ebpf:"xs_capture"`
 	XsFdb       *ebpf.MapSpec `ebpf:"xs_fdb"`
+	XsFlood     *ebpf.MapSpec `ebpf:"xs_flood"`
 	XsLearnWake *ebpf.MapSpec `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.MapSpec `ebpf:"xs_learned"`
 	XsMacs      *ebpf.MapSpec `ebpf:"xs_macs"`
@@ -362,6 +381,7 @@ type xswitchMaps struct {
 	XsAllowed   *ebpf.Map `ebpf:"xs_allowed"`
 	XsCapture   *ebpf.Map `ebpf:"xs_capture"`
 	XsFdb       *ebpf.Map `ebpf:"xs_fdb"`
+	XsFlood     *ebpf.Map `ebpf:"xs_flood"`
 	XsLearnWake *ebpf.Map `ebpf:"xs_learn_wake"`
 	XsLearned   *ebpf.Map `ebpf:"xs_learned"`
 	XsMacs      *ebpf.Map `ebpf:"xs_macs"`
@@ -380,6 +400,7 @@ func (m *xswitchMaps) Close() error {
 		m.XsAllowed,
 		m.XsCapture,
 		m.XsFdb,
+		m.XsFlood,
 		m.XsLearnWake,
 		m.XsLearned,
 		m.XsMacs,

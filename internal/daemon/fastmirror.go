@@ -15,6 +15,7 @@ type fastMirrorer interface {
 // a mirrored port; under mu. Run when the mirrors change and when a port
 // comes or goes.
 func (d *Daemon) syncFastMirrors(name string) {
+	defer d.syncKernelFlood(name)
 	fm, ok := d.fp.(fastMirrorer)
 	br := d.bridges[name]
 	if !ok || br == nil {

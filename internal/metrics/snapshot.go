@@ -48,8 +48,9 @@ func Ports(src Source, b *dataplane.Bridge) []Port {
 }
 
 // addFastPath adds to a port's userspace counters what the programs
-// redirected to it.
+// redirected to it, and the frames of the port they flooded.
 func addFastPath(c *dataplane.CounterValues, s bpf.PortStats) {
 	c.TxPackets += s.TxPackets
 	c.TxBytes += s.TxBytes
+	c.Flooded += s.Flooded
 }
