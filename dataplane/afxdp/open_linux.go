@@ -1,7 +1,9 @@
 package afxdp
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -112,18 +114,17 @@ func (p *Port) openQueue(q int, need bool) (*xsk, string, error) {
 		op  string
 		err error
 	)
+	deadline := time.Now().Add(busyWait)
 	shared := p.umem.shared()
 	if !shared || q > 0 || !need || p.umem.sharedMultiBuffer() {
 		tries := bindings(p.cfg.Mode, need)
 		if shared {
-			// A socket that shares the UMEM inherits its mode. (Only one
-			// attempt there: the kernel releases a bound socket's queue
-			// later than close, so a second bind would find it busy.)
+			// A socket that shares the UMEM inherits its mode.
 			tries = []binding{{p.cfg.Mode, false}}
 		}
 		for _, b := range tries {
 			var s *xsk
-			if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, b.mode, b.sg); err == nil {
+			if s, op, err = openXSKWait(p.umem, p.ifindex, q, p.cfg, b, deadline); err == nil {
 				return s, "", nil
 			}
 		}
@@ -144,11 +145,32 @@ func (p *Port) openQueue(q int, need bool) (*xsk, string, error) {
 	p.umem, p.ownUMEM = own, true
 	for _, b := range bindings(p.cfg.Mode, need) {
 		var s *xsk
-		if s, op, err = openXSK(p.umem, p.ifindex, q, p.cfg, b.mode, b.sg); err == nil {
+		if s, op, err = openXSKWait(p.umem, p.ifindex, q, p.cfg, b, deadline); err == nil {
 			return s, "", nil
 		}
 	}
 	return nil, op, err
+}
+
+// busyWait bounds how long opening a queue's socket tries again binds that
+// find the queue busy. The kernel lets go of a closed socket's queue some time after
+// close (after an RCU grace period, from a work queue), so a port opened
+// again right after it closed, as a reload does, finds its queue busy for a
+// few milliseconds; another owner of the queue keeps it busy for good.
+const busyWait = 500 * time.Millisecond
+
+// openXSKWait is openXSK, tried again with a short backoff while the queue
+// is busy, until deadline.
+func openXSKWait(u *UMEM, ifindex, queue int, cfg Config, b binding, deadline time.Time) (*xsk, string, error) {
+	delay := time.Millisecond
+	for {
+		s, op, err := openXSK(u, ifindex, queue, cfg, b.mode, b.sg)
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return s, op, err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
+	}
 }
 
 // link returns the index and the MTU of ifname. It asks for that interface
