@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/xswitch/xswitch/internal/config"
@@ -19,7 +18,8 @@ var errNotLoaded = errors.New("not loaded, as no port wanted it at start; restar
 // portPlan is everything an attached interface's attachment depends on
 // under a configuration: an interface whose plan is the same under the old
 // and the new configuration keeps its port untouched across a reload.
-// A setting that shapes how a port attaches belongs here.
+// A setting that shapes how a port attaches belongs here; its static MACs
+// do not: a reload pins and unpins them in place (see syncStatics).
 type portPlan struct {
 	bridge string
 	uplink bool
@@ -27,7 +27,6 @@ type portPlan struct {
 	typ    config.PortType // as asked
 	ring   config.Ring     // the vif or the uplink ring
 	afxdp  config.AFXDP    // set only when the port may be an AF_XDP port
-	static []config.Static // the MACs pinned to this port
 }
 
 // planPort returns the plan of the interface under cfg, decided as attach
@@ -45,11 +44,6 @@ func planPort(cfg *config.Config, ifname string) (portPlan, bool) {
 	}
 	if p.typ != config.PortTypeAFPacket {
 		p.afxdp = cfg.AFXDP
-	}
-	for _, st := range b.Static {
-		if st.Port == ifname {
-			p.static = append(p.static, st)
-		}
 	}
 	return p, true
 }
@@ -70,14 +64,8 @@ func (p portPlan) change(q portPlan) string {
 		return "rings changed"
 	case p.afxdp != q.afxdp:
 		return "afxdp settings changed"
-	case !slices.EqualFunc(p.static, q.static, sameStatic):
-		return "static MACs changed"
 	}
 	return ""
-}
-
-func sameStatic(a, b config.Static) bool {
-	return a.MAC.String() == b.MAC.String() && a.VLAN == b.VLAN && a.Port == b.Port
 }
 
 // sameTable says whether two bridges' forwarding tables are set up alike; a
@@ -236,9 +224,10 @@ func (d *Daemon) reload(cfg *config.Config) error {
 		d.bridge(b)
 	}
 	d.loops.configure(bridgesOf(cfg))
-	// The ports kept take the VLANs, isolation and anti-spoofing of the
-	// new file in place.
+	// The ports kept take the VLANs, isolation, anti-spoofing and static
+	// MACs of the new file in place.
 	d.syncPolicies()
+	d.syncStatics(old)
 	d.syncStorms()
 	for name := range d.bridges {
 		if err := d.applyMirrors(name); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xswitch/xswitch/fdb"
 	"github.com/xswitch/xswitch/internal/config"
 	"github.com/xswitch/xswitch/internal/daemon/fastpathtest"
 	"github.com/xswitch/xswitch/internal/hostport"
@@ -57,8 +58,7 @@ func TestReloadDiff(t *testing.T) {
 			detach: []string{"peth0: rings changed"}},
 		{name: "afxdp settings: only ports that may be AF_XDP", yaml: "afxdp:\n  batch-size: 64\n" + strings.Replace(reloadBase, "    uplink: peth0\n", "    uplink: peth0\n    port-types:\n      \"vif*\": afpacket\n", 1),
 			detach: []string{"peth0: afxdp settings changed", "vif1.0: port type auto → afpacket", "vif2.0: port type auto → afpacket", "vif1.1: afxdp settings changed"}},
-		{name: "static MAC of one port", yaml: reloadBase + "    static:\n      - {mac: \"02:00:00:00:00:09\", port: vif1.1}\n",
-			detach: []string{"vif1.1: static MACs changed"}},
+		{name: "static MAC of one port: pinned in place", yaml: reloadBase + "    static:\n      - {mac: \"02:00:00:00:00:09\", port: vif1.1}\n"},
 		{name: "fdb limits rebuild the bridge", yaml: reloadBase + "    fdb:\n      max-per-port: 10\n",
 			detach: []string{"vif1.1: bridge xenbr1's fdb settings changed"}, remove: []string{"xenbr1"}, create: []string{"xenbr1"}},
 		{name: "aging time rebuilds the bridge", yaml: reloadBase + "    aging-time: 10s\n",
@@ -223,5 +223,75 @@ func TestReloadHostPortsAndTakeovers(t *testing.T) {
 				t.Errorf("bridges created %v", df.create)
 			}
 		})
+	}
+}
+
+// A reload pins, moves and unpins the file's static MACs in the table and
+// the fast path's MAC map, without opening any port again.
+func TestReloadPinsStaticsInPlace(t *testing.T) {
+	fp := fastpathtest.New()
+	r := newRig(t, reloadBase, fp, "")
+	for idx, name := range reloadPorts {
+		r.links.add(idx, name, "veth", 1500)
+	}
+	r.d.adopt()
+	ids := map[string]fdb.PortID{}
+	for _, name := range []string{"vif1.0", "vif2.0"} {
+		ps, ok := r.port(name)
+		if !ok {
+			t.Fatalf("%s not attached", name)
+		}
+		ids[name] = ps.ID
+	}
+	r.socks.opened = nil
+	br, _ := r.d.Bridge("xenbr0")
+	k := fdb.MakeKey(0, mac(9))
+	static := func(port string) string {
+		return strings.Replace(reloadBase, "    ports: [\"vif*.0\"]\n", "    ports: [\"vif*.0\"]\n    static:\n      - {mac: \""+mac(9).String()+"\", port: "+port+"}\n", 1)
+	}
+	for _, step := range []struct {
+		yaml    string
+		port    string // "" for no pin
+		ifindex int
+	}{
+		{static("vif1.0"), "vif1.0", 7},
+		{static("vif2.0"), "vif2.0", 8},
+		{reloadBase, "", 0},
+	} {
+		if err := r.d.Reload(mustParse(t, step.yaml)); err != nil {
+			t.Fatal(err)
+		}
+		e, ok := br.FDB().Get(k)
+		switch {
+		case step.port == "" && ok:
+			t.Errorf("unpinned: %v still in the table on port %d", mac(9), e.Port)
+		case step.port != "" && (!ok || !e.Static || e.Port != ids[step.port]):
+			t.Errorf("pinned to %s: table has %+v (%t), want static on port %d", step.port, e, ok, ids[step.port])
+		}
+		inMap := func() (int, bool) {
+			for _, fe := range fp.FDB() {
+				if fe.Key == k {
+					return fe.Ifindex, fe.Static
+				}
+			}
+			return 0, false
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			idx, st := inMap()
+			if idx == step.ifindex && st == (step.port != "") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pinned to %q: the MAC map has it on ifindex %d (static %t), want %d", step.port, idx, st, step.ifindex)
+			}
+		}
+	}
+	for name, id := range ids {
+		if ps, ok := r.port(name); !ok || ps.ID != id {
+			t.Errorf("%s was re-attached", name)
+		}
+	}
+	if len(r.socks.opened) != 0 {
+		t.Errorf("sockets opened %q, want none", r.socks.opened)
 	}
 }

@@ -168,3 +168,41 @@ func (d *Daemon) attachedTo(bridge, port string) (*dataplane.Bridge, attachment,
 	}
 	return br, attachment{}, false
 }
+
+// syncStatics brings the static MACs of the bridges to the configuration
+// in place after a reload from old, without touching their ports: a MAC
+// the file pinned and no longer pins to that port leaves the table (to be
+// learned again, or pinned elsewhere), and every attached port gets the
+// MACs now pinned to it. Under mu, after the reload's detaches.
+func (d *Daemon) syncStatics(old *config.Config) {
+	was := map[string]config.Bridge{}
+	for _, b := range bridgesOf(old) {
+		was[b.Name] = b
+	}
+	for _, b := range bridgesOf(d.cfg) {
+		br := d.bridges[b.Name]
+		if br == nil {
+			continue
+		}
+		want := map[fdb.Key]string{}
+		for _, st := range b.Static {
+			want[fdb.MakeKey(st.VLAN, st.MAC)] = st.Port
+		}
+		for _, st := range d.cfg.RuntimeStatics {
+			if st.Bridge == b.Name {
+				want[fdb.MakeKey(st.VLAN, st.MAC)] = st.Port
+			}
+		}
+		for _, st := range was[b.Name].Static {
+			k := fdb.MakeKey(st.VLAN, st.MAC)
+			if want[k] != st.Port && br.FDB().Delete(k) {
+				d.log.Info("static MAC unpinned", "bridge", b.Name, "mac", st.MAC.String(), "vlan", st.VLAN, "port", st.Port)
+			}
+		}
+		for _, a := range d.attached {
+			if a.bridge == b.Name {
+				d.pinStatics(br, b, a)
+			}
+		}
+	}
+}
