@@ -60,7 +60,7 @@ func TestKernelFlood(t *testing.T) {
 		if run.verdict != tcActShot {
 			t.Fatalf("verdict %d", run.verdict)
 		}
-		if a.Packets != before[e.a].Packets+1 || a.Flooded != before[e.a].Flooded+1 || a.Bytes != before[e.a].Bytes+uint64(len(f)) ||
+		if a.Packets != before[e.a].Packets || a.Flooded != before[e.a].Flooded+1 || a.FloodedBytes != before[e.a].FloodedBytes+uint64(len(f)) ||
 			a.Punts != before[e.a].Punts {
 			t.Fatalf("flooded, counted %+v, before %+v", a, before[e.a])
 		}

@@ -208,7 +208,8 @@ struct port_stats {
 	__u64 tx_bytes;        // as they leave, tag pushed or popped
 	__u64 fdb_refused;     // frames whose source was not learned: the port
 			       // holds port.max_macs MACs
-	__u64 flooded;         // of packets, those TC flooded (struct flood)
+	__u64 flooded;         // received and flooded by TC (struct flood)
+	__u64 flooded_bytes;   // of those frames, on the wire
 };
 
 // The kinds of flooded frames storm control limits (struct storm.kinds).

@@ -24,18 +24,20 @@ type PortStats struct {
 	// FDBRefused are the frames the programs forwarded or dropped without
 	// learning their source, the port being at its MAC limit (Port.MaxMACs).
 	FDBRefused uint64
-	// Flooded are the frames of Packets that TC flooded itself (floodmap.go).
-	Flooded uint64
+	// Flooded are the frames TC flooded itself (floodmap.go), apart from
+	// Packets; FloodedBytes their bytes as on the wire.
+	Flooded      uint64
+	FloodedBytes uint64
 }
 
 // Received is what the programs took from the port and did not hand to
-// userspace, frames and bytes: those they forwarded or dropped.
+// userspace, frames and bytes: those they forwarded, flooded or dropped.
 func (s PortStats) Received() (packets, bytes uint64) {
-	packets = s.Packets + s.PuntErrors
+	packets = s.Packets + s.Flooded + s.PuntErrors
 	for _, d := range s.Drops {
 		packets += d
 	}
-	return packets, s.Bytes + s.DropBytes
+	return packets, s.Bytes + s.FloodedBytes + s.DropBytes
 }
 
 // Stats returns the counters of an attached port.
@@ -59,6 +61,7 @@ func (fp *FastPath) Stats(ifindex int) (PortStats, bool) {
 		s.DropBytes += c.DropBytes
 		s.FDBRefused += c.FdbRefused
 		s.Flooded += c.Flooded
+		s.FloodedBytes += c.FloodedBytes
 		for i := range s.Punts {
 			s.Punts[i] += c.Punts[i]
 		}

@@ -746,9 +746,8 @@ static __always_inline int flood(struct __sk_buff *skb, struct frame *f, struct 
 	bpf_loop(n, flood_one, &c, 0);
 	struct port_stats *s = stats_of(f->ifindex);
 	if (s) {
-		s->packets++;
-		s->bytes += wire_len;
 		s->flooded++;
+		s->flooded_bytes += wire_len;
 	}
 	count_refused(f);
 	return TC_ACT_SHOT;

@@ -175,6 +175,7 @@ type xswitchPortStats struct {
 	TxBytes        uint64
 	FdbRefused     uint64
 	Flooded        uint64
+	FloodedBytes   uint64
 }
 
 type xswitchPuntHeader uint32
