@@ -52,7 +52,8 @@ const goroutineSlack = 2
 
 // churnConfig is the file of the churn test's daemon; churnReloaded is the
 // one it is reloaded with every so often, and back: a bridge comes and
-// goes, and a static MAC on vif3.0, which attaches that port again.
+// goes, and a static MAC on vif2.0, which the flow goes to, is pinned and
+// unpinned in place.
 const churnConfig = `
 bridges:
   - name: xenbr0
@@ -60,7 +61,7 @@ bridges:
 `
 
 var churnReloaded = churnConfig + `    static:
-      - {mac: "02:00:00:00:00:33", port: vif3.0}
+      - {mac: "02:00:00:00:00:33", port: vif2.0}
   - name: xenbr1
     ports: ["vif*.1"]
 `
@@ -123,6 +124,15 @@ func testChurn(t *testing.T, mode string) {
 	time.Sleep(settle)
 	if lost, dup := seqLoss(atB, "flow-", sent); lost != 0 || dup != 0 {
 		t.Errorf("the a→b flow lost %d and duplicated %d of %d frames", lost, dup, sent)
+	}
+
+	for _, msg := range []string{"cannot attach interface", "refused to share the bridge's UMEM"} {
+		if n := strings.Count(d.log.String(), msg); n != 0 {
+			t.Errorf("%q logged %d times", msg, n)
+		}
+	}
+	if n := strings.Count(d.log.String(), `msg="port attached" bridge=xenbr0 port=vif2.0 `); n != 1 {
+		t.Errorf("vif2.0 attached %d times, want once: reloads pin its static MAC in place", n)
 	}
 
 	wake()
@@ -330,11 +340,11 @@ type resources struct {
 	entries    map[string]int // entries of the fast path's pinned maps, by map
 	pins       []string       // files under the pin directory
 	umemInUse  int            // AF_XDP frames out of the UMEMs' pools; -1 without AF_XDP ports
-	// sharing is the number of AF_XDP ports on their bridge's UMEM: a
-	// port the kernel refuses it to (one attached again at once, whose
-	// old socket the kernel has not released yet) has a UMEM of its own,
-	// which the series of the bridge's UMEM do not count.
-	sharing int
+	// sharing is the number of AF_XDP ports on their bridge's UMEM,
+	// afxdp the number of AF_XDP ports: a port the kernel refuses the
+	// UMEM to has one of its own, which the series of the bridge's UMEM
+	// do not count.
+	sharing, afxdp int
 }
 
 func (r resources) nfds() (n int) {
@@ -373,6 +383,9 @@ func (r resources) leaks(base resources) []string {
 	}
 	// Per port on the UMEM: each port's fill rings hold their share
 	// once it has received (see churner.wake).
+	if r.sharing != r.afxdp {
+		out = append(out, fmt.Sprintf("%d of %d AF_XDP ports on their bridge's UMEM", r.sharing, r.afxdp))
+	}
 	if r.umemInUse*max(base.sharing, 1) > base.umemInUse*max(r.sharing, 1) {
 		out = append(out, fmt.Sprintf("%d UMEM frames in use by %d ports, were %d by %d", r.umemInUse, r.sharing, base.umemInUse, base.sharing))
 	}
@@ -472,8 +485,11 @@ func (d *dom0) resources() resources {
 			r.umemInUse += int(m.GetGauge().GetValue())
 		}
 		for _, p := range d.ports() {
-			if p.AFXDP != nil && p.AFXDP.SharesUMEM {
-				r.sharing++
+			if p.AFXDP != nil {
+				r.afxdp++
+				if p.AFXDP.SharesUMEM {
+					r.sharing++
+				}
 			}
 		}
 	}

@@ -168,8 +168,9 @@ func bridgesOf(cfg *config.Config) []config.Bridge {
 // bridges the file no longer has are removed with their ports, new ones are
 // made, a bridge whose table settings change is rebuilt, and an attached
 // interface is detached and attached again only when what it gets from the
-// configuration changes. The other ports are not touched: frames keep
-// flowing through them. cfg must have passed Check.
+// configuration changes, its static MACs aside: those change in place. The
+// other ports are not touched: frames keep flowing through them. cfg must
+// have passed Check.
 //
 // The bridges a takeover made are not the file's: they stay as they are.
 // A reload takes its turn with takeovers and link handling.
