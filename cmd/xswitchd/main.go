@@ -24,8 +24,8 @@ import (
 	"github.com/xswitch/xswitch/internal/control/server"
 	"github.com/xswitch/xswitch/internal/daemon"
 	"github.com/xswitch/xswitch/internal/metrics"
-	"github.com/xswitch/xswitch/internal/vxlan"
 	"github.com/xswitch/xswitch/internal/takeover"
+	"github.com/xswitch/xswitch/internal/vxlan"
 )
 
 const usage = `Usage: xswitchd [flags]
