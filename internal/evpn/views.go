@@ -6,50 +6,22 @@ import (
 	"strings"
 
 	api "github.com/osrg/gobgp/v4/api"
+
+	"github.com/xswitch/xswitch/internal/control"
 )
 
-// Session is a BGP neighbor and the state of its session.
-type Session struct {
-	Neighbor    string `json:"neighbor"`
-	ASN         uint32 `json:"asn"`
-	State       string `json:"state"` // established, active, connect, idle...
-	Established bool   `json:"established"`
-	Uptime      int64  `json:"uptime_unix,omitempty"` // when it came up
-	Received    uint64 `json:"routes_received"`       // its routes in the table now
-	Sent        uint64 `json:"routes_sent"`
-}
-
-// VNI is a local VNI.
-type VNI struct {
-	VNI        uint32   `json:"vni"`
-	VTEP       string   `json:"vtep"` // the local one
-	RD         string   `json:"rd"`
-	RT         string   `json:"rt"`
-	LocalMACs  int      `json:"local_macs"`
-	RemoteMACs int      `json:"remote_macs"`
-	Flood      []string `json:"flood"` // remote VTEPs from type-3 routes
-}
-
-// VTEP is a remote VTEP of a local VNI.
-type VTEP struct {
-	VNI   uint32 `json:"vni"`
-	VTEP  string `json:"vtep"`
-	Peer  string `json:"peer"`
-	Stale bool   `json:"stale,omitempty"` // its session is down: removed when the grace period ends
-}
-
-// MAC is a MAC of a local VNI, advertised from here or received.
-type MAC struct {
-	VNI       uint32 `json:"vni"`
-	MAC       string `json:"mac"`
-	IP        string `json:"ip,omitempty"`
-	Origin    string `json:"origin"` // local or remote
-	VTEP      string `json:"vtep"`
-	Seq       uint32 `json:"seq"`
-	Peer      string `json:"peer,omitempty"`
-	Installed bool   `json:"installed"` // remote: the route that won and is in the dataplane
-	Stale     bool   `json:"stale,omitempty"`
-}
+// The views are the control API's types, which xswitchctl reads without
+// linking GoBGP.
+type (
+	// Session is a BGP neighbor and the state of its session.
+	Session = control.EVPNSession
+	// VNI is a local VNI.
+	VNI = control.EVPNVNI
+	// VTEP is a remote VTEP of a local VNI.
+	VTEP = control.EVPNVTEP
+	// MAC is a MAC of a local VNI, advertised from here or received.
+	MAC = control.EVPNMAC
+)
 
 // Sessions returns the neighbors and their sessions.
 func (s *Speaker) Sessions(ctx context.Context) ([]Session, error) {

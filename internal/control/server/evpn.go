@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 
-	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/evpn"
 )
 
@@ -33,31 +32,31 @@ func evpnRoutes(mux *http.ServeMux, src Source) {
 				failWith(w, err)
 				return
 			}
-			reply(w, convert[evpn.Session, control.EVPNSession](ss, func(s evpn.Session) control.EVPNSession { return control.EVPNSession(s) }))
+			reply(w, nonNil(ss))
 		}
 	})
 	mux.HandleFunc("GET /v1/evpn/vnis", func(w http.ResponseWriter, r *http.Request) {
 		if sp := speaker(w); sp != nil {
-			reply(w, convert(sp.VNIs(), func(v evpn.VNI) control.EVPNVNI { return control.EVPNVNI(v) }))
+			reply(w, nonNil(sp.VNIs()))
 		}
 	})
 	mux.HandleFunc("GET /v1/evpn/vteps", func(w http.ResponseWriter, r *http.Request) {
 		if sp := speaker(w); sp != nil {
-			reply(w, convert(sp.VTEPs(), func(v evpn.VTEP) control.EVPNVTEP { return control.EVPNVTEP(v) }))
+			reply(w, nonNil(sp.VTEPs()))
 		}
 	})
 	mux.HandleFunc("GET /v1/evpn/macs", func(w http.ResponseWriter, r *http.Request) {
 		if sp := speaker(w); sp != nil {
-			reply(w, convert(sp.MACs(), func(m evpn.MAC) control.EVPNMAC { return control.EVPNMAC(m) }))
+			reply(w, nonNil(sp.MACs()))
 		}
 	})
 }
 
-// convert maps in with f; never nil, so an empty list is [] in JSON.
-func convert[A, B any](in []A, f func(A) B) []B {
-	out := make([]B, 0, len(in))
-	for _, a := range in {
-		out = append(out, f(a))
+// nonNil returns s, or an empty list for nil, so that JSON has [] rather
+// than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return out
+	return s
 }
