@@ -101,8 +101,29 @@ bridges:
 		t.Errorf("B and C, while the loop's port is blocked: %v", err)
 	}
 	sent := fl.end()
-	exactly(t, atC, "C, of B's flow while the loop formed and was cut", taggedPrefix("flow-"), sent)
-	t.Logf("%s: C got %d of the %d frames B sent it while the loop formed and was cut", mode, atC.Count(taggedPrefix("flow-")), sent)
+	// Until the port is blocked (tens of ms) the loop can carry B's or
+	// C's MAC, and a frame of the flow with it, into the firewall: a loop
+	// without STP loses or repeats frames until it is cut, and the block
+	// is what bounds that. Allow 1 % of the flow, at least 2 frames, each
+	// way.
+	slack := max(2, sent/100)
+	if err := atC.WaitFor(taggedPrefix("flow-"), sent-slack, 5*time.Second); err != nil {
+		t.Errorf("C, of B's flow while the loop formed and was cut: %v", err)
+	}
+	time.Sleep(settle)
+	lost, repeated := 0, 0
+	for i := range sent {
+		switch n := atC.Count(tagged(fmt.Sprint("flow-", i))); {
+		case n == 0:
+			lost++
+		case n > 1:
+			repeated += n - 1
+		}
+	}
+	if lost > slack || repeated > slack {
+		t.Errorf("C, of the %d frames B sent it while the loop formed and was cut: %d lost, %d repeated; want at most %d each", sent, lost, repeated, slack)
+	}
+	t.Logf("%s: C got the %d frames B sent it while the loop formed and was cut with %d lost and %d repeated", mode, sent, lost, repeated)
 
 	// The hold time passes with the loop still there: the port opens, the
 	// next broadcast loops, and the port is blocked again.
