@@ -21,7 +21,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/internal/control"
 	"github.com/xswitch/xswitch/internal/topo"
@@ -269,27 +268,6 @@ func (c *churner) reload(yaml string) {
 		return nil
 	})
 	d.waitPorts(5*time.Second, ports...)
-}
-
-// send injects frames from g one at a time, each again while g's link
-// refuses it for a moment: ENOBUFS says the frame did not leave the guest,
-// the receiving side's backlog being full on a busy machine. It returns
-// how many sends were made again.
-func send(g *topo.Guest, frames ...[]byte) (again int, err error) {
-	for _, f := range frames {
-		for try := 0; ; try++ {
-			err := g.Inject(f)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, unix.ENOBUFS) || try == 100 {
-				return again, err
-			}
-			again++
-			time.Sleep(time.Millisecond)
-		}
-	}
-	return again, nil
 }
 
 // seqLoss counts the frames of a numbered flow (tags prefix0 to

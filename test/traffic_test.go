@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xswitch/xswitch/internal/topo"
 )
@@ -92,4 +95,25 @@ func sendRandom(conn net.Conn, seed [32]byte, size int) (string, error) {
 		}
 	}
 	return fmt.Sprintf("%d bytes, sha256 %x", size, want.Sum(nil)), nil
+}
+
+// send injects frames from g one at a time, each again while g's link
+// refuses it for a moment: ENOBUFS says the frame did not leave the guest,
+// the receiving side's backlog being full on a busy machine. It returns
+// how many sends were made again.
+func send(g *topo.Guest, frames ...[]byte) (again int, err error) {
+	for _, f := range frames {
+		for try := 0; ; try++ {
+			err := g.Inject(f)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, unix.ENOBUFS) || try == 1000 {
+				return again, err
+			}
+			again++
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return again, nil
 }
