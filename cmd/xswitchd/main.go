@@ -125,7 +125,7 @@ func parseFlags(args []string) (o options, code int, done bool) {
 	fs.StringVar(&o.portType, "port-type", "", "socket `type` of ports the configuration sets none for: auto, afpacket or afxdp (default auto)")
 	fs.StringVar(&o.pinDir, "bpf-pin-dir", config.DefaultPinDir, "bpffs `directory` of the fast path's pinned maps and links")
 	fs.StringVar(&o.tcHook, "tc-hook", "auto", "how TC programs attach: `hook` tcx, clsact, or auto (tcx where the kernel has it, Linux 6.6 and later)")
-	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins, and exit; run it after stopping xswitchd, in its network namespace. Host ports are kept, with dom0's addresses, unless -remove-host-ports is given")
+	fs.BoolVar(&o.cleanup, "cleanup", false, "detach the fast path pinned under -bpf-pin-dir, remove its pins and the VXLAN devices xswitchd made, and exit; run it after stopping xswitchd, in its network namespace. Host ports are kept, with dom0's addresses, unless -remove-host-ports is given")
 	fs.BoolVar(&o.removeHostPorts, "remove-host-ports", false, "with -cleanup: also delete every host port (xswitch's veth pairs, found by their alias) and the addresses dom0 has on them")
 	fs.BoolVar(&o.hostPorts, "host-ports", true, "in auto mode, give bridge xenbrN of uplink pethN the host port ethN with pethN's MAC and MTU; a file sets host-port per bridge instead")
 	fs.StringVar(&o.takeoverState, "takeover-state", takeover.DefaultState, "`file` that keeps the takeovers in force ('xswitchctl takeover'); \"off\" disables takeovers")
